@@ -1,0 +1,40 @@
+import { z } from "zod";
+
+export const Severity = z.enum(["info", "low", "medium", "high", "critical"]);
+export type Severity = z.infer<typeof Severity>;
+export const SEVERITY_RANK: Record<Severity, number> = { info: 0, low: 1, medium: 2, high: 3, critical: 4 };
+
+export const RuleMode = z.enum(["enforce", "alert", "shadow"]);
+export type RuleMode = z.infer<typeof RuleMode>;
+
+export const FindingKind = z.enum(["out_of_scope", "flow", "provenance", "anomaly", "post_revocation", "telemetry_gap"]);
+export type FindingKind = z.infer<typeof FindingKind>;
+
+/** One flagged step. On `agent.findings`, keyed by task id. Its id is the same however often it is produced. */
+export const Finding = z.object({
+  id: z.string().min(1),
+  taskId: z.string().min(1),
+  agentId: z.string().optional(),
+  stepIndex: z.number().int().nonnegative(),
+  traceId: z.string(),
+  spanId: z.string(),
+  ruleId: z.string().min(1),
+  kind: FindingKind,
+  severity: Severity,
+  mode: RuleMode,
+  confidence: z.number().min(0).max(1),
+  explanation: z.string().min(1),
+  evidence: z.object({
+    observed: z.unknown(),
+    expected: z.unknown(),
+  }),
+  tags: z.object({
+    owaspAgentic: z.array(z.string()),
+    maestro: z.array(z.string()),
+    nistAiRmf: z.array(z.string()),
+  }),
+  spanEndMs: z.number(),
+  detectedAtMs: z.number(),
+  policyVersion: z.string(),
+});
+export type Finding = z.infer<typeof Finding>;

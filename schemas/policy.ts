@@ -1,0 +1,55 @@
+import { z } from "zod";
+import { DataClassification, ToolEffect } from "./action.js";
+import { RuleMode, Severity } from "./finding.js";
+
+/** A tool an agent profile allows, with its effect and the trust of its output. */
+export const ToolGrant = z
+  .object({
+    name: z.string().min(1),
+    effect: ToolEffect.optional(),
+    /** Whether the tool's output can carry instructions from outside (web pages, e-mail). */
+    output: z.enum(["trusted", "untrusted"]).default("trusted"),
+  })
+  .strict();
+export type ToolGrant = z.infer<typeof ToolGrant>;
+
+/** The widest scope an agent may ever have. Matched by agent id or SPIFFE id pattern (`*` wildcard). */
+export const AgentProfile = z
+  .object({
+    id: z.string().min(1),
+    description: z.string().optional(),
+    match: z
+      .object({
+        agentIds: z.array(z.string().min(1)).default([]),
+        spiffeIds: z.array(z.string().min(1)).default([]),
+      })
+      .strict()
+      .refine((m) => m.agentIds.length + m.spiffeIds.length > 0, "a profile must match at least one agent id or SPIFFE id"),
+    tools: z.array(ToolGrant).default([]),
+    dataCeiling: DataClassification.default("internal"),
+    environments: z.array(z.string().min(1)).default([]),
+    egress: z.array(z.string().min(1)).default([]),
+  })
+  .strict();
+export type AgentProfile = z.infer<typeof AgentProfile>;
+
+/** Per-rule settings: a rule's id, severity and mode. */
+export const RuleSetting = z
+  .object({
+    id: z.string().min(1),
+    severity: Severity.optional(),
+    mode: RuleMode.optional(),
+    enabled: z.boolean().default(true),
+  })
+  .strict();
+export type RuleSetting = z.infer<typeof RuleSetting>;
+
+/** One policy file (YAML). A policy folder is the union of its files. */
+export const PolicyFile = z
+  .object({
+    apiVersion: z.literal("driftwatch/v1"),
+    profiles: z.array(AgentProfile).default([]),
+    rules: z.array(RuleSetting).default([]),
+  })
+  .strict();
+export type PolicyFile = z.infer<typeof PolicyFile>;

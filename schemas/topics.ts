@@ -1,0 +1,15 @@
+/** The bus topics between stages (DESIGN.md, Pipeline). A prefix may isolate deployments. */
+export const TOPICS = {
+  otlpSpans: "otlp_spans",
+  actions: "agent.actions",
+  steps: "agent.steps",
+  findings: "agent.findings",
+  revocations: "agent.revocations",
+  deadletter: "agent.deadletter",
+} as const;
+
+export type TopicName = (typeof TOPICS)[keyof typeof TOPICS];
+
+export function topicName(prefix: string, topic: TopicName): string {
+  return `${prefix}${topic}`;
+}

@@ -1,0 +1,109 @@
+import type { Logger } from "pino";
+import { TOPICS, topicName } from "../../schemas/topics.js";
+import { startConsole } from "../console/index.js";
+import { startDetector } from "../detector/index.js";
+import { startGateway } from "../gateway/index.js";
+import { startIngest } from "../ingest/index.js";
+import { startNotifier } from "../notifier/index.js";
+import { startPathfinder } from "../pathfinder/index.js";
+import { startRevoker } from "../revoker/index.js";
+import type { Bus } from "../runtime/bus/bus.js";
+import { KafkaBus } from "../runtime/bus/kafka-bus.js";
+import { MemoryBus } from "../runtime/bus/memory-bus.js";
+import type { Config } from "../runtime/config.js";
+import { createLogger } from "../runtime/logging.js";
+import type { RunningService, ServiceContext, ServiceStarter } from "../runtime/service.js";
+import { MemoryStore } from "../runtime/store/memory-store.js";
+import { RedisStore } from "../runtime/store/redis-store.js";
+import type { Store } from "../runtime/store/store.js";
+import { Metrics } from "../runtime/telemetry.js";
+
+/** Every service, in pipeline order. Consumers start before the HTTP front doors. */
+export const SERVICES = {
+  ingest: startIngest,
+  pathfinder: startPathfinder,
+  detector: startDetector,
+  revoker: startRevoker,
+  notifier: startNotifier,
+  console: startConsole,
+  gateway: startGateway,
+} as const satisfies Record<string, ServiceStarter>;
+
+export type ServiceName = keyof typeof SERVICES;
+export const SERVICE_NAMES = Object.keys(SERVICES) as ServiceName[];
+
+export interface App {
+  bus: Bus;
+  store: Store;
+  logger: Logger;
+  metrics: Metrics;
+  services: RunningService[];
+  gatewayUrl?: string;
+  apiUrl?: string;
+  close(): Promise<void>;
+}
+
+export function allTopics(prefix: string): string[] {
+  return Object.values(TOPICS).map((t) => topicName(prefix, t));
+}
+
+async function startServices(
+  names: ServiceName[],
+  base: { config: Config; bus: Bus; store: Store; logger: Logger; metrics: Metrics },
+): Promise<App> {
+  const ctx: ServiceContext = base;
+  await base.bus.ensureTopics(allTopics(base.config.topicPrefix));
+  const services: RunningService[] = [];
+  const app: App = {
+    ...base,
+    services,
+    close: async () => {
+      for (const s of [...services].reverse()) await s.close().catch((err) => base.logger.error({ err, service: s.name }, "close failed"));
+      await base.bus.close();
+      await base.store.close();
+    },
+  };
+  try {
+    for (const name of SERVICE_NAMES.filter((n) => names.includes(n))) {
+      const s = await SERVICES[name](ctx);
+      services.push(s);
+      if (name === "gateway") app.gatewayUrl = s.url;
+      if (name === "console") app.apiUrl = s.url;
+    }
+  } catch (err) {
+    await app.close();
+    throw err;
+  }
+  return app;
+}
+
+/** The embedded mode: every stage in this process, in-process bus and store. */
+export async function startEmbedded(config: Config, options: { services?: ServiceName[]; logger?: Logger } = {}): Promise<App> {
+  const logger = options.logger ?? createLogger(config.logLevel);
+  const metrics = new Metrics();
+  return startServices(options.services ?? SERVICE_NAMES, {
+    config,
+    bus: new MemoryBus({ partitions: config.kafka.partitions, logger }),
+    store: new MemoryStore(),
+    logger,
+    metrics,
+  });
+}
+
+/** The distributed mode: the named services on Kafka and Redis. */
+export async function startDistributed(config: Config, names: ServiceName[], options: { logger?: Logger } = {}): Promise<App> {
+  const logger = options.logger ?? createLogger(config.logLevel);
+  return startServices(names, {
+    config,
+    bus: new KafkaBus({
+      brokers: config.kafka.brokers,
+      clientId: `${config.kafka.clientId}-${names.join("-")}`,
+      partitions: config.kafka.partitions,
+      replicationFactor: config.kafka.replicationFactor,
+      logger,
+    }),
+    store: new RedisStore({ url: config.redis.url, keyPrefix: config.redis.keyPrefix }),
+    logger,
+    metrics: new Metrics(),
+  });
+}

@@ -1,0 +1,76 @@
+import type { FastifyInstance } from "fastify";
+import type { Logger } from "pino";
+import { z } from "zod";
+import type { TaskStore } from "../pathfinder/task-store.js";
+import { createHttpServer } from "../runtime/http.js";
+import type { Metrics } from "../runtime/telemetry.js";
+import type { FindingLog, RevocationLog } from "./read-model.js";
+
+/** The console API for SOC analysts, under /api/v1/, plus health and metrics. */
+export interface ApiDeps {
+  tasks: TaskStore;
+  findings: FindingLog;
+  revocations: RevocationLog;
+  metrics: Metrics;
+  logger: Logger;
+  ready: () => Promise<boolean>;
+}
+
+const Page = z.object({
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+  offset: z.coerce.number().int().min(0).max(1_000_000).default(0),
+});
+const TaskIdParam = z.object({ id: z.string().min(1).max(256) });
+
+export function createApi(deps: ApiDeps): FastifyInstance {
+  const app = createHttpServer({ logger: deps.logger, bodyLimit: 64 * 1024 });
+
+  app.setErrorHandler((err: Error & { statusCode?: number }, _req, reply) => {
+    if (err instanceof z.ZodError) {
+      return reply.code(400).send({ error: "bad request", details: err.issues.map((i) => `${i.path.join(".")}: ${i.message}`) });
+    }
+    const status = err.statusCode ?? 500;
+    if (status >= 500) deps.logger.error({ err }, "api error");
+    return reply.code(status).send({ error: status >= 500 ? "internal error" : err.message });
+  });
+
+  app.get("/healthz", async () => ({ status: "ok" }));
+  app.get("/readyz", async (_req, reply) => ((await deps.ready()) ? { status: "ready" } : reply.code(503).send({ status: "not ready" })));
+  app.get("/metrics", async (_req, reply) => reply.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics()));
+
+  app.get("/api/v1/tasks", async (req) => {
+    const page = Page.parse(req.query);
+    const [ids, total] = await Promise.all([deps.tasks.list(page), deps.tasks.count()]);
+    const tasks = (await Promise.all(ids.map((id) => deps.tasks.summary(id)))).filter((t) => t !== undefined);
+    return { tasks, total, ...page };
+  });
+
+  app.get("/api/v1/tasks/:id", async (req, reply) => {
+    const { id } = TaskIdParam.parse(req.params);
+    const task = await deps.tasks.summary(id);
+    if (!task) return reply.code(404).send({ error: `no task ${id}` });
+    const [path, findings, revocations] = await Promise.all([deps.tasks.path(id), deps.findings.forTask(id), deps.revocations.forTask(id)]);
+    const byStep = new Map<string, string[]>();
+    for (const f of findings) byStep.set(`${f.traceId}:${f.spanId}`, [...(byStep.get(`${f.traceId}:${f.spanId}`) ?? []), f.id]);
+    return {
+      task,
+      path: path.map((s) => ({ ...s, findings: byStep.get(s.id) ?? [] })),
+      findings,
+      revocations,
+    };
+  });
+
+  app.get("/api/v1/findings", async (req) => {
+    const page = Page.parse(req.query);
+    const [findings, total] = await Promise.all([deps.findings.list(page), deps.findings.count()]);
+    return { findings, total, ...page };
+  });
+
+  app.get("/api/v1/revocations", async (req) => {
+    const page = Page.parse(req.query);
+    const [revocations, total] = await Promise.all([deps.revocations.list(page), deps.revocations.count()]);
+    return { revocations, total, ...page };
+  });
+
+  return app;
+}

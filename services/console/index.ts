@@ -1,0 +1,51 @@
+import { Finding } from "../../schemas/finding.js";
+import { Revocation } from "../../schemas/revocation.js";
+import { TOPICS, topicName } from "../../schemas/topics.js";
+import { TaskStore } from "../pathfinder/task-store.js";
+import { decodeMessage } from "../runtime/decode.js";
+import { listen } from "../runtime/http.js";
+import { type RunningService, type ServiceContext, startStage } from "../runtime/service.js";
+import { createApi } from "./api.js";
+import { FindingLog, RevocationLog } from "./read-model.js";
+
+/** console: keeps the findings and revocations read model and serves the API. */
+export async function startConsole(ctx: ServiceContext): Promise<RunningService & { url: string }> {
+  const findings = new FindingLog(ctx.store);
+  const revocations = new RevocationLog(ctx.store);
+  const findingStage = await startStage("console-findings", ctx, {
+    name: "console-findings",
+    input: topicName(ctx.config.topicPrefix, TOPICS.findings),
+    parse: (m) => decodeMessage(Finding, m, "a finding"),
+    handle: async (items) => {
+      for (const { value } of items) await findings.record(value);
+      return [];
+    },
+  });
+  const revocationStage = await startStage("console-revocations", ctx, {
+    name: "console-revocations",
+    input: topicName(ctx.config.topicPrefix, TOPICS.revocations),
+    parse: (m) => decodeMessage(Revocation, m, "a revocation"),
+    handle: async (items) => {
+      for (const { value } of items) await revocations.record(value);
+      return [];
+    },
+  });
+  const app = createApi({
+    tasks: new TaskStore(ctx.store),
+    findings,
+    revocations,
+    metrics: ctx.metrics,
+    logger: ctx.logger,
+    ready: async () => (await ctx.store.ping()) && (await ctx.bus.ready()),
+  });
+  const url = await listen(app, ctx.config.api.host, ctx.config.api.port);
+  ctx.logger.info({ url: `${url}/api/v1/` }, "console API listening");
+  return {
+    name: "console",
+    url,
+    close: async () => {
+      await app.close();
+      await Promise.all([findingStage.close(), revocationStage.close()]);
+    },
+  };
+}

@@ -1,0 +1,246 @@
+import { createHash } from "node:crypto";
+import { DATA_CLASSIFICATIONS, type DataClassification, type TaskScope } from "../../schemas/action.js";
+import type { Finding, FindingKind, RuleMode, Severity } from "../../schemas/finding.js";
+import type { AgentProfile } from "../../schemas/policy.js";
+import type { Step } from "../../schemas/step.js";
+import { type Policy, profileFor } from "./policy.js";
+
+/**
+ * The detector's rules: plain functions over a step and what is known of its task.
+ * Each rule has an id, a kind, a default severity and mode (policy files may change
+ * both), and the framework tags a SOC maps it to.
+ */
+export interface RuleDefinition {
+  id: string;
+  kind: FindingKind;
+  severity: Severity;
+  mode: RuleMode;
+  confidence: number;
+  tags: Finding["tags"];
+  /** Findings of a once-per-task rule share one id for the whole task. */
+  oncePerTask?: boolean;
+}
+
+const scopeTags = {
+  owaspAgentic: ["ASI02 Tool Misuse and Exploitation", "ASI03 Identity and Privilege Abuse"],
+  maestro: ["L3 Agent Frameworks", "L6 Security and Compliance"],
+  nistAiRmf: ["MANAGE 2.4", "MEASURE 2.7"],
+};
+
+export const RULES = {
+  "scope.tool": { id: "scope.tool", kind: "out_of_scope", severity: "high", mode: "enforce", confidence: 0.95, tags: scopeTags },
+  "scope.data": { id: "scope.data", kind: "out_of_scope", severity: "high", mode: "enforce", confidence: 0.9, tags: scopeTags },
+  "scope.environment": {
+    id: "scope.environment",
+    kind: "out_of_scope",
+    severity: "high",
+    mode: "enforce",
+    confidence: 0.9,
+    tags: { ...scopeTags, maestro: ["L4 Deployment and Infrastructure", "L6 Security and Compliance"] },
+  },
+  "scope.egress": {
+    id: "scope.egress",
+    kind: "out_of_scope",
+    severity: "high",
+    mode: "enforce",
+    confidence: 0.9,
+    tags: { ...scopeTags, owaspAgentic: ["ASI02 Tool Misuse and Exploitation", "ASI01 Agent Goal Hijack"] },
+  },
+  "scope.unknown_agent": {
+    id: "scope.unknown_agent",
+    kind: "out_of_scope",
+    severity: "medium",
+    mode: "alert",
+    confidence: 0.8,
+    oncePerTask: true,
+    tags: { owaspAgentic: ["ASI10 Rogue Agents"], maestro: ["L7 Agent Ecosystem"], nistAiRmf: ["GOVERN 1.6", "MAP 4.1"] },
+  },
+  "scope.invalid_declaration": {
+    id: "scope.invalid_declaration",
+    kind: "out_of_scope",
+    severity: "medium",
+    mode: "alert",
+    confidence: 0.7,
+    oncePerTask: true,
+    tags: scopeTags,
+  },
+  "task.post_revocation": {
+    id: "task.post_revocation",
+    kind: "post_revocation",
+    severity: "critical",
+    mode: "enforce",
+    confidence: 0.99,
+    tags: {
+      owaspAgentic: ["ASI03 Identity and Privilege Abuse", "ASI10 Rogue Agents"],
+      maestro: ["L6 Security and Compliance"],
+      nistAiRmf: ["MANAGE 2.4"],
+    },
+  },
+} as const satisfies Record<string, RuleDefinition>;
+
+export type RuleId = keyof typeof RULES;
+
+export interface StepContext {
+  policy: Policy;
+  /** The task's declared scope, which narrows the profile. */
+  scope?: TaskScope;
+  scopeError?: string;
+  revokedAtMs?: number;
+  now: number;
+}
+
+interface Hit {
+  rule: RuleId;
+  explanation: string;
+  observed: unknown;
+  expected: unknown;
+}
+
+export function findingId(ruleId: string, taskId: string, traceId: string, spanId: string, oncePerTask = false): string {
+  const basis = oncePerTask ? `${ruleId}|${taskId}` : `${ruleId}|${taskId}|${traceId}|${spanId}`;
+  return createHash("sha256").update(basis).digest("hex").slice(0, 32);
+}
+
+const rank = (c: DataClassification) => DATA_CLASSIFICATIONS.indexOf(c);
+
+/** The effective limit: the profile, narrowed by the task's declared scope (never widened). */
+function narrowed<T>(profile: T[], declared: T[] | undefined): T[] {
+  return declared ? declared.filter((x) => profile.includes(x)) : profile;
+}
+
+function hostOf(step: Step): string | undefined {
+  if (step.destination?.address) return step.destination.address.toLowerCase();
+  if (step.destination?.url) {
+    try {
+      return new URL(step.destination.url).hostname.toLowerCase();
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
+}
+
+function hostAllowed(host: string, allow: string[]): boolean {
+  return allow.some((a) => {
+    const p = a.toLowerCase();
+    return p.startsWith("*.") ? host === p.slice(2) || host.endsWith(p.slice(1)) : host === p;
+  });
+}
+
+function scopeHits(step: Step, profile: AgentProfile, ctx: StepContext): Hit[] {
+  const hits: Hit[] = [];
+  const agent = step.agent.id ?? step.agent.spiffeId ?? "agent";
+  const profileTools = profile.tools.map((t) => t.name);
+  if (step.tool) {
+    const allowed = narrowed(profileTools, ctx.scope?.tools);
+    if (!allowed.includes(step.tool.name)) {
+      const inProfile = profileTools.includes(step.tool.name);
+      hits.push({
+        rule: "scope.tool",
+        explanation: inProfile
+          ? `${agent} called tool "${step.tool.name}", which its profile allows but this task's declared scope does not.`
+          : `${agent} called tool "${step.tool.name}", which is outside its profile "${profile.id}".`,
+        observed: { tool: step.tool.name },
+        expected: { tools: allowed },
+      });
+    }
+  }
+  if (step.dataClassification) {
+    const profileCeiling = profile.dataCeiling;
+    const ceiling = ctx.scope?.dataCeiling && rank(ctx.scope.dataCeiling) < rank(profileCeiling) ? ctx.scope.dataCeiling : profileCeiling;
+    if (rank(step.dataClassification) > rank(ceiling)) {
+      hits.push({
+        rule: "scope.data",
+        explanation: `${agent} touched ${step.dataClassification} data; the task may go no higher than ${ceiling}.`,
+        observed: { dataClassification: step.dataClassification },
+        expected: { dataCeiling: ceiling },
+      });
+    }
+  }
+  if (step.environment && profile.environments.length > 0) {
+    const allowed = narrowed(profile.environments, ctx.scope?.environments);
+    if (!allowed.includes(step.environment)) {
+      hits.push({
+        rule: "scope.environment",
+        explanation: `${agent} acted in environment "${step.environment}"; the task is limited to ${allowed.join(", ") || "no environment"}.`,
+        observed: { environment: step.environment },
+        expected: { environments: allowed },
+      });
+    }
+  }
+  const grantEffect = step.tool ? profile.tools.find((t) => t.name === step.tool?.name)?.effect : undefined;
+  const effect = step.effect ?? grantEffect;
+  const host = hostOf(step);
+  if (effect === "egress" && host) {
+    const allowed = narrowed(profile.egress, ctx.scope?.egress);
+    if (!hostAllowed(host, allowed)) {
+      hits.push({
+        rule: "scope.egress",
+        explanation: `${agent} sent data to ${host}, which is not on the task's egress allowlist.`,
+        observed: { destination: host },
+        expected: { egress: allowed },
+      });
+    }
+  }
+  return hits;
+}
+
+/** Evaluates every rule on one step. Pure: the same step and context give the same findings. */
+export function evaluateStep(step: Step, ctx: StepContext): Finding[] {
+  const hits: Hit[] = [];
+  const profile = profileFor(ctx.policy, step.agent);
+  if (ctx.revokedAtMs !== undefined && step.startTimeMs >= ctx.revokedAtMs) {
+    hits.push({
+      rule: "task.post_revocation",
+      explanation: `The task's credentials were revoked at ${new Date(ctx.revokedAtMs).toISOString()}, yet it still acted ("${step.tool?.name ?? step.name}").`,
+      observed: { stepStartMs: step.startTimeMs },
+      expected: { noActivityAfterMs: ctx.revokedAtMs },
+    });
+  }
+  if (!profile) {
+    if (step.agent.id || step.agent.spiffeId) {
+      hits.push({
+        rule: "scope.unknown_agent",
+        explanation: `No agent profile matches ${step.agent.id ?? step.agent.spiffeId}; its actions are unbounded by policy.`,
+        observed: { agent: step.agent },
+        expected: { profiles: ctx.policy.profiles.map((p) => p.id) },
+      });
+    }
+  } else {
+    hits.push(...scopeHits(step, profile, ctx));
+  }
+  if (ctx.scopeError) {
+    hits.push({
+      rule: "scope.invalid_declaration",
+      explanation: `The task declared a scope that cannot be used (${ctx.scopeError}); the profile's limits apply instead.`,
+      observed: { error: ctx.scopeError },
+      expected: { scope: "a JSON object with tools, dataCeiling, environments, egress" },
+    });
+  }
+  const findings: Finding[] = [];
+  for (const hit of hits) {
+    const def: RuleDefinition = RULES[hit.rule];
+    const setting = ctx.policy.rules.get(def.id);
+    if (setting?.enabled === false) continue;
+    findings.push({
+      id: findingId(def.id, step.taskId, step.traceId, step.spanId, def.oncePerTask),
+      taskId: step.taskId,
+      ...(step.agent.id ? { agentId: step.agent.id } : {}),
+      stepIndex: step.index,
+      traceId: step.traceId,
+      spanId: step.spanId,
+      ruleId: def.id,
+      kind: def.kind,
+      severity: setting?.severity ?? def.severity,
+      mode: setting?.mode ?? def.mode,
+      confidence: def.confidence,
+      explanation: hit.explanation,
+      evidence: { observed: hit.observed, expected: hit.expected },
+      tags: def.tags,
+      spanEndMs: step.endTimeMs,
+      detectedAtMs: ctx.now,
+      policyVersion: ctx.policy.version,
+    });
+  }
+  return findings;
+}

@@ -1,0 +1,137 @@
+import { z } from "zod";
+import { AgentAction, type Attributes, type AttributeValue, DataClassification, TaskScope, ToolEffect } from "../../schemas/action.js";
+import type { OtlpSpan } from "./otlp.js";
+
+/**
+ * Span → agent action, per the span conventions (docs/span-conventions.md): the OTel GenAI
+ * semantic conventions where they define a thing, Driftwatch's `agent.*` names otherwise.
+ */
+
+/** Tool arguments and results longer than this are cut (they are evidence, not payload). */
+export const MAX_TOOL_PAYLOAD_CHARS = 16_384;
+
+const str = (v: AttributeValue | undefined): string | undefined =>
+  typeof v === "string" && v.length > 0 ? v : typeof v === "number" || typeof v === "boolean" ? String(v) : undefined;
+
+/** A tool argument/result: JSON when it parses as such, else the (capped) string. */
+function payload(v: AttributeValue | undefined): AttributeValue | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== "string") return v;
+  const capped = v.length > MAX_TOOL_PAYLOAD_CHARS ? `${v.slice(0, MAX_TOOL_PAYLOAD_CHARS)}…[truncated]` : v;
+  const t = capped.trimStart();
+  if (capped === v && (t.startsWith("{") || t.startsWith("["))) {
+    try {
+      return JSON.parse(v) as AttributeValue;
+    } catch {
+      return capped;
+    }
+  }
+  return capped;
+}
+
+function nsToMs(ns: bigint): number {
+  return Number(ns / 1000n) / 1000;
+}
+
+export interface ScopeParse {
+  scope?: TaskScope;
+  error?: string;
+}
+
+/** `agent.task.scope` is JSON; a bad one is reported, never silently taken as "no limits". */
+export function parseDeclaredScope(v: AttributeValue | undefined): ScopeParse {
+  if (v === undefined || v === null) return {};
+  let doc: unknown = v;
+  if (typeof v === "string") {
+    try {
+      doc = JSON.parse(v);
+    } catch (err) {
+      return { error: `agent.task.scope is not JSON: ${(err as Error).message}` };
+    }
+  }
+  const parsed = TaskScope.safeParse(doc);
+  if (!parsed.success) return { error: `agent.task.scope is invalid: ${z.prettifyError(parsed.error).replace(/\n/g, " ")}` };
+  return { scope: parsed.data };
+}
+
+function taskOf(span: OtlpSpan, attrs: Attributes): Pick<AgentAction, "taskId" | "taskIdSource"> {
+  const fromAttribute = str(span.attributes["agent.task.id"]) ?? str(span.resource["agent.task.id"]);
+  if (fromAttribute) return { taskId: fromAttribute, taskIdSource: "attribute" };
+  // W3C baggage copied onto spans (e.g. by a baggage span processor) arrives as `baggage.<key>`
+  const fromBaggage = str(attrs["baggage.agent.task.id"]);
+  if (fromBaggage) return { taskId: fromBaggage, taskIdSource: "baggage" };
+  const conversation = str(attrs["gen_ai.conversation.id"]);
+  if (conversation) return { taskId: conversation, taskIdSource: "conversation" };
+  return { taskId: span.traceId, taskIdSource: "trace" };
+}
+
+const STATUS = ["unset", "ok", "error"] as const;
+
+export class NormaliseError extends Error {
+  override name = "NormaliseError";
+}
+
+/** Normalises one span; throws NormaliseError when the result breaks the AgentAction contract. */
+export function normaliseSpan(span: OtlpSpan, receivedAtMs: number): AgentAction {
+  const attrs: Attributes = { ...span.resource, ...span.attributes };
+  const toolName = str(attrs["gen_ai.tool.name"]);
+  const effect = ToolEffect.safeParse(attrs["agent.tool.effect"]);
+  const classification = DataClassification.safeParse(attrs["data.classification"]);
+  const declared = parseDeclaredScope(attrs["agent.task.scope"]);
+  const address = str(attrs["server.address"]);
+  const url = str(attrs["url.full"]);
+  const agentId = str(attrs["gen_ai.agent.id"]);
+  const agentName = str(attrs["gen_ai.agent.name"]);
+  const spiffeId = str(span.resource["spiffe.id"]) ?? str(span.attributes["spiffe.id"]);
+  const environment =
+    str(span.attributes["deployment.environment.name"]) ??
+    str(span.resource["deployment.environment.name"]) ??
+    str(attrs["deployment.environment"]);
+  const candidate = {
+    id: `${span.traceId}:${span.spanId}`,
+    traceId: span.traceId,
+    spanId: span.spanId,
+    ...(span.parentSpanId ? { parentSpanId: span.parentSpanId } : {}),
+    ...taskOf(span, attrs),
+    ...(str(attrs["agent.task.parent_id"]) ? { parentTaskId: str(attrs["agent.task.parent_id"]) } : {}),
+    name: span.name,
+    ...(str(attrs["gen_ai.operation.name"]) ? { operation: str(attrs["gen_ai.operation.name"]) } : {}),
+    agent: {
+      ...(agentId ? { id: agentId } : {}),
+      ...(agentName ? { name: agentName } : {}),
+      ...(spiffeId ? { spiffeId } : {}),
+    },
+    ...(environment ? { environment } : {}),
+    ...(str(attrs["agent.task.intent"]) ? { intent: str(attrs["agent.task.intent"]) } : {}),
+    ...(declared.scope ? { declaredScope: declared.scope } : {}),
+    ...(declared.error ? { declaredScopeError: declared.error } : {}),
+    ...(toolName
+      ? {
+          tool: {
+            name: toolName,
+            ...(str(attrs["gen_ai.tool.call.id"]) ? { callId: str(attrs["gen_ai.tool.call.id"]) } : {}),
+            ...(str(attrs["gen_ai.tool.type"]) ? { type: str(attrs["gen_ai.tool.type"]) } : {}),
+            ...(payload(attrs["gen_ai.tool.call.arguments"]) !== undefined
+              ? { arguments: payload(attrs["gen_ai.tool.call.arguments"]) }
+              : {}),
+            ...(payload(attrs["gen_ai.tool.call.result"]) !== undefined ? { result: payload(attrs["gen_ai.tool.call.result"]) } : {}),
+          },
+        }
+      : {}),
+    ...(effect.success ? { effect: effect.data } : {}),
+    ...(classification.success ? { dataClassification: classification.data } : {}),
+    ...(address || url ? { destination: { ...(address ? { address } : {}), ...(url ? { url } : {}) } } : {}),
+    ...(str(attrs["agent.credential.id"]) ? { credentialId: str(attrs["agent.credential.id"]) } : {}),
+    startTimeMs: nsToMs(span.startTimeUnixNano),
+    endTimeMs: nsToMs(span.endTimeUnixNano),
+    status: STATUS[span.status.code] ?? "unset",
+    links: span.links,
+    attributes: attrs,
+    receivedAtMs,
+  };
+  const parsed = AgentAction.safeParse(candidate);
+  if (!parsed.success) {
+    throw new NormaliseError(`span ${span.traceId}/${span.spanId}: ${z.prettifyError(parsed.error).replace(/\n/g, " ")}`);
+  }
+  return parsed.data;
+}

@@ -1,0 +1,356 @@
+import protobuf from "protobufjs";
+import { z } from "zod";
+import type { Attributes, AttributeValue } from "../../schemas/action.js";
+import { OTLP_TRACE_PROTO } from "../../schemas/otlp/trace-proto.js";
+
+/**
+ * Decoding OTLP trace export requests, protobuf and JSON, into flat spans with their
+ * resource and scope. Structural damage (truncated or garbage bytes, invalid JSON) throws
+ * OtlpDecodeError; a span that is readable but invalid (bad ids) is rejected alone, so the
+ * good spans of a batch still go through.
+ */
+export class OtlpDecodeError extends Error {
+  override name = "OtlpDecodeError";
+}
+
+export type OtlpEncoding = "protobuf" | "json";
+
+export interface OtlpSpan {
+  traceId: string;
+  spanId: string;
+  parentSpanId?: string;
+  name: string;
+  kind: number;
+  startTimeUnixNano: bigint;
+  endTimeUnixNano: bigint;
+  attributes: Attributes;
+  resource: Attributes;
+  scope: { name: string; version?: string };
+  links: { traceId: string; spanId: string }[];
+  status: { code: number; message?: string };
+}
+
+export interface RejectedSpan {
+  index: number;
+  reason: string;
+}
+
+export interface DecodedTraces {
+  spans: OtlpSpan[];
+  rejected: RejectedSpan[];
+}
+
+const root = protobuf.parse(OTLP_TRACE_PROTO, { keepCase: true }).root;
+const RequestType = root.lookupType("otlp.ExportTraceServiceRequest");
+const ResponseType = root.lookupType("otlp.ExportTraceServiceResponse");
+
+/** Nested values deeper than this are cut (hostile nesting must not blow the stack downstream). */
+const MAX_DEPTH = 8;
+
+// ---- protobuf -------------------------------------------------------------------------
+
+interface PbAnyValue {
+  string_value?: string;
+  bool_value?: boolean;
+  int_value?: Int64;
+  double_value?: number;
+  array_value?: { values?: PbAnyValue[] };
+  kvlist_value?: { values?: PbKeyValue[] };
+  bytes_value?: Uint8Array;
+}
+interface PbKeyValue {
+  key: string;
+  value?: PbAnyValue;
+}
+
+/** 64 bits as protobufjs hands them over (a Long) or as JSON writes them. */
+type Int64 = { low: number; high: number } | number | string;
+
+function int64Bits(v: { low: number; high: number }): bigint {
+  return (BigInt(v.high >>> 0) << 32n) | BigInt(v.low >>> 0);
+}
+
+/** A signed int64 attribute: a number when exact, else its decimal string. */
+function longToNumber(v: Int64): number | string {
+  const big = typeof v === "object" ? BigInt.asIntN(64, int64Bits(v)) : typeof v === "number" ? null : BigInt(v);
+  if (big === null) return v as number;
+  const n = Number(big);
+  return Number.isSafeInteger(n) ? n : big.toString();
+}
+
+/** An unsigned fixed64 timestamp. */
+function longToBigInt(v: Int64 | undefined): bigint {
+  if (v === undefined) return 0n;
+  if (typeof v === "number") return BigInt(Math.trunc(v));
+  if (typeof v === "string") return BigInt(v);
+  return int64Bits(v);
+}
+
+function pbValue(v: PbAnyValue | undefined, depth: number): AttributeValue {
+  if (!v) return null;
+  if (v.string_value !== undefined) return v.string_value;
+  if (v.bool_value !== undefined) return v.bool_value;
+  if (v.int_value !== undefined) return longToNumber(v.int_value);
+  if (v.double_value !== undefined) return v.double_value;
+  if (v.bytes_value !== undefined) return Buffer.from(v.bytes_value).toString("base64");
+  if (depth >= MAX_DEPTH) return "[nested too deep]";
+  if (v.array_value !== undefined) return (v.array_value.values ?? []).map((x) => pbValue(x, depth + 1));
+  if (v.kvlist_value !== undefined) return pbAttributes(v.kvlist_value.values, depth + 1);
+  return null;
+}
+
+function pbAttributes(kvs: PbKeyValue[] | undefined, depth = 0): Attributes {
+  const out: Attributes = {};
+  for (const kv of kvs ?? []) out[kv.key] = pbValue(kv.value, depth);
+  return out;
+}
+
+const hexOf = (b: Uint8Array | undefined) => (b && b.length > 0 ? Buffer.from(b).toString("hex") : "");
+
+interface PbSpan {
+  trace_id?: Uint8Array;
+  span_id?: Uint8Array;
+  parent_span_id?: Uint8Array;
+  name?: string;
+  kind?: number;
+  start_time_unix_nano?: Int64;
+  end_time_unix_nano?: Int64;
+  attributes?: PbKeyValue[];
+  links?: { trace_id?: Uint8Array; span_id?: Uint8Array }[];
+  status?: { code?: number; message?: string };
+}
+interface PbRequest {
+  resource_spans?: {
+    resource?: { attributes?: PbKeyValue[] };
+    scope_spans?: { scope?: { name?: string; version?: string }; spans?: PbSpan[] }[];
+  }[];
+}
+
+export function decodeProtobuf(bytes: Uint8Array): DecodedTraces {
+  let req: PbRequest;
+  try {
+    req = RequestType.decode(bytes) as unknown as PbRequest;
+  } catch (err) {
+    throw new OtlpDecodeError(`malformed OTLP protobuf: ${(err as Error).message}`);
+  }
+  const out: DecodedTraces = { spans: [], rejected: [] };
+  let index = 0;
+  for (const rs of req.resource_spans ?? []) {
+    const resource = pbAttributes(rs.resource?.attributes);
+    for (const ss of rs.scope_spans ?? []) {
+      const scope = { name: ss.scope?.name ?? "", ...(ss.scope?.version ? { version: ss.scope.version } : {}) };
+      for (const s of ss.spans ?? []) {
+        const raw = {
+          traceId: hexOf(s.trace_id),
+          spanId: hexOf(s.span_id),
+          parentSpanId: hexOf(s.parent_span_id),
+          name: s.name ?? "",
+          kind: s.kind ?? 0,
+          startTimeUnixNano: longToBigInt(s.start_time_unix_nano),
+          endTimeUnixNano: longToBigInt(s.end_time_unix_nano),
+          attributes: pbAttributes(s.attributes),
+          resource,
+          scope,
+          links: (s.links ?? []).map((l) => ({ traceId: hexOf(l.trace_id), spanId: hexOf(l.span_id) })),
+          status: { code: s.status?.code ?? 0, ...(s.status?.message ? { message: s.status.message } : {}) },
+        };
+        accept(raw, index++, out);
+      }
+    }
+  }
+  return out;
+}
+
+// ---- JSON (OTLP/JSON: lowerCamelCase fields, hex ids, int64 as string or number) ------
+
+const JsonInt64 = z.union([z.string().regex(/^-?\d+$/, "expected an integer string"), z.number().int()]);
+type JsonAnyValue = {
+  stringValue?: string;
+  boolValue?: boolean;
+  intValue?: string | number;
+  doubleValue?: number | string;
+  arrayValue?: { values?: JsonAnyValue[] };
+  kvlistValue?: { values?: JsonKeyValue[] };
+  bytesValue?: string;
+};
+type JsonKeyValue = { key: string; value?: JsonAnyValue };
+const JsonAnyValue: z.ZodType<JsonAnyValue> = z.lazy(() =>
+  z.object({
+    stringValue: z.string().optional(),
+    boolValue: z.boolean().optional(),
+    intValue: JsonInt64.optional(),
+    doubleValue: z.union([z.number(), z.enum(["NaN", "Infinity", "-Infinity"])]).optional(),
+    arrayValue: z.object({ values: z.array(JsonAnyValue).optional() }).optional(),
+    kvlistValue: z.object({ values: z.array(JsonKeyValue).optional() }).optional(),
+    bytesValue: z.string().optional(),
+  }),
+);
+const JsonKeyValue: z.ZodType<JsonKeyValue> = z.lazy(() => z.object({ key: z.string(), value: JsonAnyValue.optional() }));
+const JsonSpan = z.object({
+  traceId: z.string().optional(),
+  spanId: z.string().optional(),
+  parentSpanId: z.string().optional(),
+  name: z.string().optional(),
+  kind: z.union([z.number().int(), z.string()]).optional(),
+  startTimeUnixNano: JsonInt64.optional(),
+  endTimeUnixNano: JsonInt64.optional(),
+  attributes: z.array(JsonKeyValue).optional(),
+  links: z.array(z.object({ traceId: z.string().optional(), spanId: z.string().optional() })).optional(),
+  status: z.object({ code: z.union([z.number().int(), z.string()]).optional(), message: z.string().optional() }).optional(),
+});
+const JsonRequest = z.object({
+  resourceSpans: z
+    .array(
+      z.object({
+        resource: z.object({ attributes: z.array(JsonKeyValue).optional() }).optional(),
+        scopeSpans: z
+          .array(
+            z.object({
+              scope: z.object({ name: z.string().optional(), version: z.string().optional() }).optional(),
+              // spans are checked one by one below, so one bad span does not sink the batch
+              spans: z.array(z.unknown()).optional(),
+            }),
+          )
+          .optional(),
+      }),
+    )
+    .optional(),
+});
+
+function jsonValue(v: JsonAnyValue | undefined, depth: number): AttributeValue {
+  if (!v) return null;
+  if (v.stringValue !== undefined) return v.stringValue;
+  if (v.boolValue !== undefined) return v.boolValue;
+  if (v.intValue !== undefined) return longToNumber(v.intValue);
+  if (v.doubleValue !== undefined) return typeof v.doubleValue === "number" ? v.doubleValue : String(v.doubleValue);
+  if (v.bytesValue !== undefined) return v.bytesValue;
+  if (depth >= MAX_DEPTH) return "[nested too deep]";
+  if (v.arrayValue !== undefined) return (v.arrayValue.values ?? []).map((x) => jsonValue(x, depth + 1));
+  if (v.kvlistValue !== undefined) return jsonAttributes(v.kvlistValue.values, depth + 1);
+  return null;
+}
+
+function jsonAttributes(kvs: JsonKeyValue[] | undefined, depth = 0): Attributes {
+  const out: Attributes = {};
+  for (const kv of kvs ?? []) out[kv.key] = jsonValue(kv.value, depth);
+  return out;
+}
+
+const STATUS_NAMES: Record<string, number> = { STATUS_CODE_UNSET: 0, STATUS_CODE_OK: 1, STATUS_CODE_ERROR: 2 };
+const KIND_NAMES: Record<string, number> = {
+  SPAN_KIND_UNSPECIFIED: 0,
+  SPAN_KIND_INTERNAL: 1,
+  SPAN_KIND_SERVER: 2,
+  SPAN_KIND_CLIENT: 3,
+  SPAN_KIND_PRODUCER: 4,
+  SPAN_KIND_CONSUMER: 5,
+};
+
+function issuesText(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 3)
+    .map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`)
+    .join("; ");
+}
+
+export function decodeJson(bytes: Uint8Array): DecodedTraces {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(Buffer.from(bytes).toString("utf8"));
+  } catch (err) {
+    throw new OtlpDecodeError(`malformed OTLP JSON: ${(err as Error).message}`);
+  }
+  const parsed = JsonRequest.safeParse(doc);
+  if (!parsed.success) throw new OtlpDecodeError(`malformed OTLP JSON: ${issuesText(parsed.error)}`);
+  const out: DecodedTraces = { spans: [], rejected: [] };
+  let index = 0;
+  for (const rs of parsed.data.resourceSpans ?? []) {
+    const resource = jsonAttributes(rs.resource?.attributes);
+    for (const ss of rs.scopeSpans ?? []) {
+      const scope = { name: ss.scope?.name ?? "", ...(ss.scope?.version ? { version: ss.scope.version } : {}) };
+      for (const candidate of ss.spans ?? []) {
+        const i = index++;
+        const s = JsonSpan.safeParse(candidate);
+        if (!s.success) {
+          out.rejected.push({ index: i, reason: `span ${i}: ${issuesText(s.error)}` });
+          continue;
+        }
+        const span = s.data;
+        const statusCode = typeof span.status?.code === "string" ? (STATUS_NAMES[span.status.code] ?? 0) : (span.status?.code ?? 0);
+        const kind = typeof span.kind === "string" ? (KIND_NAMES[span.kind] ?? 0) : (span.kind ?? 0);
+        accept(
+          {
+            traceId: (span.traceId ?? "").toLowerCase(),
+            spanId: (span.spanId ?? "").toLowerCase(),
+            parentSpanId: (span.parentSpanId ?? "").toLowerCase(),
+            name: span.name ?? "",
+            kind,
+            startTimeUnixNano: BigInt(span.startTimeUnixNano ?? 0),
+            endTimeUnixNano: BigInt(span.endTimeUnixNano ?? 0),
+            attributes: jsonAttributes(span.attributes),
+            resource,
+            scope,
+            links: (span.links ?? []).map((l) => ({ traceId: (l.traceId ?? "").toLowerCase(), spanId: (l.spanId ?? "").toLowerCase() })),
+            status: { code: statusCode, ...(span.status?.message ? { message: span.status.message } : {}) },
+          },
+          i,
+          out,
+        );
+      }
+    }
+  }
+  return out;
+}
+
+// ---- shared -------------------------------------------------------------------------
+
+const TRACE_ID = /^[0-9a-f]{32}$/;
+const SPAN_ID = /^[0-9a-f]{16}$/;
+const ZERO_TRACE = "0".repeat(32);
+const ZERO_SPAN = "0".repeat(16);
+
+function accept(raw: Omit<OtlpSpan, "parentSpanId"> & { parentSpanId: string }, index: number, out: DecodedTraces): void {
+  const problem =
+    !TRACE_ID.test(raw.traceId) || raw.traceId === ZERO_TRACE
+      ? `span ${index}: trace id must be 16 non-zero bytes (got "${raw.traceId.slice(0, 40)}")`
+      : !SPAN_ID.test(raw.spanId) || raw.spanId === ZERO_SPAN
+        ? `span ${index}: span id must be 8 non-zero bytes (got "${raw.spanId.slice(0, 40)}")`
+        : raw.parentSpanId !== "" && !SPAN_ID.test(raw.parentSpanId)
+          ? `span ${index}: parent span id must be 8 bytes or empty`
+          : undefined;
+  if (problem) {
+    out.rejected.push({ index, reason: problem });
+    return;
+  }
+  const { parentSpanId, ...rest } = raw;
+  out.spans.push({
+    ...rest,
+    links: raw.links.filter((l) => TRACE_ID.test(l.traceId) && SPAN_ID.test(l.spanId)),
+    ...(parentSpanId ? { parentSpanId } : {}),
+  });
+}
+
+/** Picks the encoding from the content type, else from the bytes (OTLP JSON starts with `{`). */
+export function detectEncoding(bytes: Uint8Array, contentType?: string): OtlpEncoding {
+  const ct = contentType?.toLowerCase() ?? "";
+  if (ct.includes("json")) return "json";
+  if (ct.includes("protobuf")) return "protobuf";
+  for (const b of bytes) {
+    if (b === 0x20 || b === 0x09 || b === 0x0a || b === 0x0d) continue;
+    return b === 0x7b ? "json" : "protobuf";
+  }
+  return "protobuf";
+}
+
+export function decodeTraces(bytes: Uint8Array, encoding: OtlpEncoding): DecodedTraces {
+  return encoding === "json" ? decodeJson(bytes) : decodeProtobuf(bytes);
+}
+
+/** An ExportTraceServiceResponse, with partial success when spans were rejected. */
+export function encodeExportResponse(encoding: OtlpEncoding, rejected: number, message: string): Buffer {
+  const partial = rejected > 0 ? { rejected_spans: rejected, error_message: message } : undefined;
+  if (encoding === "json") {
+    return Buffer.from(JSON.stringify(partial ? { partialSuccess: { rejectedSpans: String(rejected), errorMessage: message } } : {}));
+  }
+  return Buffer.from(ResponseType.encode(ResponseType.create(partial ? { partial_success: partial } : {})).finish());
+}

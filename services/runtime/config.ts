@@ -1,0 +1,146 @@
+import { readFileSync } from "node:fs";
+import { z } from "zod";
+
+/**
+ * Configuration from DRIFTWATCH_* environment variables, validated at start. A bad
+ * variable stops the process with an error naming it. Secrets may come from a file
+ * (`<NAME>_FILE`) instead of the variable itself; they are never logged.
+ */
+const bool = z.enum(["true", "false", "1", "0", "yes", "no"]).transform((v) => v === "true" || v === "1" || v === "yes");
+const port = z.coerce.number().int().min(0).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+const url = z.url({ protocol: /^https?$/ });
+const list = z
+  .string()
+  .transform((s) =>
+    s
+      .split(",")
+      .map((x) => x.trim())
+      .filter(Boolean),
+  )
+  .pipe(z.array(z.string()).min(1));
+/** A Standard Webhooks signing secret: base64, optionally prefixed `whsec_`. */
+const webhookSecret = z
+  .string()
+  .regex(/^(whsec_)?[A-Za-z0-9+/]+={0,2}$/, "must be a base64 secret, optionally prefixed whsec_")
+  .refine((s) => Buffer.from(s.replace(/^whsec_/, ""), "base64").length >= 24, "must decode to at least 24 bytes");
+
+const Env = z.object({
+  DRIFTWATCH_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  DRIFTWATCH_KAFKA_BROKERS: list.default(["127.0.0.1:9092"]),
+  DRIFTWATCH_KAFKA_CLIENT_ID: z.string().min(1).default("driftwatch"),
+  DRIFTWATCH_KAFKA_PARTITIONS: positiveInt.default(6),
+  DRIFTWATCH_KAFKA_REPLICATION_FACTOR: positiveInt.default(1),
+  DRIFTWATCH_TOPIC_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]*$/, "only letters, digits, '.', '_' and '-'")
+    .default(""),
+  DRIFTWATCH_GROUP_PREFIX: z.string().min(1).default("driftwatch."),
+  DRIFTWATCH_REDIS_URL: z.url({ protocol: /^rediss?$/ }).default("redis://127.0.0.1:6379"),
+  DRIFTWATCH_REDIS_KEY_PREFIX: z.string().default("dw:"),
+  DRIFTWATCH_OTLP_HOST: z.string().min(1).default("127.0.0.1"),
+  DRIFTWATCH_OTLP_PORT: port.default(4318),
+  DRIFTWATCH_API_HOST: z.string().min(1).default("127.0.0.1"),
+  DRIFTWATCH_API_PORT: port.default(8080),
+  DRIFTWATCH_MAX_BODY_BYTES: positiveInt.default(4 * 1024 * 1024),
+  DRIFTWATCH_POLICY_DIR: z.string().min(1).default("policies"),
+  DRIFTWATCH_REVOKE_MIN_SEVERITY: z.enum(["info", "low", "medium", "high", "critical"]).default("high"),
+  DRIFTWATCH_REVOKE_WEBHOOK_URL: url.optional(),
+  DRIFTWATCH_REVOKE_WEBHOOK_SECRET: webhookSecret.optional(),
+  DRIFTWATCH_ALERT_STDOUT: bool.default(true),
+  DRIFTWATCH_ALERT_WEBHOOK_URL: url.optional(),
+  DRIFTWATCH_ALERT_WEBHOOK_SECRET: webhookSecret.optional(),
+  DRIFTWATCH_WEBHOOK_TIMEOUT_MS: positiveInt.default(5000),
+});
+
+const SECRET_VARS = ["DRIFTWATCH_REVOKE_WEBHOOK_SECRET", "DRIFTWATCH_ALERT_WEBHOOK_SECRET"] as const;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+    this.name = "ConfigError";
+  }
+}
+
+export interface Config {
+  logLevel: z.infer<typeof Env>["DRIFTWATCH_LOG_LEVEL"];
+  kafka: { brokers: string[]; clientId: string; partitions: number; replicationFactor: number };
+  topicPrefix: string;
+  groupPrefix: string;
+  redis: { url: string; keyPrefix: string };
+  otlp: { host: string; port: number; maxBodyBytes: number };
+  api: { host: string; port: number };
+  policyDir: string;
+  revoker: {
+    minSeverity: z.infer<typeof Env>["DRIFTWATCH_REVOKE_MIN_SEVERITY"];
+    webhook?: { url: string; secret: string };
+  };
+  notifier: { stdout: boolean; webhook?: { url: string; secret: string } };
+  webhookTimeoutMs: number;
+}
+
+/** Reads `<NAME>_FILE` into `<NAME>` for secret variables; a variable set both ways is an error. */
+function resolveSecretFiles(env: NodeJS.ProcessEnv, problems: string[]): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = { ...env };
+  for (const name of SECRET_VARS) {
+    const file = env[`${name}_FILE`];
+    if (!file) continue;
+    if (env[name]) {
+      problems.push(`${name}: set both ${name} and ${name}_FILE; choose one`);
+      continue;
+    }
+    try {
+      out[name] = readFileSync(file, "utf8").trim();
+    } catch (err) {
+      problems.push(`${name}_FILE: cannot read ${file}: ${(err as Error).message}`);
+    }
+  }
+  return out;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const problems: string[] = [];
+  const raw = resolveSecretFiles(env, problems);
+  // empty strings mean "unset", as in most shells' `VAR= cmd`
+  for (const k of Object.keys(raw)) if (k.startsWith("DRIFTWATCH_") && raw[k] === "") delete raw[k];
+  const parsed = Env.safeParse(raw);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const name = String(issue.path[0] ?? "environment");
+      const secret = (SECRET_VARS as readonly string[]).includes(name);
+      // never echo a secret's value back
+      problems.push(`${name}: ${issue.message}${secret ? "" : ` (got ${JSON.stringify(raw[name])})`}`);
+    }
+  }
+  const e = parsed.data;
+  if (e) {
+    for (const [sink, urlVar, secretVar] of [
+      ["revocation webhook", "DRIFTWATCH_REVOKE_WEBHOOK_URL", "DRIFTWATCH_REVOKE_WEBHOOK_SECRET"],
+      ["alert webhook", "DRIFTWATCH_ALERT_WEBHOOK_URL", "DRIFTWATCH_ALERT_WEBHOOK_SECRET"],
+    ] as const) {
+      if (e[urlVar] && !e[secretVar]) problems.push(`${secretVar}: required when ${urlVar} is set (the ${sink} is signed)`);
+    }
+  }
+  if (problems.length > 0 || !e) throw new ConfigError(problems);
+  const withSecret = (u?: string, s?: string) => (u && s ? { url: u, secret: s } : undefined);
+  const revokeWebhook = withSecret(e.DRIFTWATCH_REVOKE_WEBHOOK_URL, e.DRIFTWATCH_REVOKE_WEBHOOK_SECRET);
+  const alertWebhook = withSecret(e.DRIFTWATCH_ALERT_WEBHOOK_URL, e.DRIFTWATCH_ALERT_WEBHOOK_SECRET);
+  return {
+    logLevel: e.DRIFTWATCH_LOG_LEVEL,
+    kafka: {
+      brokers: e.DRIFTWATCH_KAFKA_BROKERS,
+      clientId: e.DRIFTWATCH_KAFKA_CLIENT_ID,
+      partitions: e.DRIFTWATCH_KAFKA_PARTITIONS,
+      replicationFactor: e.DRIFTWATCH_KAFKA_REPLICATION_FACTOR,
+    },
+    topicPrefix: e.DRIFTWATCH_TOPIC_PREFIX,
+    groupPrefix: e.DRIFTWATCH_GROUP_PREFIX,
+    redis: { url: e.DRIFTWATCH_REDIS_URL, keyPrefix: e.DRIFTWATCH_REDIS_KEY_PREFIX },
+    otlp: { host: e.DRIFTWATCH_OTLP_HOST, port: e.DRIFTWATCH_OTLP_PORT, maxBodyBytes: e.DRIFTWATCH_MAX_BODY_BYTES },
+    api: { host: e.DRIFTWATCH_API_HOST, port: e.DRIFTWATCH_API_PORT },
+    policyDir: e.DRIFTWATCH_POLICY_DIR,
+    revoker: { minSeverity: e.DRIFTWATCH_REVOKE_MIN_SEVERITY, ...(revokeWebhook ? { webhook: revokeWebhook } : {}) },
+    notifier: { stdout: e.DRIFTWATCH_ALERT_STDOUT, ...(alertWebhook ? { webhook: alertWebhook } : {}) },
+    webhookTimeoutMs: e.DRIFTWATCH_WEBHOOK_TIMEOUT_MS,
+  };
+}

@@ -1,0 +1,125 @@
+import type { Logger } from "pino";
+import type { DeadLetter } from "../../schemas/deadletter.js";
+import { TOPICS, topicName } from "../../schemas/topics.js";
+import type { Bus, BusMessage, OutgoingMessage, Subscription } from "./bus/bus.js";
+import type { Metrics } from "./telemetry.js";
+
+/** Bad input: the message is set aside on the dead-letter topic with this reason; the stage goes on. */
+export class BadInput extends Error {
+  override name = "BadInput";
+}
+
+export interface Emit {
+  topic: string;
+  message: OutgoingMessage;
+}
+
+/** What a stage does with one batch of parsed inputs. */
+export interface StageLogic<In> {
+  name: string;
+  input: string;
+  /** Turns one message into the stage's input type; throws BadInput for bad messages. */
+  parse(message: BusMessage): In;
+  /**
+   * Handles the good inputs of a batch, in order, and returns what to produce. May call
+   * `reject` to dead-letter part of a message (e.g. one bad span of a batch). Throwing
+   * anything else means "try the batch again later" (e.g. Redis is down).
+   */
+  handle(items: { message: BusMessage; value: In }[], reject: (message: BusMessage, reason: string) => void): Promise<Emit[]>;
+}
+
+export interface StageRuntime {
+  bus: Bus;
+  logger: Logger;
+  metrics: Metrics;
+  topicPrefix: string;
+  groupPrefix: string;
+  /** Whether the stage's dependencies answer; decides between "retry later" and "dead-letter this item". */
+  healthy: () => Promise<boolean>;
+}
+
+export function deadLetterMessage(stage: string, message: BusMessage, reason: string): OutgoingMessage {
+  const letter: DeadLetter = {
+    stage,
+    reason,
+    source: { topic: message.topic, partition: message.partition, offset: message.offset },
+    raw: message.value.toString("base64"),
+    atMs: Date.now(),
+  };
+  return { key: message.key, value: JSON.stringify(letter), headers: { "driftwatch-reason": reason.slice(0, 200) } };
+}
+
+const MAX_ITEM_ATTEMPTS = 3;
+
+/**
+ * Runs a stage on the bus: parse, handle, produce, and only then let the bus commit.
+ * Bad messages go to the dead-letter topic; the stage never stops on them.
+ */
+export async function runStage<In>(logic: StageLogic<In>, rt: StageRuntime): Promise<Subscription> {
+  const deadletterTopic = topicName(rt.topicPrefix, TOPICS.deadletter);
+  const log = rt.logger.child({ stage: logic.name });
+
+  const publishAll = async (emits: Emit[]) => {
+    const byTopic = new Map<string, OutgoingMessage[]>();
+    for (const e of emits) {
+      const list = byTopic.get(e.topic) ?? [];
+      list.push(e.message);
+      byTopic.set(e.topic, list);
+    }
+    await Promise.all(
+      [...byTopic].map(async ([topic, messages]) => {
+        await rt.bus.publish(topic, messages);
+        rt.metrics.messagesOut.inc({ stage: logic.name, topic }, messages.length);
+      }),
+    );
+  };
+
+  const handleBatch = async (batch: BusMessage[]) => {
+    const timer = rt.metrics.batchSeconds.startTimer({ stage: logic.name });
+    rt.metrics.messagesIn.inc({ stage: logic.name }, batch.length);
+    const dead: OutgoingMessage[] = [];
+    const reject = (message: BusMessage, reason: string) => {
+      log.warn({ topic: message.topic, partition: message.partition, offset: message.offset, reason }, "bad input dead-lettered");
+      dead.push(deadLetterMessage(logic.name, message, reason));
+    };
+    const items: { message: BusMessage; value: In }[] = [];
+    for (const message of batch) {
+      try {
+        items.push({ message, value: logic.parse(message) });
+      } catch (err) {
+        reject(message, err instanceof BadInput ? err.message : `unparseable: ${(err as Error).message}`);
+      }
+    }
+    let emits: Emit[];
+    try {
+      emits = await logic.handle(items, reject);
+    } catch (err) {
+      if (!(await rt.healthy())) throw err; // infrastructure trouble: the bus redelivers the batch
+      // The dependencies answer, so some item itself makes the stage fail: isolate it.
+      log.error({ err }, "batch failed; retrying item by item");
+      emits = [];
+      for (const item of items) {
+        for (let attempt = 1; ; attempt++) {
+          try {
+            emits.push(...(await logic.handle([item], reject)));
+            break;
+          } catch (itemErr) {
+            if (!(await rt.healthy())) throw itemErr;
+            if (attempt >= MAX_ITEM_ATTEMPTS) {
+              reject(item.message, `processing failed ${attempt} times: ${(itemErr as Error).message}`);
+              break;
+            }
+          }
+        }
+      }
+    }
+    if (dead.length > 0) {
+      rt.metrics.deadLetters.inc({ stage: logic.name }, dead.length);
+      emits.push(...dead.map((message) => ({ topic: deadletterTopic, message })));
+    }
+    await publishAll(emits);
+    timer();
+  };
+
+  return rt.bus.subscribe({ group: `${rt.groupPrefix}${logic.name}`, topics: [logic.input], fromBeginning: true }, handleBatch);
+}

@@ -1,0 +1,60 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+
+/** The process's own metrics, served on /metrics in Prometheus text format. */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly messagesIn = new Counter({
+    name: "driftwatch_stage_messages_in_total",
+    help: "Messages a stage consumed",
+    labelNames: ["stage"],
+    registers: [this.registry],
+  });
+  readonly messagesOut = new Counter({
+    name: "driftwatch_stage_messages_out_total",
+    help: "Messages a stage produced",
+    labelNames: ["stage", "topic"],
+    registers: [this.registry],
+  });
+  readonly deadLetters = new Counter({
+    name: "driftwatch_deadletters_total",
+    help: "Messages or spans set aside as bad input",
+    labelNames: ["stage"],
+    registers: [this.registry],
+  });
+  readonly batchSeconds = new Histogram({
+    name: "driftwatch_stage_batch_seconds",
+    help: "Time to handle one batch, output produced",
+    labelNames: ["stage"],
+    buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+    registers: [this.registry],
+  });
+  readonly findings = new Counter({
+    name: "driftwatch_findings_total",
+    help: "Findings produced by the detector",
+    labelNames: ["rule", "severity"],
+    registers: [this.registry],
+  });
+  readonly detectionLatency = new Histogram({
+    name: "driftwatch_detection_latency_seconds",
+    help: "From a flagged span's end to its finding",
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10],
+    registers: [this.registry],
+  });
+  readonly revocations = new Counter({
+    name: "driftwatch_revocations_total",
+    help: "Credential revocations by outcome",
+    labelNames: ["store", "status"],
+    registers: [this.registry],
+  });
+  readonly spansReceived = new Counter({
+    name: "driftwatch_otlp_spans_received_total",
+    help: "Spans accepted by the OTLP/HTTP gateway",
+    registers: [this.registry],
+  });
+  readonly up = new Gauge({ name: "driftwatch_up", help: "1 while the process runs", registers: [this.registry] });
+
+  constructor(defaults = true) {
+    if (defaults) collectDefaultMetrics({ register: this.registry });
+    this.up.set(1);
+  }
+}
