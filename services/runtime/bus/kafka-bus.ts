@@ -1,4 +1,4 @@
-import { type Consumer, Kafka, type KafkaConfig, logLevel, type Producer } from "kafkajs";
+import { type Consumer, Kafka, type KafkaConfig, logLevel, Partitioners, type Producer } from "kafkajs";
 import type { Logger } from "pino";
 import {
   type BatchHandler,
@@ -50,7 +50,12 @@ export class KafkaBus implements Bus {
       retry: { retries: 8, initialRetryTime: 200 },
     };
     this.kafka = new Kafka(config);
-    this.producer = this.kafka.producer({ allowAutoTopicCreation: false, idempotent: false });
+    this.producer = this.kafka.producer({
+      allowAutoTopicCreation: false,
+      idempotent: false,
+      // the Java client's murmur2 partitioner: a key lands where other Kafka clients would put it
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
   }
 
   async ensureTopics(topics: string[]): Promise<void> {
@@ -128,7 +133,7 @@ export class KafkaBus implements Bus {
       autoCommit: false,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: this.options.partitionsConsumedConcurrently ?? 3,
-      eachBatch: async ({ batch, heartbeat, isRunning, isStale }) => {
+      eachBatch: async ({ batch, heartbeat, isRunning, isStale, resolveOffset }) => {
         if (batch.messages.length === 0 || !isRunning() || isStale()) return;
         const messages: BusMessage[] = batch.messages.map((m) => ({
           topic: batch.topic,
@@ -141,6 +146,8 @@ export class KafkaBus implements Bus {
         }));
         await handler(messages);
         const last = messages[messages.length - 1] as BusMessage;
+        // the fetch position moves only past resolved offsets; the commit makes it durable
+        resolveOffset(last.offset);
         await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last.offset) + 1n).toString() }]);
         await heartbeat();
       },
