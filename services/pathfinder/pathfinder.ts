@@ -19,21 +19,13 @@ export function pathfinderStage(topicPrefix: string, tasks: TaskStore): StageLog
     input: topicName(topicPrefix, TOPICS.actions),
     parse: parseAction,
     async handle(items): Promise<Emit[]> {
-      // Within a batch, a task's actions are placed in start order (parents start before children).
       const byTask = new Map<string, AgentAction[]>();
       for (const { value } of items) {
         const list = byTask.get(value.taskId) ?? [];
         list.push(value);
         byTask.set(value.taskId, list);
       }
-      const perTask = await Promise.all(
-        [...byTask.values()].map(async (actions) => {
-          actions.sort((a, b) => a.startTimeMs - b.startTimeMs || (a.id < b.id ? -1 : 1));
-          const steps = [];
-          for (const a of actions) steps.push(await tasks.record(a));
-          return steps;
-        }),
-      );
+      const perTask = await Promise.all([...byTask].map(([taskId, actions]) => tasks.recordAll(taskId, actions)));
       return perTask.flat().map((step) => ({ topic: output, message: { key: step.taskId, value: JSON.stringify(step) } }));
     },
   };

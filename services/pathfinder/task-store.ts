@@ -32,6 +32,9 @@ export interface Revoked {
 
 const TASKS_BY_LAST_SEEN = "tasks:by-last-seen";
 const DEFAULT_TTL_MS = 7 * 24 * 3600 * 1000;
+/** Below clock resolution, above double precision at epoch-millisecond magnitudes. */
+const DEPTH_TIE_BREAK_MS = 0.001;
+const MAX_DEPTH = 64;
 
 export class TaskStore {
   constructor(
@@ -39,8 +42,47 @@ export class TaskStore {
     private readonly ttlMs = DEFAULT_TTL_MS,
   ) {}
 
-  /** Records an action in its task's path and returns its step (index = position by start time). */
-  async record(action: AgentAction): Promise<Step> {
+  /**
+   * Records one task's actions in its path and returns them as steps, in path order.
+   * Order is by start time, and by causality where start times tie (clocks are often
+   * millisecond-grained): a span's depth below its task's root breaks the tie, so an
+   * agent invocation comes before the tool calls it makes.
+   */
+  async recordAll(taskId: string, actions: AgentAction[]): Promise<Step[]> {
+    const depthKey = taskKey(taskId, "depth");
+    const known = await this.store.hashGetAll(depthKey);
+    const bySpan = new Map(actions.map((a) => [a.spanId, a]));
+    const depth = new Map<string, number>();
+    const depthOf = (a: AgentAction, guard = 0): number => {
+      const cached = depth.get(a.spanId) ?? (known[a.spanId] !== undefined ? Number(known[a.spanId]) : undefined);
+      if (cached !== undefined) return cached;
+      let d = 0;
+      if (a.parentSpanId && guard < MAX_DEPTH) {
+        const parent = bySpan.get(a.parentSpanId);
+        const parentDepth = parent
+          ? depthOf(parent, guard + 1)
+          : known[a.parentSpanId] !== undefined
+            ? Number(known[a.parentSpanId])
+            : undefined;
+        d = parentDepth === undefined ? 1 : Math.min(parentDepth + 1, MAX_DEPTH);
+      }
+      depth.set(a.spanId, d);
+      return d;
+    };
+    const ordered = actions
+      .map((a) => ({ action: a, score: a.startTimeMs + depthOf(a) * DEPTH_TIE_BREAK_MS }))
+      .sort((x, y) => x.score - y.score || (x.action.id < y.action.id ? -1 : 1));
+    await this.store.hashSetIfAbsent(
+      depthKey,
+      Object.fromEntries(ordered.map(({ action }) => [action.spanId, String(depth.get(action.spanId) ?? 0)])),
+    );
+    await this.store.expire(depthKey, this.ttlMs);
+    const steps: Step[] = [];
+    for (const { action, score } of ordered) steps.push(await this.record(action, score));
+    return steps;
+  }
+
+  private async record(action: AgentAction, score: number): Promise<Step> {
     const t = action.taskId;
     const meta = taskKey(t, "meta");
     const first: Record<string, string> = { taskId: t, firstSeenMs: String(action.receivedAtMs) };
@@ -52,7 +94,7 @@ export class TaskStore {
     if (action.declaredScopeError) first.scopeError = action.declaredScopeError;
     await Promise.all([
       this.store.hashSetIfAbsent(taskKey(t, "steps"), { [action.id]: JSON.stringify(action) }),
-      this.store.sortedAdd(taskKey(t, "order"), [{ score: action.startTimeMs, member: action.id }]),
+      this.store.sortedAdd(taskKey(t, "order"), [{ score, member: action.id }]),
       this.store.hashSetIfAbsent(meta, first),
       this.store.hashSet(meta, { lastSeenMs: String(action.receivedAtMs) }),
       action.credentialId ? this.store.setAdd(taskKey(t, "credentials"), [action.credentialId]) : Promise.resolve(0),
