@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { type Attributes, trace } from "@opentelemetry/api";
+import { type Attributes, context, propagation, trace } from "@opentelemetry/api";
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-proto";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import { NodeSDK } from "@opentelemetry/sdk-node";
@@ -122,6 +122,10 @@ export async function runScenarioAgent(scenario: Scenario, exporter: SpanExporte
     }
   } finally {
     await sdk.shutdown();
+    // unregister the SDK's globals so the scenario can run again in this process
+    trace.disable();
+    context.disable();
+    propagation.disable();
   }
 }
 

@@ -65,14 +65,20 @@ export class KafkaBus implements Bus {
       const existing = new Set(await admin.listTopics());
       const missing = topics.filter((t) => !existing.has(t));
       if (missing.length > 0) {
-        await admin.createTopics({
-          waitForLeaders: true,
-          topics: missing.map((topic) => ({
-            topic,
-            numPartitions: this.options.partitions,
-            replicationFactor: this.options.replicationFactor,
-          })),
-        });
+        try {
+          await admin.createTopics({
+            waitForLeaders: true,
+            topics: missing.map((topic) => ({
+              topic,
+              numPartitions: this.options.partitions,
+              replicationFactor: this.options.replicationFactor,
+            })),
+          });
+        } catch (err) {
+          // several services starting at once race to create the same topics: losing the race is fine
+          const all = [err, ...((err as { errors?: unknown[] }).errors ?? [])] as { type?: string }[];
+          if (!all.some((e) => e.type === "TOPIC_ALREADY_EXISTS")) throw err;
+        }
       }
     } finally {
       await admin.disconnect();

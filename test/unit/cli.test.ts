@@ -1,0 +1,57 @@
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+
+/** The built `driftwatch` command, as a user runs it. */
+function driftwatch(args: string[], env: Record<string, string> = {}) {
+  const r = spawnSync("node", ["bin/driftwatch.js", ...args], {
+    encoding: "utf8",
+    env: { ...process.env, DRIFTWATCH_LOG_LEVEL: "silent", ...env },
+    timeout: 60_000,
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe("driftwatch CLI", () => {
+  beforeAll(() => {
+    execFileSync("npx", ["tsc", "-p", "tsconfig.build.json"], { stdio: "inherit" });
+  }, 120_000);
+
+  it("policy check accepts the shipped policies", () => {
+    const r = driftwatch(["policy", "check", "policies"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^ok: 4 file\(s\), 3 profile\(s\)/);
+  });
+
+  it("policy check rejects a broken policy with its file and line", () => {
+    const dir = mkdtempSync(join(tmpdir(), "dw-cli-policy-"));
+    writeFileSync(
+      join(dir, "bad.yaml"),
+      ["apiVersion: driftwatch/v1", "profiles:", "  - id: x", "    match: { agentIds: [x] }", "    dataCeiling: secret", ""].join("\n"),
+    );
+    const r = driftwatch(["policy", "check", dir]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^bad\.yaml:5:\d+: profiles\.0\.dataCeiling: /m);
+  });
+
+  it("a bad environment variable stops the process with an error naming it", () => {
+    const r = driftwatch(["start"], { DRIFTWATCH_API_PORT: "eighty" });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("DRIFTWATCH_API_PORT");
+  });
+
+  it("run refuses an unknown service and names the valid ones", () => {
+    const r = driftwatch(["run", "frobnicator"]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('unknown service "frobnicator"');
+    expect(r.stderr).toContain("pathfinder");
+  });
+
+  it("demo says clearly when no Driftwatch is running", () => {
+    const r = driftwatch(["demo", "--api", "http://127.0.0.1:9", "--otlp", "http://127.0.0.1:9"]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain("Start Driftwatch first");
+  });
+});
