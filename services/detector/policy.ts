@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { type FSWatcher, readdirSync, readFileSync, statSync, watch } from "node:fs";
 import { join, relative } from "node:path";
 import type { Logger } from "pino";
-import { LineCounter, parseAllDocuments } from "yaml";
+import { isMap, isScalar, LineCounter, parseAllDocuments } from "yaml";
 import type { AgentProfile, RuleSetting } from "../../schemas/policy.js";
 import { PolicyFile } from "../../schemas/policy.js";
 
@@ -47,7 +47,10 @@ function yamlFiles(dir: string): string[] {
 }
 
 /** Parses one policy file's text; problems carry the file's line and column. */
-export function parsePolicyText(text: string, file: string): { policy?: PolicyFile; problems: PolicyProblem[] } {
+export function parsePolicyText(
+  text: string,
+  file: string,
+): { policy?: PolicyFile; problems: PolicyProblem[]; lineOf?: (path: (string | number)[]) => { line: number; column: number } } {
   const lineCounter = new LineCounter();
   const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false });
   const problems: PolicyProblem[] = [];
@@ -55,7 +58,7 @@ export function parsePolicyText(text: string, file: string): { policy?: PolicyFi
     const pos = lineCounter.linePos(offset ?? 0);
     return { line: pos.line, column: pos.col };
   };
-  if (!Array.isArray(docs)) return { problems: [{ file, line: 1, column: 1, message: "empty policy file" }] };
+  if (!Array.isArray(docs) || docs.length === 0) return { problems: [{ file, line: 1, column: 1, message: "empty policy file" }] };
   if (docs.length !== 1) {
     return { problems: [{ file, ...at(docs[1]?.range[0]), message: "one YAML document per policy file" }] };
   }
@@ -63,17 +66,25 @@ export function parsePolicyText(text: string, file: string): { policy?: PolicyFi
   if (!doc) return { problems: [{ file, line: 1, column: 1, message: "empty policy file" }] };
   for (const err of doc.errors) problems.push({ file, ...at(err.pos[0]), message: err.message.split("\n")[0] ?? err.message });
   if (problems.length > 0) return { problems };
-  const parsed = PolicyFile.safeParse(doc.toJS());
-  if (parsed.success) return { policy: parsed.data, problems };
-  for (const issue of parsed.error.issues) {
-    // find the deepest YAML node that exists on the issue's path, for its line
+  // the deepest YAML node that exists on a path, for its line
+  const lineOf = (path: (string | number)[]) => {
     let node: unknown;
-    for (let n = issue.path.length; n >= 0 && !node; n--) {
-      node = n === 0 ? doc.contents : doc.getIn(issue.path.slice(0, n) as (string | number)[], true);
+    for (let n = path.length; n >= 0 && !node; n--) node = n === 0 ? doc.contents : doc.getIn(path.slice(0, n), true);
+    return at((node as { range?: [number, number, number] } | undefined)?.range?.[0]);
+  };
+  const parsed = PolicyFile.safeParse(doc.toJS());
+  if (parsed.success) return { policy: parsed.data, problems, lineOf };
+  for (const issue of parsed.error.issues) {
+    const path = issue.path as (string | number)[];
+    let where = lineOf(path);
+    if (issue.code === "unrecognized_keys" && issue.keys[0] !== undefined) {
+      // point at the unknown key itself, not at the mapping that holds it
+      const map = path.length === 0 ? doc.contents : doc.getIn(path, true);
+      const key = isMap(map) ? map.items.find((pair) => isScalar(pair.key) && pair.key.value === issue.keys[0])?.key : undefined;
+      if (isScalar(key)) where = at(key.range?.[0]);
     }
-    const range = (node as { range?: [number, number, number] } | undefined)?.range;
-    const where = issue.path.length > 0 ? `${issue.path.join(".")}: ` : "";
-    problems.push({ file, ...at(range?.[0]), message: `${where}${issue.message}` });
+    const prefix = issue.path.length > 0 ? `${issue.path.join(".")}: ` : "";
+    problems.push({ file, ...where, message: `${prefix}${issue.message}` });
   }
   return { problems };
 }
@@ -94,9 +105,12 @@ export function loadPolicy(path: string): Policy {
     hash.update(name).update("\0").update(text).update("\0");
     const result = parsePolicyText(text, name);
     problems.push(...result.problems);
-    for (const profile of result.policy?.profiles ?? []) {
+    for (const [i, profile] of (result.policy?.profiles ?? []).entries()) {
       const prior = profileOrigin.get(profile.id);
-      if (prior) problems.push({ file: name, line: 0, column: 0, message: `profile "${profile.id}" is already defined in ${prior}` });
+      if (prior) {
+        const where = result.lineOf?.(["profiles", i, "id"]) ?? { line: 0, column: 0 };
+        problems.push({ file: name, ...where, message: `profile "${profile.id}" is already defined in ${prior}` });
+      }
       profileOrigin.set(profile.id, name);
       profiles.push(profile);
     }
@@ -106,8 +120,13 @@ export function loadPolicy(path: string): Policy {
   return { version: hash.digest("hex").slice(0, 12), profiles, rules, files };
 }
 
+/** SPIFFE id patterns: `*` matches within one path segment, `**` across segments. */
 function globToRegExp(pattern: string): RegExp {
-  const escaped = pattern.replace(/[.+^${}()|[\]\\?]/g, "\\$&").replace(/\*/g, ".*");
+  const escaped = pattern
+    .replace(/[.+^${}()|[\]\\?]/g, "\\$&")
+    .replace(/\*\*/g, "\u0000")
+    .replace(/\*/g, "[^/]*")
+    .replace(/\u0000/g, ".*");
   return new RegExp(`^${escaped}$`);
 }
 

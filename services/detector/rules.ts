@@ -127,6 +127,23 @@ function hostAllowed(host: string, allow: string[]): boolean {
   });
 }
 
+/**
+ * The egress allowlist the profile and the declared scope both allow. Entries are hosts or
+ * `*.` wildcards, so the intersection of two entries is whichever one the other covers
+ * (a declared `api.stripe.com` under the profile's `*.stripe.com` narrows it to that host).
+ */
+function narrowedEgress(profile: string[], declared: string[] | undefined): string[] {
+  if (!declared) return profile;
+  const out = new Set<string>();
+  for (const d of declared) {
+    for (const p of profile) {
+      if (hostAllowed(d.toLowerCase(), [p])) out.add(d);
+      else if (hostAllowed(p.toLowerCase(), [d])) out.add(p);
+    }
+  }
+  return [...out];
+}
+
 function scopeHits(step: Step, profile: AgentProfile, ctx: StepContext): Hit[] {
   const hits: Hit[] = [];
   const agent = step.agent.id ?? step.agent.spiffeId ?? "agent";
@@ -157,22 +174,21 @@ function scopeHits(step: Step, profile: AgentProfile, ctx: StepContext): Hit[] {
       });
     }
   }
-  if (step.environment && profile.environments.length > 0) {
-    const allowed = narrowed(profile.environments, ctx.scope?.environments);
-    if (!allowed.includes(step.environment)) {
-      hits.push({
-        rule: "scope.environment",
-        explanation: `${agent} acted in environment "${step.environment}"; the task is limited to ${allowed.join(", ") || "no environment"}.`,
-        observed: { environment: step.environment },
-        expected: { environments: allowed },
-      });
-    }
+  // a profile without environments leaves them open; a declared list still narrows that
+  const environments = profile.environments.length > 0 ? narrowed(profile.environments, ctx.scope?.environments) : ctx.scope?.environments;
+  if (step.environment && environments && !environments.includes(step.environment)) {
+    hits.push({
+      rule: "scope.environment",
+      explanation: `${agent} acted in environment "${step.environment}"; the task is limited to ${environments.join(", ") || "no environment"}.`,
+      observed: { environment: step.environment },
+      expected: { environments },
+    });
   }
   const grantEffect = step.tool ? profile.tools.find((t) => t.name === step.tool?.name)?.effect : undefined;
   const effect = step.effect ?? grantEffect;
   const host = hostOf(step);
   if (effect === "egress" && host) {
-    const allowed = narrowed(profile.egress, ctx.scope?.egress);
+    const allowed = narrowedEgress(profile.egress, ctx.scope?.egress);
     if (!hostAllowed(host, allowed)) {
       hits.push({
         rule: "scope.egress",
@@ -198,10 +214,14 @@ export function evaluateStep(step: Step, ctx: StepContext): Finding[] {
     });
   }
   if (!profile) {
-    if (step.agent.id || step.agent.spiffeId) {
+    // an identified agent without a profile, or a tool call that names no agent at all
+    if (step.agent.id || step.agent.spiffeId || step.tool) {
+      const who = step.agent.id ?? step.agent.spiffeId;
       hits.push({
         rule: "scope.unknown_agent",
-        explanation: `No agent profile matches ${step.agent.id ?? step.agent.spiffeId}; its actions are unbounded by policy.`,
+        explanation: who
+          ? `No agent profile matches ${who}; its actions are unbounded by policy.`
+          : `A tool call ("${step.tool?.name}") names no agent (no gen_ai.agent.id, no spiffe.id), so no profile bounds it.`,
         observed: { agent: step.agent },
         expected: { profiles: ctx.policy.profiles.map((p) => p.id) },
       });

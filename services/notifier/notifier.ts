@@ -21,7 +21,8 @@ export function notifierStage(topicPrefix: string, deps: { outputs: AlertOutput[
     input: topicName(topicPrefix, TOPICS.findings),
     parse: (message) => decodeMessage(FindingSchema, message, "a finding"),
     async handle(items): Promise<Emit[]> {
-      const alertable = items.map((i) => i.value).filter((f) => f.mode !== "shadow");
+      // shadow findings are not alerted; a finding twice in the batch is one alert
+      const alertable = [...new Map(items.map((i) => [i.value.id, i.value])).values()].filter((f) => f.mode !== "shadow");
       for (const output of deps.outputs) {
         const fresh: Finding[] = [];
         for (const f of alertable) {

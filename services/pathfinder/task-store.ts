@@ -48,7 +48,14 @@ export class TaskStore {
    * millisecond-grained): a span's depth below its task's root breaks the tie, so an
    * agent invocation comes before the tool calls it makes.
    */
-  async recordAll(taskId: string, actions: AgentAction[]): Promise<Step[]> {
+  async recordAll(taskId: string, batch: AgentAction[]): Promise<Step[]> {
+    // a span seen twice in one batch is one step (the first copy wins, as in the store)
+    const seen = new Set<string>();
+    const actions = batch.filter((a) => {
+      if (seen.has(a.id)) return false;
+      seen.add(a.id);
+      return true;
+    });
     const depthKey = taskKey(taskId, "depth");
     const known = await this.store.hashGetAll(depthKey);
     const bySpan = new Map(actions.map((a) => [a.spanId, a]));

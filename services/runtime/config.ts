@@ -55,6 +55,11 @@ const Env = z.object({
 
 const SECRET_VARS = ["DRIFTWATCH_REVOKE_WEBHOOK_SECRET", "DRIFTWATCH_ALERT_WEBHOOK_SECRET"] as const;
 
+/** A URL's password (e.g. in a Redis URL) is a secret too: never echoed in an error. */
+function withoutCredentials(value: string | undefined): string | undefined {
+  return value?.replace(/(\/\/[^/@:\s]*:)[^/@\s]*@/g, "$1***@");
+}
+
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
     super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
@@ -109,7 +114,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       const name = String(issue.path[0] ?? "environment");
       const secret = (SECRET_VARS as readonly string[]).includes(name);
       // never echo a secret's value back
-      problems.push(`${name}: ${issue.message}${secret ? "" : ` (got ${JSON.stringify(raw[name])})`}`);
+      problems.push(`${name}: ${issue.message}${secret ? "" : ` (got ${JSON.stringify(withoutCredentials(raw[name]))})`}`);
     }
   }
   const e = parsed.data;

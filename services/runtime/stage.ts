@@ -9,6 +9,14 @@ export class BadInput extends Error {
   override name = "BadInput";
 }
 
+/**
+ * Something outside the stage (a SOC endpoint, say) is unavailable: the batch is tried
+ * again later, like when the stage's own dependencies are down, and never dead-lettered.
+ */
+export class Unavailable extends Error {
+  override name = "Unavailable";
+}
+
 export interface Emit {
   topic: string;
   message: OutgoingMessage;
@@ -90,21 +98,31 @@ export async function runStage<In>(logic: StageLogic<In>, rt: StageRuntime): Pro
         reject(message, err instanceof BadInput ? err.message : `unparseable: ${(err as Error).message}`);
       }
     }
+    // a failed attempt's rejections are dropped: the retry makes them again (one dead letter each)
+    const tryHandle = async (some: { message: BusMessage; value: In }[]) => {
+      const mark = dead.length;
+      try {
+        return await logic.handle(some, reject);
+      } catch (err) {
+        dead.length = mark;
+        throw err;
+      }
+    };
     let emits: Emit[];
     try {
-      emits = await logic.handle(items, reject);
+      emits = await tryHandle(items);
     } catch (err) {
-      if (!(await rt.healthy())) throw err; // infrastructure trouble: the bus redelivers the batch
+      if (err instanceof Unavailable || !(await rt.healthy())) throw err; // infrastructure trouble: the bus redelivers the batch
       // The dependencies answer, so some item itself makes the stage fail: isolate it.
       log.error({ err }, "batch failed; retrying item by item");
       emits = [];
       for (const item of items) {
         for (let attempt = 1; ; attempt++) {
           try {
-            emits.push(...(await logic.handle([item], reject)));
+            emits.push(...(await tryHandle([item])));
             break;
           } catch (itemErr) {
-            if (!(await rt.healthy())) throw itemErr;
+            if (itemErr instanceof Unavailable || !(await rt.healthy())) throw itemErr;
             if (attempt >= MAX_ITEM_ATTEMPTS) {
               reject(item.message, `processing failed ${attempt} times: ${(itemErr as Error).message}`);
               break;

@@ -136,6 +136,7 @@ export class MemoryBus implements Bus {
   async close(): Promise<void> {
     this.closed = true;
     for (const g of this.groups.values()) g.members = [];
+    this.topics.clear();
   }
 
   /** Messages not yet consumed by a group (for metrics and tests). */

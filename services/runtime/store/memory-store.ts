@@ -158,8 +158,10 @@ export class MemoryStore implements Store {
     return true;
   }
 
+  /** Stops the sweeper and drops the data: an in-memory store lives only as long as its process uses it. */
   async close(): Promise<void> {
     clearInterval(this.sweeper);
+    this.entries.clear();
   }
 
   private sweep(): void {
