@@ -6,6 +6,7 @@ RUN npm ci --no-audit --no-fund --ignore-scripts
 COPY tsconfig.json tsconfig.build.json ./
 COPY schemas ./schemas
 COPY services ./services
+COPY sdk ./sdk
 RUN npm run build && npm prune --omit=dev
 
 FROM node:20-bookworm-slim

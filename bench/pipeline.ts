@@ -1,0 +1,122 @@
+/**
+ * Embedded pipeline benchmark: OTLP protobuf requests through ingest → pathfinder →
+ * detector on the in-process bus and store, against a baseline measured in the same run:
+ * protobufjs decoding the same bytes (the floor any OTLP consumer pays).
+ *
+ *   npm run bench            (or: node --import tsx bench/pipeline.ts [tasks] [stepsPerTask])
+ *
+ * Prints spans/s for both, their ratio, findings found, and heap growth per task.
+ */
+import { randomBytes } from "node:crypto";
+import { ProtobufTraceSerializer } from "@opentelemetry/otlp-transformer";
+import { resourceFromAttributes } from "@opentelemetry/resources";
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
+import protobuf from "protobufjs";
+import { OTLP_TRACE_PROTO } from "../schemas/otlp/trace-proto.js";
+import { TOPICS } from "../schemas/topics.js";
+import { startEmbedded } from "../services/cli/app.js";
+import type { MemoryBus } from "../services/runtime/bus/memory-bus.js";
+import { loadConfig } from "../services/runtime/config.js";
+import { createLogger } from "../services/runtime/logging.js";
+
+const tasks = Number(process.argv[2] ?? 2000);
+const stepsPerTask = Number(process.argv[3] ?? 10);
+const spansPerRequest = 500;
+const TOOLS = ["invoices.read", "customers.read", "email.send", "payments.refund"];
+
+function buildRequests(): Uint8Array[] {
+  const exporter = new InMemorySpanExporter();
+  const provider = new BasicTracerProvider({
+    resource: resourceFromAttributes({ "service.name": "billing-agent", "deployment.environment.name": "prod" }),
+    spanProcessors: [new SimpleSpanProcessor(exporter)],
+  });
+  const tracer = provider.getTracer("bench");
+  for (let t = 0; t < tasks; t++) {
+    const taskId = `bench-${randomBytes(6).toString("hex")}`;
+    const root = tracer.startSpan("invoke_agent billing-agent", {
+      attributes: {
+        "gen_ai.operation.name": "invoke_agent",
+        "gen_ai.agent.id": "billing-agent",
+        "agent.task.id": taskId,
+        "agent.credential.id": `lease-${t}`,
+      },
+    });
+    for (let s = 0; s < stepsPerTask - 1; s++) {
+      // one task in ten drifts to a tool outside the profile on its last step
+      const tool = t % 10 === 0 && s === stepsPerTask - 2 ? "shell.exec" : (TOOLS[s % TOOLS.length] as string);
+      const span = tracer.startSpan(`execute_tool ${tool}`, {
+        attributes: {
+          "gen_ai.operation.name": "execute_tool",
+          "gen_ai.agent.id": "billing-agent",
+          "agent.task.id": taskId,
+          "gen_ai.tool.name": tool,
+          "gen_ai.tool.call.arguments": JSON.stringify({ customer: String(t), page: s }),
+          "data.classification": "internal",
+        },
+      });
+      span.end();
+    }
+    root.end();
+  }
+  const spans = exporter.getFinishedSpans();
+  const requests: Uint8Array[] = [];
+  for (let i = 0; i < spans.length; i += spansPerRequest) {
+    const bytes = ProtobufTraceSerializer.serializeRequest(spans.slice(i, i + spansPerRequest));
+    if (bytes) requests.push(bytes);
+  }
+  return requests;
+}
+
+function baselineDecode(requests: Uint8Array[]): { spansPerSec: number; spans: number } {
+  const Request = protobuf.parse(OTLP_TRACE_PROTO, { keepCase: true }).root.lookupType("otlp.ExportTraceServiceRequest");
+  let spans = 0;
+  const t0 = performance.now();
+  for (const r of requests) {
+    const m = Request.decode(r) as unknown as { resource_spans: { scope_spans: { spans: unknown[] }[] }[] };
+    for (const rs of m.resource_spans) for (const ss of rs.scope_spans) spans += ss.spans.length;
+  }
+  const ms = performance.now() - t0;
+  return { spansPerSec: (spans / ms) * 1000, spans };
+}
+
+async function pipeline(requests: Uint8Array[], totalSpans: number) {
+  const config = loadConfig({ DRIFTWATCH_LOG_LEVEL: "silent", DRIFTWATCH_POLICY_DIR: "policies", DRIFTWATCH_ALERT_STDOUT: "false" });
+  const app = await startEmbedded(config, { services: ["ingest", "pathfinder", "detector"], logger: createLogger("silent") });
+  const bus = app.bus as MemoryBus;
+  let steps = 0;
+  let findings = 0;
+  await bus.subscribe({ group: "bench-steps", topics: [TOPICS.steps], fromBeginning: true }, async (b) => void (steps += b.length));
+  await bus.subscribe(
+    { group: "bench-findings", topics: [TOPICS.findings], fromBeginning: true },
+    async (b) => void (findings += b.length),
+  );
+  const settle = () => {
+    for (let i = 0; i < 3; i++) global.gc?.();
+    return process.memoryUsage().heapUsed;
+  };
+  const t0 = performance.now();
+  for (const r of requests) await bus.publish(TOPICS.otlpSpans, [{ key: null, value: Buffer.from(r) }]);
+  while (steps < totalSpans || !bus.idle()) await new Promise((r) => setImmediate(r));
+  const ms = performance.now() - t0;
+  // what the embedded store holds for these tasks: heap with the app open, minus after it is closed
+  const heapOpen = settle();
+  await app.close();
+  const heapClosed = settle();
+  return { spansPerSec: (steps / ms) * 1000, steps, findings, heapPerTaskBytes: (heapOpen - heapClosed) / (totalSpans / stepsPerTask) };
+}
+
+const requests = buildRequests();
+// warm both paths up (JIT) before measuring; keep the best of three baseline runs
+baselineDecode(requests);
+const base = [baselineDecode(requests), baselineDecode(requests), baselineDecode(requests)].sort(
+  (a, b) => b.spansPerSec - a.spansPerSec,
+)[0] as ReturnType<typeof baselineDecode>;
+await pipeline(requests.slice(0, 4), 4 * spansPerRequest);
+const run = await pipeline(requests, base.spans);
+const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
+console.log(`tasks ${tasks}, steps/task ${stepsPerTask}, spans ${base.spans}, requests ${requests.length}`);
+console.log(`baseline  protobuf decode only               ${fmt(base.spansPerSec)} spans/s`);
+console.log(`pipeline  ingest+pathfinder+detector (embedded) ${fmt(run.spansPerSec)} spans/s`);
+console.log(`ratio     pipeline / baseline                ${(run.spansPerSec / base.spansPerSec).toFixed(4)}`);
+console.log(`findings  ${run.findings} (expected ${Math.ceil(tasks / 10)})`);
+console.log(`memory    ${fmt(run.heapPerTaskBytes)} bytes of heap per task held in the in-memory store`);
