@@ -85,11 +85,12 @@ async function pipeline(requests: Uint8Array[], totalSpans: number) {
   const bus = app.bus as MemoryBus;
   let steps = 0;
   let findings = 0;
-  await bus.subscribe({ group: "bench-steps", topics: [TOPICS.steps], fromBeginning: true }, async (b) => void (steps += b.length));
-  await bus.subscribe(
-    { group: "bench-findings", topics: [TOPICS.findings], fromBeginning: true },
-    async (b) => void (findings += b.length),
-  );
+  await bus.subscribe({ group: "bench-steps", topics: [TOPICS.steps], fromBeginning: true }, async (b) => {
+    steps += b.length;
+  });
+  await bus.subscribe({ group: "bench-findings", topics: [TOPICS.findings], fromBeginning: true }, async (b) => {
+    findings += b.length;
+  });
   const settle = () => {
     for (let i = 0; i < 3; i++) global.gc?.();
     return process.memoryUsage().heapUsed;

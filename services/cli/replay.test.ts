@@ -21,7 +21,7 @@ describe("driftwatch replay", () => {
   it("finds the out-of-scope step in recorded OTLP protobuf, and nothing for the benign task", async () => {
     const { scenario, requests } = await recordScenario("protobuf");
     const dir = mkdtempSync(join(tmpdir(), "dw-replay-"));
-    requests.forEach((r, i) => writeFileSync(join(dir, `request-${i}.pb`), r));
+    for (const [i, r] of requests.entries()) writeFileSync(join(dir, `request-${i}.pb`), r);
     const findings = await replay(config, [dir]);
     expect(findings.map((f) => [f.taskId, f.ruleId, f.stepIndex])).toEqual([[scenario.drifting.taskId, "scope.tool", 2]]);
     expect(exceeds(findings, "high")).toBe(true);
@@ -41,7 +41,7 @@ describe("driftwatch replay", () => {
   it("judges a policy change before it is enabled: with shell.exec granted, the same recording gives no finding", async () => {
     const { requests } = await recordScenario("protobuf");
     const dir = mkdtempSync(join(tmpdir(), "dw-replay-"));
-    requests.forEach((r, i) => writeFileSync(join(dir, `request-${i}.pb`), r));
+    for (const [i, r] of requests.entries()) writeFileSync(join(dir, `request-${i}.pb`), r);
     const policyDir = mkdtempSync(join(tmpdir(), "dw-policy-"));
     writeFileSync(
       join(policyDir, "billing.yaml"),

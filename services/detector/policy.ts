@@ -124,9 +124,9 @@ export function loadPolicy(path: string): Policy {
 function globToRegExp(pattern: string): RegExp {
   const escaped = pattern
     .replace(/[.+^${}()|[\]\\?]/g, "\\$&")
-    .replace(/\*\*/g, "\u0000")
-    .replace(/\*/g, "[^/]*")
-    .replace(/\u0000/g, ".*");
+    .split("**")
+    .map((part) => part.replace(/\*/g, "[^/]*"))
+    .join(".*");
   return new RegExp(`^${escaped}$`);
 }
 

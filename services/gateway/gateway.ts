@@ -34,7 +34,8 @@ function sendStatus(reply: FastifyReply, encoding: OtlpEncoding, code: number, m
 
 export function createGateway(options: GatewayOptions): FastifyInstance {
   const app = createHttpServer({ logger: options.logger, bodyLimit: options.maxBodyBytes });
-  app.removeContentTypeParser("application/json");
+  // fastify's built-in parsers (JSON, and text/plain, which would let any text through to the decoder)
+  app.removeContentTypeParser(["application/json", "text/plain"]);
   app.addContentTypeParser([...PROTOBUF_TYPES, "application/json"], { parseAs: "buffer" }, (_req, body, done) => done(null, body));
 
   app.addHook("preParsing", async (req, _reply, payload) => {
@@ -46,7 +47,15 @@ export function createGateway(options: GatewayOptions): FastifyInstance {
       throw err;
     }
     // bodyLimit applies to the decompressed stream too, so a gzip bomb stops at the limit
-    const gunzip = createGunzip();
+    // and fastify compares Content-Length with the stream's receivedEncodedLength (the compressed
+    // bytes), not with what comes out of it
+    const gunzip = Object.assign(createGunzip(), { receivedEncodedLength: 0 });
+    payload.on("data", (chunk: Buffer) => {
+      gunzip.receivedEncodedLength += chunk.length;
+    });
+    // fastify stops listening once the limit is hit, but inflating goes on: a bomb with a bad
+    // checksum would then fail with nobody listening and take the process down
+    gunzip.on("error", () => {});
     return payload.pipe(gunzip);
   });
 

@@ -13,7 +13,20 @@ export const MAX_TOOL_PAYLOAD_CHARS = 16_384;
 const str = (v: AttributeValue | undefined): string | undefined =>
   typeof v === "string" && v.length > 0 ? v : typeof v === "number" || typeof v === "boolean" ? String(v) : undefined;
 
-/** A tool argument/result: JSON when it parses as such, else the (capped) string. */
+/**
+ * Parsed tool payloads nested deeper than this stay text: validating or walking hostile
+ * nesting overflows the stack, and the span (the step) would be lost.
+ */
+export const MAX_TOOL_PAYLOAD_DEPTH = 64;
+
+function deeperThan(v: unknown, limit: number): boolean {
+  if (v === null || typeof v !== "object") return false;
+  if (limit === 0) return true;
+  for (const x of Array.isArray(v) ? v : Object.values(v)) if (deeperThan(x, limit - 1)) return true;
+  return false;
+}
+
+/** A tool argument/result: JSON when it parses as such (and is not nested too deeply), else the (capped) string. */
 function payload(v: AttributeValue | undefined): AttributeValue | undefined {
   if (v === undefined || v === null) return undefined;
   if (typeof v !== "string") return v;
@@ -21,7 +34,8 @@ function payload(v: AttributeValue | undefined): AttributeValue | undefined {
   const t = capped.trimStart();
   if (capped === v && (t.startsWith("{") || t.startsWith("["))) {
     try {
-      return JSON.parse(v) as AttributeValue;
+      const parsed = JSON.parse(v) as AttributeValue;
+      return deeperThan(parsed, MAX_TOOL_PAYLOAD_DEPTH) ? capped : parsed;
     } catch {
       return capped;
     }

@@ -72,8 +72,8 @@ function int64Bits(v: { low: number; high: number }): bigint {
 
 /** A signed int64 attribute: a number when exact, else its decimal string. */
 function longToNumber(v: Int64): number | string {
-  const big = typeof v === "object" ? BigInt.asIntN(64, int64Bits(v)) : typeof v === "number" ? null : BigInt(v);
-  if (big === null) return v as number;
+  // a JSON number past 2^53 is already rounded; its exact value is written out like protobuf's
+  const big = typeof v === "object" ? BigInt.asIntN(64, int64Bits(v)) : BigInt(v);
   const n = Number(big);
   return Number.isSafeInteger(n) ? n : big.toString();
 }
@@ -86,16 +86,25 @@ function longToBigInt(v: Int64 | undefined): bigint {
   return int64Bits(v);
 }
 
+/**
+ * Which member of the `value` oneof is set. protobufjs puts every field's default on the
+ * message prototype (`string_value` reads "" even when another member was sent), so only
+ * own properties say what was on the wire.
+ */
+const isSet = <K extends keyof PbAnyValue>(v: PbAnyValue, k: K): v is PbAnyValue & Required<Pick<PbAnyValue, K>> =>
+  Object.hasOwn(v, k) && v[k] !== undefined && v[k] !== null;
+
 function pbValue(v: PbAnyValue | undefined, depth: number): AttributeValue {
   if (!v) return null;
-  if (v.string_value !== undefined) return v.string_value;
-  if (v.bool_value !== undefined) return v.bool_value;
-  if (v.int_value !== undefined) return longToNumber(v.int_value);
-  if (v.double_value !== undefined) return v.double_value;
-  if (v.bytes_value !== undefined) return Buffer.from(v.bytes_value).toString("base64");
+  if (isSet(v, "string_value")) return v.string_value;
+  if (isSet(v, "bool_value")) return v.bool_value;
+  if (isSet(v, "int_value")) return longToNumber(v.int_value);
+  // NaN and ±Infinity are not JSON numbers: kept as their names, as OTLP/JSON writes them
+  if (isSet(v, "double_value")) return Number.isFinite(v.double_value) ? v.double_value : String(v.double_value);
+  if (isSet(v, "bytes_value")) return Buffer.from(v.bytes_value).toString("base64");
   if (depth >= MAX_DEPTH) return "[nested too deep]";
-  if (v.array_value !== undefined) return (v.array_value.values ?? []).map((x) => pbValue(x, depth + 1));
-  if (v.kvlist_value !== undefined) return pbAttributes(v.kvlist_value.values, depth + 1);
+  if (isSet(v, "array_value")) return (v.array_value.values ?? []).map((x) => pbValue(x, depth + 1));
+  if (isSet(v, "kvlist_value")) return pbAttributes(v.kvlist_value.values, depth + 1);
   return null;
 }
 
@@ -163,7 +172,11 @@ export function decodeProtobuf(bytes: Uint8Array): DecodedTraces {
 
 // ---- JSON (OTLP/JSON: lowerCamelCase fields, hex ids, int64 as string or number) ------
 
-const JsonInt64 = z.union([z.string().regex(/^-?\d+$/, "expected an integer string"), z.number().int()]);
+// Numbers past 2^53 are allowed: OTel JS's JSON serializer writes int attributes as JSON numbers
+const JsonInt64 = z.union([
+  z.string().regex(/^-?\d+$/, "expected an integer string"),
+  z.number().refine(Number.isInteger, "expected an integer"),
+]);
 type JsonAnyValue = {
   stringValue?: string;
   boolValue?: boolean;
@@ -253,6 +266,16 @@ function issuesText(error: z.ZodError): string {
     .join("; ");
 }
 
+/** zod checks nested values recursively: hostile nesting overflows the stack (undefined here), which is bad input. */
+function checkNesting<T>(check: () => T): T | undefined {
+  try {
+    return check();
+  } catch (err) {
+    if (err instanceof RangeError) return undefined;
+    throw err;
+  }
+}
+
 export function decodeJson(bytes: Uint8Array): DecodedTraces {
   let doc: unknown;
   try {
@@ -260,7 +283,8 @@ export function decodeJson(bytes: Uint8Array): DecodedTraces {
   } catch (err) {
     throw new OtlpDecodeError(`malformed OTLP JSON: ${(err as Error).message}`);
   }
-  const parsed = JsonRequest.safeParse(doc);
+  const parsed = checkNesting(() => JsonRequest.safeParse(doc));
+  if (parsed === undefined) throw new OtlpDecodeError("malformed OTLP JSON: values nested too deeply");
   if (!parsed.success) throw new OtlpDecodeError(`malformed OTLP JSON: ${issuesText(parsed.error)}`);
   const out: DecodedTraces = { spans: [], rejected: [] };
   let index = 0;
@@ -270,7 +294,11 @@ export function decodeJson(bytes: Uint8Array): DecodedTraces {
       const scope = { name: ss.scope?.name ?? "", ...(ss.scope?.version ? { version: ss.scope.version } : {}) };
       for (const candidate of ss.spans ?? []) {
         const i = index++;
-        const s = JsonSpan.safeParse(candidate);
+        const s = checkNesting(() => JsonSpan.safeParse(candidate));
+        if (s === undefined) {
+          out.rejected.push({ index: i, reason: `span ${i}: attribute values nested too deeply` });
+          continue;
+        }
         if (!s.success) {
           out.rejected.push({ index: i, reason: `span ${i}: ${issuesText(s.error)}` });
           continue;
@@ -335,11 +363,18 @@ export function detectEncoding(bytes: Uint8Array, contentType?: string): OtlpEnc
   const ct = contentType?.toLowerCase() ?? "";
   if (ct.includes("json")) return "json";
   if (ct.includes("protobuf")) return "protobuf";
-  for (const b of bytes) {
-    if (b === 0x20 || b === 0x09 || b === 0x0a || b === 0x0d) continue;
-    return b === 0x7b ? "json" : "protobuf";
+  let i = 0;
+  while (i < bytes.length && (bytes[i] === 0x20 || bytes[i] === 0x09 || bytes[i] === 0x0a || bytes[i] === 0x0d)) i++;
+  if (bytes[i] !== 0x7b) return "protobuf";
+  if (bytes[0] !== 0x0a) return "json";
+  // A protobuf request starts with 0x0a (field 1) too, then a length that may read as blank
+  // or `{` (a first ResourceSpans of 123 bytes gives 0x0a 0x7b): only a parse tells them apart.
+  try {
+    JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8"));
+    return "json";
+  } catch {
+    return "protobuf";
   }
-  return "protobuf";
 }
 
 export function decodeTraces(bytes: Uint8Array, encoding: OtlpEncoding): DecodedTraces {
