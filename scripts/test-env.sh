@@ -121,7 +121,7 @@ take_lock() {
 
 java_major() {
   local v
-  v="$(java -version 2>&1 | awk -F'"' '/version/ {print $2; exit}')"
+  v="$(java -version 2>&1 | awk -F'"' '/version/ && !seen {print $2; seen=1}')"
   v="${v#1.}"
   printf '%s' "${v%%[.+-]*}"
 }
