@@ -50,6 +50,8 @@ export const AgentAction = z.object({
   parentTaskId: z.string().min(1).max(256).optional(),
   name: z.string(),
   operation: z.string().optional(),
+  /** The GenAI provider (`gen_ai.provider.name`, or the deprecated `gen_ai.system`). */
+  provider: z.string().optional(),
   agent: z.object({
     id: z.string().optional(),
     name: z.string().optional(),

@@ -44,12 +44,26 @@ export const RuleSetting = z
   .strict();
 export type RuleSetting = z.infer<typeof RuleSetting>;
 
+/**
+ * What ingest removes before anything is stored or sent on: attribute values by key
+ * pattern (`*` wildcard, e.g. `gen_ai.input.*`), and keys inside tool arguments and
+ * results (case-insensitive, at any depth). Values become "[redacted]".
+ */
+export const Redaction = z
+  .object({
+    attributes: z.array(z.string().min(1)).default([]),
+    argumentKeys: z.array(z.string().min(1)).default([]),
+  })
+  .strict();
+export type Redaction = z.infer<typeof Redaction>;
+
 /** One policy file (YAML). A policy folder is the union of its files. */
 export const PolicyFile = z
   .object({
     apiVersion: z.literal("driftwatch/v1"),
     profiles: z.array(AgentProfile).default([]),
     rules: z.array(RuleSetting).default([]),
+    redaction: Redaction.optional(),
   })
   .strict();
 export type PolicyFile = z.infer<typeof PolicyFile>;

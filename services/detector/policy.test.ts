@@ -44,6 +44,7 @@ describe("loadPolicy: the shipped policies", () => {
     expect(policy.files.map((f) => f.replace(/\\/g, "/")).sort()).toEqual([
       "policies/billing-agent.yaml",
       "policies/coding-agent.yaml",
+      "policies/redaction.yaml",
       "policies/rules.yaml",
       "policies/support-agent.yaml",
     ]);
@@ -334,5 +335,16 @@ describe("profileFor: SPIFFE patterns", () => {
     expect(profileFor(policy, { spiffeId: "spiffe://acme.example/agents/coder/alice/escalated" })).toBeUndefined();
     expect(profileFor(policy, { spiffeId: "spiffe://acme.example/agents/support-eu" })?.id).toBe("support-agent");
     expect(profileFor(policy, { spiffeId: "spiffe://acme.example/agents/support-eu/x" })).toBeUndefined();
+  });
+});
+
+describe("loadPolicy: redaction", () => {
+  it("unites the redaction settings of every file", () => {
+    const dir = policyDir({
+      "a.yaml": [...goodProfile, "redaction:", "  attributes: [gen_ai.input.*]"],
+      "b.yaml": ["apiVersion: driftwatch/v1", "redaction:", "  argumentKeys: [password]"],
+    });
+    const p = loadPolicy(dir);
+    expect(p.redaction).toEqual({ attributes: ["gen_ai.input.*"], argumentKeys: ["password"] });
   });
 });

@@ -3,7 +3,7 @@ import { type FSWatcher, readdirSync, readFileSync, statSync, watch } from "node
 import { join, relative } from "node:path";
 import type { Logger } from "pino";
 import { isMap, isScalar, LineCounter, parseAllDocuments } from "yaml";
-import type { AgentProfile, RuleSetting } from "../../schemas/policy.js";
+import type { AgentProfile, Redaction, RuleSetting } from "../../schemas/policy.js";
 import { PolicyFile } from "../../schemas/policy.js";
 
 /**
@@ -15,6 +15,8 @@ export interface Policy {
   version: string;
   profiles: AgentProfile[];
   rules: Map<string, RuleSetting>;
+  /** The union of every file's redaction settings. */
+  redaction: Redaction;
   files: string[];
 }
 
@@ -97,6 +99,7 @@ export function loadPolicy(path: string): Policy {
   const hash = createHash("sha256");
   const profiles: AgentProfile[] = [];
   const rules = new Map<string, RuleSetting>();
+  const redaction: Redaction = { attributes: [], argumentKeys: [] };
   const profileOrigin = new Map<string, string>();
   if (files.length === 0) problems.push({ file: path, line: 0, column: 0, message: "no policy files (*.yaml, *.yml) found" });
   for (const file of files) {
@@ -115,9 +118,11 @@ export function loadPolicy(path: string): Policy {
       profiles.push(profile);
     }
     for (const rule of result.policy?.rules ?? []) rules.set(rule.id, rule);
+    redaction.attributes.push(...(result.policy?.redaction?.attributes ?? []));
+    redaction.argumentKeys.push(...(result.policy?.redaction?.argumentKeys ?? []));
   }
   if (problems.length > 0) throw new PolicyError(problems);
-  return { version: hash.digest("hex").slice(0, 12), profiles, rules, files };
+  return { version: hash.digest("hex").slice(0, 12), profiles, rules, redaction, files };
 }
 
 /** SPIFFE id patterns: `*` matches within one path segment, `**` across segments. */

@@ -48,6 +48,7 @@ function policyWith(profiles: unknown[], rules: unknown[] = []): Policy {
     version: "test-version",
     profiles: profiles.map((p) => AgentProfile.parse(p)),
     rules: new Map(rules.map((r) => RuleSetting.parse(r)).map((r) => [r.id, r])),
+    redaction: { attributes: [], argumentKeys: [] },
     files: [],
   };
 }

@@ -384,3 +384,62 @@ describe("health", () => {
     expect(res.statusCode).toBe(404);
   });
 });
+
+describe("backpressure", () => {
+  it("answers 429 with Retry-After when consumers are behind, and accepts again once they catch up", async () => {
+    const bus = new MemoryBus({ partitions: 1, maxBacklogPerPartition: 2 });
+    const app = createGateway({ bus, topic: TOPIC, maxBodyBytes: MAX_BODY, logger: createLogger("silent"), metrics: new Metrics(false) });
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const sub = await bus.subscribe({ group: "slow", topics: [TOPIC], fromBeginning: true }, async () => gate);
+    cleanup.push(async () => {
+      release();
+      await sub.close();
+      await app.close();
+      await bus.close();
+    });
+    const codes: number[] = [];
+    for (let i = 0; i < 4; i++) codes.push((await post(app, exportRequest("protobuf"), PROTOBUF)).statusCode);
+    expect(codes.slice(0, 2)).toEqual([200, 200]);
+    const refused = await post(app, exportRequest("protobuf"), PROTOBUF);
+    expect(refused.statusCode).toBe(429);
+    expect(refused.headers["retry-after"]).toBe("1");
+    release();
+    await eventually(
+      async () => ((await post(app, exportRequest("protobuf"), PROTOBUF)).statusCode === 200 ? true : undefined),
+      5_000,
+      "acceptance again",
+    );
+  });
+
+  it("answers 429 when too many requests are being published at once, and 503 when a publish times out", async () => {
+    let finish: () => void = () => undefined;
+    const stuck = {
+      publish: () =>
+        new Promise<void>((resolve) => {
+          finish = resolve;
+        }),
+      ready: async () => true,
+    };
+    const app = createGateway({
+      bus: stuck,
+      topic: TOPIC,
+      maxBodyBytes: MAX_BODY,
+      maxInflight: 1,
+      publishTimeoutMs: 300,
+      logger: createLogger("silent"),
+      metrics: new Metrics(false),
+    });
+    cleanup.push(() => app.close());
+    const first = post(app, exportRequest("protobuf"), PROTOBUF);
+    await new Promise((r) => setTimeout(r, 50));
+    const second = await post(app, exportRequest("protobuf"), PROTOBUF);
+    expect(second.statusCode).toBe(429);
+    const timedOut = await first;
+    expect(timedOut.statusCode).toBe(503);
+    expect(timedOut.headers["retry-after"]).toBe("2");
+    finish();
+  });
+});

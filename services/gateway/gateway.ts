@@ -2,7 +2,7 @@ import { createGunzip } from "node:zlib";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Logger } from "pino";
 import { decodeTraces, encodeExportResponse, OtlpDecodeError, type OtlpEncoding } from "../ingest/otlp.js";
-import type { Publisher } from "../runtime/bus/bus.js";
+import { BusBackpressure, type Publisher } from "../runtime/bus/bus.js";
 import { createHttpServer } from "../runtime/http.js";
 import type { Metrics } from "../runtime/telemetry.js";
 
@@ -16,6 +16,10 @@ export interface GatewayOptions {
   bus: Publisher & { ready(): Promise<boolean> };
   topic: string;
   maxBodyBytes: number;
+  /** Requests being published at once; beyond it, 429 with Retry-After. */
+  maxInflight?: number;
+  /** How long a publish may take before the request gets a 503. */
+  publishTimeoutMs?: number;
   logger: Logger;
   metrics: Metrics;
 }
@@ -80,6 +84,32 @@ export function createGateway(options: GatewayOptions): FastifyInstance {
     (await options.bus.ready()) ? { status: "ready" } : reply.code(503).send({ status: "bus unavailable" }),
   );
 
+  let publishing = 0;
+  const maxInflight = options.maxInflight ?? 64;
+  const publishTimeoutMs = options.publishTimeoutMs ?? 10_000;
+  // Backpressure before the body is read: the bus is not keeping up, so the exporter should retry later.
+  app.addHook("onRequest", async (req, reply) => {
+    if (req.method === "POST" && req.url.startsWith("/v1/traces") && publishing >= maxInflight) {
+      return reply.header("retry-after", "1").code(429).type("text/plain").send("too many requests in flight, retry later");
+    }
+  });
+
+  const publishWithin = async (body: Buffer, contentType: string) => {
+    publishing++;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        options.bus.publish(options.topic, [{ key: null, value: body, headers: { "content-type": contentType } }]),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`publish took longer than ${publishTimeoutMs} ms`)), publishTimeoutMs);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+      publishing--;
+    }
+  };
+
   app.post("/v1/traces", async (req, reply) => {
     const encoding = encodingOf(req);
     const body = req.body as Buffer | undefined;
@@ -93,10 +123,11 @@ export function createGateway(options: GatewayOptions): FastifyInstance {
     }
     if (decoded.spans.length > 0) {
       try {
-        await options.bus.publish(options.topic, [
-          { key: null, value: body, headers: { "content-type": encoding === "json" ? "application/json" : "application/x-protobuf" } },
-        ]);
+        await publishWithin(body, encoding === "json" ? "application/json" : "application/x-protobuf");
       } catch (err) {
+        if (err instanceof BusBackpressure) {
+          return reply.header("retry-after", "1").code(429).type("text/plain").send("pipeline is behind, retry later");
+        }
         options.logger.warn({ err }, "bus unavailable; asking the exporter to retry");
         return reply.header("retry-after", "2").code(503).type("text/plain").send("bus unavailable, retry later");
       }

@@ -8,6 +8,7 @@ export async function startGateway(ctx: ServiceContext): Promise<RunningService 
     bus: ctx.bus,
     topic: topicName(ctx.config.topicPrefix, TOPICS.otlpSpans),
     maxBodyBytes: ctx.config.otlp.maxBodyBytes,
+    maxInflight: ctx.config.otlp.maxInflight,
     logger: ctx.logger,
     metrics: ctx.metrics,
   });

@@ -1,16 +1,16 @@
-import fc from "fast-check";
 import { JsonTraceSerializer, ProtobufTraceSerializer } from "@opentelemetry/otlp-transformer";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { AgentAction } from "../../schemas/action.js";
 import { DeadLetter } from "../../schemas/deadletter.js";
+import { eventually } from "../../test/support/wait.js";
 import type { BusMessage } from "../runtime/bus/bus.js";
 import { MemoryBus } from "../runtime/bus/memory-bus.js";
 import { createLogger } from "../runtime/logging.js";
 import { BadInput, runStage } from "../runtime/stage.js";
 import { Metrics } from "../runtime/telemetry.js";
-import { eventually } from "../../test/support/wait.js";
 import { ingestStage } from "./ingest.js";
 
 /**
@@ -26,7 +26,9 @@ function seedRequests(): { proto: Uint8Array; json: Uint8Array } {
     spanProcessors: [new SimpleSpanProcessor(exporter)],
   });
   const tracer = provider.getTracer("fuzz");
-  const root = tracer.startSpan("invoke_agent fuzz", { attributes: { "gen_ai.operation.name": "invoke_agent", "agent.task.id": "fuzz-task", "agent.task.scope": '{"tools":["a"]}' } });
+  const root = tracer.startSpan("invoke_agent fuzz", {
+    attributes: { "gen_ai.operation.name": "invoke_agent", "agent.task.id": "fuzz-task", "agent.task.scope": '{"tools":["a"]}' },
+  });
   for (let i = 0; i < 4; i++) {
     tracer
       .startSpan(`execute_tool t${i}`, {
@@ -45,7 +47,10 @@ function seedRequests(): { proto: Uint8Array; json: Uint8Array } {
   }
   root.end();
   const spans = exporter.getFinishedSpans();
-  return { proto: ProtobufTraceSerializer.serializeRequest(spans) as Uint8Array, json: JsonTraceSerializer.serializeRequest(spans) as Uint8Array };
+  return {
+    proto: ProtobufTraceSerializer.serializeRequest(spans) as Uint8Array,
+    json: JsonTraceSerializer.serializeRequest(spans) as Uint8Array,
+  };
 }
 
 const seeds = seedRequests();
@@ -62,19 +67,27 @@ const mutation = (seed: Uint8Array) =>
     // truncate
     fc.nat({ max: seed.length - 1 }).map((n) => Buffer.from(seed.subarray(0, n))),
     // splice random bytes in
-    fc.tuple(fc.nat({ max: seed.length }), fc.uint8Array({ minLength: 1, maxLength: 64 })).map(([at, bytes]) =>
-      Buffer.concat([seed.subarray(0, at), bytes, seed.subarray(at)]),
-    ),
+    fc
+      .tuple(fc.nat({ max: seed.length }), fc.uint8Array({ minLength: 1, maxLength: 64 }))
+      .map(([at, bytes]) => Buffer.concat([seed.subarray(0, at), bytes, seed.subarray(at)])),
     // duplicate a slice (repeated fields, overlong lengths)
-    fc.tuple(fc.nat({ max: seed.length - 1 }), fc.nat({ max: 200 })).map(([at, len]) =>
-      Buffer.concat([seed.subarray(0, at), seed.subarray(at, at + len), seed.subarray(at)]),
-    ),
+    fc
+      .tuple(fc.nat({ max: seed.length - 1 }), fc.nat({ max: 200 }))
+      .map(([at, len]) => Buffer.concat([seed.subarray(0, at), seed.subarray(at, at + len), seed.subarray(at)])),
     // pure noise
     fc.uint8Array({ minLength: 0, maxLength: 512 }).map((b) => Buffer.from(b)),
   );
 
 function message(value: Buffer, contentType?: string): BusMessage {
-  return { topic: "fz.otlp_spans", partition: 0, offset: "0", key: null, value, headers: contentType ? { "content-type": contentType } : {}, timestampMs: 0 };
+  return {
+    topic: "fz.otlp_spans",
+    partition: 0,
+    offset: "0",
+    key: null,
+    value,
+    headers: contentType ? { "content-type": contentType } : {},
+    timestampMs: 0,
+  };
 }
 
 /** Runs one message through parse and handle; returns what became of it. */
@@ -114,9 +127,9 @@ describe("ingest under fuzzing", () => {
     const jsonEdits = fc.oneof(
       mutation(seeds.json),
       // structurally valid JSON with wrong types in random places
-      fc.tuple(fc.nat({ max: text.length - 1 }), fc.constantFrom('"', "1", "null", "[]", "{}", "-", "\\u0000", "\u{1F600}", "true")).map(
-        ([at, ins]) => Buffer.from(text.slice(0, at) + ins + text.slice(at)),
-      ),
+      fc
+        .tuple(fc.nat({ max: text.length - 1 }), fc.constantFrom('"', "1", "null", "[]", "{}", "-", "\\u0000", "\u{1F600}", "true"))
+        .map(([at, ins]) => Buffer.from(text.slice(0, at) + ins + text.slice(at))),
       fc.jsonValue({ maxDepth: 6 }).map((v) => Buffer.from(JSON.stringify({ resourceSpans: [{ scopeSpans: [{ spans: [v] }] }] }))),
       fc.jsonValue({ maxDepth: 6 }).map((v) => Buffer.from(JSON.stringify(v))),
     );
@@ -155,11 +168,20 @@ describe("ingest under fuzzing", () => {
       expectedLetters += r.deadLettered;
       await bus.publish("fz.otlp_spans", [{ key: null, value: bytes }]);
     }
-    await eventually(() => (bus.idle() && actions.length === expectedActions && letters.length === expectedLetters ? true : undefined), 30_000, "all messages handled");
+    await eventually(
+      () => (bus.idle() && actions.length === expectedActions && letters.length === expectedLetters ? true : undefined),
+      30_000,
+      "all messages handled",
+    );
     expect(expectedActions).toBeGreaterThan(0);
     expect(expectedLetters).toBeGreaterThan(0);
     // each dead letter names its source offset and carries the original bytes
-    const offsets = new Set(letters.map((l) => `${DeadLetter.parse(JSON.parse(String(l.value))).source.partition}/${DeadLetter.parse(JSON.parse(String(l.value))).source.offset}`));
+    const offsets = new Set(
+      letters.map(
+        (l) =>
+          `${DeadLetter.parse(JSON.parse(String(l.value))).source.partition}/${DeadLetter.parse(JSON.parse(String(l.value))).source.offset}`,
+      ),
+    );
     expect(offsets.size).toBe(letters.length);
     await sub.close();
     await bus.close();

@@ -12,6 +12,7 @@ import { BadInput, runStage } from "../runtime/stage.js";
 import { Metrics } from "../runtime/telemetry.js";
 import { ingestStage } from "./ingest.js";
 import type { DecodedTraces } from "./otlp.js";
+import { compileRedaction } from "./redaction.js";
 
 const PREFIX = "it.";
 const INPUT = `${PREFIX}otlp_spans`;
@@ -282,5 +283,36 @@ describe("ingest on a MemoryBus (runStage)", () => {
     expect(actions.map((m) => m.key)).toEqual(["task-a", "conv-b"]);
     await eventually(() => (bus.idle() ? true : undefined), 5_000, "the bus to settle");
     expect(dead).toHaveLength(1);
+  });
+});
+
+describe("ingestStage: configured encoding and redaction", () => {
+  it("reads every message as the configured encoding, whatever its header says", () => {
+    const proto = request([{ name: "a", spanId: "1111111111111111" }]);
+    const asJson = ingestStage(PREFIX, () => NOW, { encoding: "json" });
+    const msg = {
+      topic: INPUT,
+      partition: 0,
+      offset: "0",
+      key: null,
+      value: proto,
+      headers: { "content-type": "application/x-protobuf" },
+      timestampMs: 0,
+    };
+    expect(() => asJson.parse(msg)).toThrow(BadInput);
+    const asProto = ingestStage(PREFIX, () => NOW, { encoding: "protobuf" });
+    expect(asProto.parse({ ...msg, headers: { "content-type": "application/json" } }).spans).toHaveLength(1);
+  });
+
+  it("applies the policy's redaction, read per batch so a reload takes effect", async () => {
+    let redactor = compileRedaction(undefined);
+    const stage = ingestStage(PREFIX, () => NOW, { redactor: () => redactor });
+    const value = request([{ name: "a", spanId: "1111111111111111", attributes: { "user.email": "a@b.example" } }]);
+    const msg = { topic: INPUT, partition: 0, offset: "0", key: null, value, headers: {}, timestampMs: 0 };
+    const before = await stage.handle([{ message: msg, value: stage.parse(msg) }], () => undefined);
+    expect(String(before[0]?.message.value)).toContain("a@b.example");
+    redactor = compileRedaction({ attributes: ["user.*"], argumentKeys: [] });
+    const after = await stage.handle([{ message: msg, value: stage.parse(msg) }], () => undefined);
+    expect(String(after[0]?.message.value)).not.toContain("a@b.example");
   });
 });

@@ -4,8 +4,16 @@ import { resourceFromAttributes } from "@opentelemetry/resources";
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
 import { describe, expect, it } from "vitest";
 import { AgentAction, type Attributes } from "../../schemas/action.js";
-import { MAX_TOOL_PAYLOAD_CHARS, MAX_TOOL_PAYLOAD_DEPTH, NormaliseError, normaliseSpan, parseDeclaredScope } from "./normalise.js";
+import {
+  MAX_ATTRIBUTE_CHARS,
+  MAX_TOOL_PAYLOAD_CHARS,
+  MAX_TOOL_PAYLOAD_DEPTH,
+  NormaliseError,
+  normaliseSpan,
+  parseDeclaredScope,
+} from "./normalise.js";
 import { decodeProtobuf, type OtlpSpan } from "./otlp.js";
+import { compileRedaction, REDACTED } from "./redaction.js";
 
 const TRACE = "4bf92f3577b34da6a3ce929d0e0e4736";
 const SPAN = "00f067aa0ba902b7";
@@ -369,5 +377,67 @@ describe("normaliseSpan on spans decoded from the real OTel JS serializer", () =
     // a NaN attribute must not cost the step
     expect(a.attributes["metric.ratio"]).toBe("NaN");
     expect(JSON.parse(JSON.stringify(a))).toEqual(a);
+  });
+});
+
+describe("normaliseSpan: provider, size caps and redaction", () => {
+  const base = (attributes: Record<string, unknown>, resource: Record<string, unknown> = {}) =>
+    ({
+      traceId: "4bf92f3577b34da6a3ce929d0e0e4736",
+      spanId: "00f067aa0ba902b7",
+      name: "execute_tool x",
+      kind: 1,
+      startTimeUnixNano: 1_700_000_000_000_000_000n,
+      endTimeUnixNano: 1_700_000_000_100_000_000n,
+      attributes,
+      resource,
+      scope: { name: "t" },
+      links: [],
+      status: { code: 0 },
+    }) as Parameters<typeof normaliseSpan>[0];
+
+  it("reads the provider from gen_ai.provider.name, else the deprecated gen_ai.system", () => {
+    expect(normaliseSpan(base({ "gen_ai.provider.name": "openai", "gen_ai.system": "old" }), 0).provider).toBe("openai");
+    expect(normaliseSpan(base({ "gen_ai.system": "anthropic" }), 0).provider).toBe("anthropic");
+    expect(normaliseSpan(base({}), 0).provider).toBeUndefined();
+  });
+
+  it("cuts oversized string attributes, also inside arrays", () => {
+    const big = "x".repeat(MAX_ATTRIBUTE_CHARS + 100);
+    const a = normaliseSpan(base({ note: big, list: [big, "ok"] }), 0);
+    expect(String(a.attributes.note)).toHaveLength(MAX_ATTRIBUTE_CHARS + "…[truncated]".length);
+    expect((a.attributes.list as string[])[0]).toMatch(/…\[truncated\]$/);
+    expect((a.attributes.list as string[])[1]).toBe("ok");
+  });
+
+  it("keeps tool input and output once, in tool, not again in attributes", () => {
+    const a = normaliseSpan(
+      base({ "gen_ai.tool.name": "t", "gen_ai.tool.call.arguments": '{"a":1}', "gen_ai.tool.call.result": "done" }),
+      0,
+    );
+    expect(a.tool).toMatchObject({ arguments: { a: 1 }, result: "done" });
+    expect(a.attributes["gen_ai.tool.call.arguments"]).toBeUndefined();
+    expect(a.attributes["gen_ai.tool.call.result"]).toBeUndefined();
+  });
+
+  it("redacts attributes by key pattern and argument keys at any depth, before anything else reads them", () => {
+    const redactor = compileRedaction({ attributes: ["gen_ai.input.*", "user.email"], argumentKeys: ["Password", "iban"] });
+    const a = normaliseSpan(
+      base({
+        "gen_ai.input.messages": "my card is 4111",
+        "user.email": "a@b.example",
+        "gen_ai.tool.name": "payments.create",
+        "gen_ai.tool.call.arguments": JSON.stringify({ amount: 5, account: { IBAN: "DE00123", owner: "x" }, items: [{ password: "p" }] }),
+        "gen_ai.tool.call.result": JSON.stringify({ ok: true, iban: "DE00123" }),
+      }),
+      0,
+      redactor,
+    );
+    expect(a.attributes["gen_ai.input.messages"]).toBe(REDACTED);
+    expect(a.attributes["user.email"]).toBe(REDACTED);
+    expect(a.tool?.arguments).toEqual({ amount: 5, account: { IBAN: REDACTED, owner: "x" }, items: [{ password: REDACTED }] });
+    expect(a.tool?.result).toEqual({ ok: true, iban: REDACTED });
+    expect(JSON.stringify(a)).not.toContain("DE00123");
+    expect(JSON.stringify(a)).not.toContain("4111");
   });
 });

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { AgentAction, type Attributes, type AttributeValue, DataClassification, TaskScope, ToolEffect } from "../../schemas/action.js";
 import type { OtlpSpan } from "./otlp.js";
+import { NO_REDACTION, type Redactor } from "./redaction.js";
 
 /**
  * Span → agent action, per the span conventions (docs/span-conventions.md): the OTel GenAI
@@ -9,6 +10,44 @@ import type { OtlpSpan } from "./otlp.js";
 
 /** Tool arguments and results longer than this are cut (they are evidence, not payload). */
 export const MAX_TOOL_PAYLOAD_CHARS = 16_384;
+/** Any other string attribute longer than this is cut. */
+export const MAX_ATTRIBUTE_CHARS = 8_192;
+
+const TRUNCATED = "…[truncated]";
+
+/** Caps oversized string values (also inside arrays and maps); payload attributes have their own cap. */
+function capped(v: AttributeValue, depth = 0): AttributeValue {
+  if (typeof v === "string") return v.length > MAX_ATTRIBUTE_CHARS ? `${v.slice(0, MAX_ATTRIBUTE_CHARS)}${TRUNCATED}` : v;
+  if (v === null || typeof v !== "object" || depth > 8) return v;
+  if (Array.isArray(v)) return v.map((x) => capped(x, depth + 1));
+  const out: { [k: string]: AttributeValue } = {};
+  for (const [k, x] of Object.entries(v)) out[k] = capped(x, depth + 1);
+  return out;
+}
+
+const PAYLOAD_KEYS = new Set([
+  "gen_ai.tool.call.arguments",
+  "gen_ai.tool.call.result",
+  "gen_ai.input.messages",
+  "gen_ai.output.messages",
+  "gen_ai.system_instructions",
+]);
+
+/** Merges resource and span attributes (span wins), caps sizes and applies redaction. */
+function mergedAttributes(span: OtlpSpan, redactor: Redactor): Attributes {
+  const merged: Attributes = {};
+  for (const source of [span.resource, span.attributes]) {
+    for (const [k, v] of Object.entries(source)) {
+      merged[k] =
+        PAYLOAD_KEYS.has(k) && typeof v === "string"
+          ? v.length > MAX_TOOL_PAYLOAD_CHARS
+            ? `${v.slice(0, MAX_TOOL_PAYLOAD_CHARS)}${TRUNCATED}`
+            : v
+          : capped(v);
+    }
+  }
+  return redactor.attributes(merged);
+}
 
 const str = (v: AttributeValue | undefined): string | undefined =>
   typeof v === "string" && v.length > 0 ? v : typeof v === "number" || typeof v === "boolean" ? String(v) : undefined;
@@ -30,17 +69,17 @@ function deeperThan(v: unknown, limit: number): boolean {
 function payload(v: AttributeValue | undefined): AttributeValue | undefined {
   if (v === undefined || v === null) return undefined;
   if (typeof v !== "string") return v;
-  const capped = v.length > MAX_TOOL_PAYLOAD_CHARS ? `${v.slice(0, MAX_TOOL_PAYLOAD_CHARS)}…[truncated]` : v;
-  const t = capped.trimStart();
-  if (capped === v && (t.startsWith("{") || t.startsWith("["))) {
+  const cut = v.length > MAX_TOOL_PAYLOAD_CHARS ? `${v.slice(0, MAX_TOOL_PAYLOAD_CHARS)}${TRUNCATED}` : v;
+  const t = cut.trimStart();
+  if (cut === v && (t.startsWith("{") || t.startsWith("["))) {
     try {
       const parsed = JSON.parse(v) as AttributeValue;
-      return deeperThan(parsed, MAX_TOOL_PAYLOAD_DEPTH) ? capped : parsed;
+      return deeperThan(parsed, MAX_TOOL_PAYLOAD_DEPTH) ? cut : parsed;
     } catch {
-      return capped;
+      return cut;
     }
   }
-  return capped;
+  return cut;
 }
 
 function nsToMs(ns: bigint): number {
@@ -86,9 +125,18 @@ export class NormaliseError extends Error {
 }
 
 /** Normalises one span; throws NormaliseError when the result breaks the AgentAction contract. */
-export function normaliseSpan(span: OtlpSpan, receivedAtMs: number): AgentAction {
-  const attrs: Attributes = { ...span.resource, ...span.attributes };
-  const toolName = str(attrs["gen_ai.tool.name"]);
+export function normaliseSpan(span: OtlpSpan, receivedAtMs: number, redactor: Redactor = NO_REDACTION): AgentAction {
+  const attrs = mergedAttributes(span, redactor);
+  const args = payload(attrs["gen_ai.tool.call.arguments"]);
+  const result = payload(attrs["gen_ai.tool.call.result"]);
+  // a tool call's input and output live in `tool` (parsed, redacted); not twice
+  const toolNameRaw = str(attrs["gen_ai.tool.name"]);
+  if (toolNameRaw) {
+    delete attrs["gen_ai.tool.call.arguments"];
+    delete attrs["gen_ai.tool.call.result"];
+  }
+  const provider = str(attrs["gen_ai.provider.name"]) ?? str(attrs["gen_ai.system"]);
+  const toolName = toolNameRaw;
   const effect = ToolEffect.safeParse(attrs["agent.tool.effect"]);
   const classification = DataClassification.safeParse(attrs["data.classification"]);
   const declared = parseDeclaredScope(attrs["agent.task.scope"]);
@@ -110,6 +158,7 @@ export function normaliseSpan(span: OtlpSpan, receivedAtMs: number): AgentAction
     ...(str(attrs["agent.task.parent_id"]) ? { parentTaskId: str(attrs["agent.task.parent_id"]) } : {}),
     name: span.name,
     ...(str(attrs["gen_ai.operation.name"]) ? { operation: str(attrs["gen_ai.operation.name"]) } : {}),
+    ...(provider ? { provider } : {}),
     agent: {
       ...(agentId ? { id: agentId } : {}),
       ...(agentName ? { name: agentName } : {}),
@@ -125,10 +174,8 @@ export function normaliseSpan(span: OtlpSpan, receivedAtMs: number): AgentAction
             name: toolName,
             ...(str(attrs["gen_ai.tool.call.id"]) ? { callId: str(attrs["gen_ai.tool.call.id"]) } : {}),
             ...(str(attrs["gen_ai.tool.type"]) ? { type: str(attrs["gen_ai.tool.type"]) } : {}),
-            ...(payload(attrs["gen_ai.tool.call.arguments"]) !== undefined
-              ? { arguments: payload(attrs["gen_ai.tool.call.arguments"]) }
-              : {}),
-            ...(payload(attrs["gen_ai.tool.call.result"]) !== undefined ? { result: payload(attrs["gen_ai.tool.call.result"]) } : {}),
+            ...(args !== undefined ? { arguments: redactor.payload(args) } : {}),
+            ...(result !== undefined ? { result: redactor.payload(result) } : {}),
           },
         }
       : {}),

@@ -43,6 +43,8 @@ const Env = z.object({
   DRIFTWATCH_API_HOST: z.string().min(1).default("127.0.0.1"),
   DRIFTWATCH_API_PORT: port.default(8080),
   DRIFTWATCH_MAX_BODY_BYTES: positiveInt.default(4 * 1024 * 1024),
+  DRIFTWATCH_OTLP_MAX_INFLIGHT: positiveInt.default(64),
+  DRIFTWATCH_INGEST_ENCODING: z.enum(["auto", "otlp_proto", "otlp_json"]).default("auto"),
   DRIFTWATCH_POLICY_DIR: z.string().min(1).default("policies"),
   DRIFTWATCH_REVOKE_MIN_SEVERITY: z.enum(["info", "low", "medium", "high", "critical"]).default("high"),
   DRIFTWATCH_REVOKE_WEBHOOK_URL: url.optional(),
@@ -73,7 +75,8 @@ export interface Config {
   topicPrefix: string;
   groupPrefix: string;
   redis: { url: string; keyPrefix: string };
-  otlp: { host: string; port: number; maxBodyBytes: number };
+  otlp: { host: string; port: number; maxBodyBytes: number; maxInflight: number };
+  ingest: { encoding: "auto" | "protobuf" | "json" };
   api: { host: string; port: number };
   policyDir: string;
   revoker: {
@@ -141,7 +144,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     topicPrefix: e.DRIFTWATCH_TOPIC_PREFIX,
     groupPrefix: e.DRIFTWATCH_GROUP_PREFIX,
     redis: { url: e.DRIFTWATCH_REDIS_URL, keyPrefix: e.DRIFTWATCH_REDIS_KEY_PREFIX },
-    otlp: { host: e.DRIFTWATCH_OTLP_HOST, port: e.DRIFTWATCH_OTLP_PORT, maxBodyBytes: e.DRIFTWATCH_MAX_BODY_BYTES },
+    otlp: {
+      host: e.DRIFTWATCH_OTLP_HOST,
+      port: e.DRIFTWATCH_OTLP_PORT,
+      maxBodyBytes: e.DRIFTWATCH_MAX_BODY_BYTES,
+      maxInflight: e.DRIFTWATCH_OTLP_MAX_INFLIGHT,
+    },
+    ingest: {
+      encoding: e.DRIFTWATCH_INGEST_ENCODING === "otlp_proto" ? "protobuf" : e.DRIFTWATCH_INGEST_ENCODING === "otlp_json" ? "json" : "auto",
+    },
     api: { host: e.DRIFTWATCH_API_HOST, port: e.DRIFTWATCH_API_PORT },
     policyDir: e.DRIFTWATCH_POLICY_DIR,
     revoker: { minSeverity: e.DRIFTWATCH_REVOKE_MIN_SEVERITY, ...(revokeWebhook ? { webhook: revokeWebhook } : {}) },

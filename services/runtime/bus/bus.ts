@@ -4,6 +4,11 @@
  * commit a batch's offsets only after its handler has resolved, so whatever the handler
  * produced is durable before the input is marked consumed (at-least-once).
  */
+/** The bus cannot take more now (consumers are behind): try again shortly. Nothing was written. */
+export class BusBackpressure extends Error {
+  override name = "BusBackpressure";
+}
+
 export interface BusMessage {
   topic: string;
   partition: number;

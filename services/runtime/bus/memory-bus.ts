@@ -1,5 +1,13 @@
 import type { Logger } from "pino";
-import type { BatchHandler, Bus, BusMessage, OutgoingMessage, SubscribeOptions, Subscription } from "./bus.js";
+import {
+  type BatchHandler,
+  type Bus,
+  BusBackpressure,
+  type BusMessage,
+  type OutgoingMessage,
+  type SubscribeOptions,
+  type Subscription,
+} from "./bus.js";
 
 /**
  * The in-process bus of the embedded mode: partitioned append-only logs with consumer
@@ -9,8 +17,13 @@ import type { BatchHandler, Bus, BusMessage, OutgoingMessage, SubscribeOptions, 
 export interface MemoryBusOptions {
   partitions?: number;
   maxBatch?: number;
-  /** Per partition, the most messages kept; older ones are dropped like Kafka retention. */
+  /** Per partition of a topic nobody consumes, the most messages kept; older ones are dropped like Kafka retention. */
   retainPerPartition?: number;
+  /**
+   * Per partition of a consumed topic, the most messages not yet consumed by every group.
+   * Beyond it, publish refuses with BusBackpressure instead of dropping anything.
+   */
+  maxBacklogPerPartition?: number;
   retryDelayMs?: number;
   logger?: Logger;
 }
@@ -52,6 +65,7 @@ export class MemoryBus implements Bus {
   private readonly maxBatch: number;
   private readonly retain: number;
   private readonly retryDelayMs: number;
+  private readonly maxBacklog: number;
   private nextMemberId = 1;
   private roundRobin = 0;
   private closed = false;
@@ -61,6 +75,17 @@ export class MemoryBus implements Bus {
     this.maxBatch = options.maxBatch ?? 500;
     this.retain = options.retainPerPartition ?? 100_000;
     this.retryDelayMs = options.retryDelayMs ?? 200;
+    this.maxBacklog = options.maxBacklogPerPartition ?? 50_000;
+  }
+
+  /** The earliest offset some group still needs in this partition, or undefined when no group reads the topic. */
+  private slowestCommit(topic: string, p: number): number | undefined {
+    let min: number | undefined;
+    for (const g of this.groups.values()) {
+      const c = g.committed.get(`${topic}/${p}`);
+      if (c !== undefined) min = min === undefined ? c : Math.min(min, c);
+    }
+    return min;
   }
 
   async ensureTopics(topics: string[]): Promise<void> {
@@ -75,8 +100,18 @@ export class MemoryBus implements Bus {
     if (this.closed) throw new Error("bus is closed");
     const parts = this.log(topic);
     const now = Date.now();
-    for (const m of messages) {
-      const p = partitionFor(m.key, parts.length, this.roundRobin++);
+    const targets = messages.map((m) => partitionFor(m.key, parts.length, this.roundRobin++));
+    const adding = new Map<number, number>();
+    for (const p of targets) adding.set(p, (adding.get(p) ?? 0) + 1);
+    for (const [p, n] of adding) {
+      const part = parts[p] as Partition;
+      const slowest = this.slowestCommit(topic, p);
+      if (slowest !== undefined && part.base + part.messages.length + n - slowest > this.maxBacklog) {
+        throw new BusBackpressure(`${topic} partition ${p} has ${part.base + part.messages.length - slowest} unconsumed messages`);
+      }
+    }
+    messages.forEach((m, i) => {
+      const p = targets[i] as number;
       const part = parts[p] as Partition;
       part.messages.push({
         topic,
@@ -87,13 +122,12 @@ export class MemoryBus implements Bus {
         headers: { ...(m.headers ?? {}) },
         timestampMs: now,
       });
-      if (part.messages.length > this.retain) {
+      if (part.messages.length > this.retain && this.slowestCommit(topic, p) === undefined) {
         const drop = part.messages.length - this.retain;
         part.messages.splice(0, drop);
         part.base += drop;
-        this.options.logger?.warn({ topic, partition: p, dropped: drop }, "memory bus retention dropped messages");
       }
-    }
+    });
     this.schedule();
   }
 
