@@ -1,0 +1,85 @@
+import { randomBytes } from "node:crypto";
+import { ProtobufTraceSerializer } from "@opentelemetry/otlp-transformer";
+import { resourceFromAttributes } from "@opentelemetry/resources";
+import { BasicTracerProvider, InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
+
+/**
+ * A realistic agent workload for benchmarks, made with the real OTel JS SDK: tasks of an
+ * invocation span and tool calls with GenAI attributes, JSON arguments and results.
+ * One task in ten calls a tool outside the billing profile on its last step.
+ */
+const TOOLS = ["invoices.read", "customers.read", "email.send", "payments.refund"];
+
+export function agentSpans(tasks: number, stepsPerTask: number): ReadableSpan[] {
+  const exporter = new InMemorySpanExporter();
+  const provider = new BasicTracerProvider({
+    resource: resourceFromAttributes({
+      "service.name": "billing-agent",
+      "deployment.environment.name": "prod",
+      "spiffe.id": "spiffe://acme.example/agents/billing",
+      "telemetry.sdk.language": "nodejs",
+    }),
+    spanProcessors: [new SimpleSpanProcessor(exporter)],
+  });
+  const tracer = provider.getTracer("bench", "1.0.0");
+  for (let t = 0; t < tasks; t++) {
+    const taskId = `bench-${randomBytes(6).toString("hex")}`;
+    const root = tracer.startSpan("invoke_agent billing-agent", {
+      attributes: {
+        "gen_ai.operation.name": "invoke_agent",
+        "gen_ai.agent.id": "billing-agent",
+        "gen_ai.agent.name": "Billing assistant",
+        "agent.task.id": taskId,
+        "agent.task.intent": `Summarise invoices of customer ${t}`,
+        "agent.credential.id": `lease-${t}`,
+      },
+    });
+    for (let s = 0; s < stepsPerTask - 1; s++) {
+      const tool = t % 10 === 0 && s === stepsPerTask - 2 ? "shell.exec" : (TOOLS[s % TOOLS.length] as string);
+      provider
+        .getTracer("bench")
+        .startSpan(`execute_tool ${tool}`, {
+          attributes: {
+            "gen_ai.operation.name": "execute_tool",
+            "gen_ai.agent.id": "billing-agent",
+            "agent.task.id": taskId,
+            "gen_ai.tool.name": tool,
+            "gen_ai.tool.call.id": `call_${t}_${s}`,
+            "gen_ai.tool.type": "function",
+            "gen_ai.tool.call.arguments": JSON.stringify({ customer: String(t), page: s, filter: { status: "open" } }),
+            "gen_ai.tool.call.result": JSON.stringify({ items: [{ id: `INV-${t}-${s}`, amount: 120.5 }], next: null }),
+            "data.classification": "internal",
+            "agent.credential.id": `lease-${t}`,
+            "server.address": "api.internal.example",
+          },
+        })
+        .end();
+    }
+    root.end();
+  }
+  return exporter.getFinishedSpans();
+}
+
+/** OTLP protobuf export requests of `perRequest` spans, as an SDK's batch exporter sends them. */
+export function protobufRequests(spans: ReadableSpan[], perRequest: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (let i = 0; i < spans.length; i += perRequest) {
+    const bytes = ProtobufTraceSerializer.serializeRequest(spans.slice(i, i + perRequest));
+    if (bytes) out.push(bytes);
+  }
+  return out;
+}
+
+export const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
+
+/** Best of `runs` timings of `fn` (after one warm-up), as items per second. */
+export function rate(items: number, runs: number, fn: () => void): number {
+  fn();
+  let best = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    fn();
+    best = Math.min(best, performance.now() - t0);
+  }
+  return (items / best) * 1000;
+}
