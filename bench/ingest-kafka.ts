@@ -16,7 +16,7 @@ import { createLogger } from "../services/runtime/logging.js";
 import { agentSpans, fmt, protobufRequests } from "./lib/workload.js";
 
 const totalSpans = Number(process.argv[2] ?? 100_000);
-const spansPerMessage = 100; // an SDK batch exporter's typical export size
+const spansPerMessage = Number(process.argv[3] ?? 10); // 10: one trace per message, as the Collector (partition_traces_by_id) and the Kafka span exporter write; 100+: whole SDK batches
 const partitions = 3;
 
 function brokers(): string {

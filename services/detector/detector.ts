@@ -9,7 +9,7 @@ import type { Policy } from "./policy.js";
 import { evaluateStep } from "./rules.js";
 
 /** detector: `agent.steps` → `agent.findings`, keyed by task id. */
-export const parseStep = (message: BusMessage): Step => decodeMessage(Step, message, "a step");
+export const parseStep = (message: BusMessage): Step | Step[] => decodeMessage(Step, message, "a step");
 
 export function detectorStage(
   topicPrefix: string,

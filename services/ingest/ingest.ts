@@ -17,7 +17,10 @@ export interface IngestOptions {
  * normalised action per span, keyed by task id. A message that cannot be decoded, and
  * each bad span of a good message, goes to the dead-letter topic with the reason.
  */
-export function ingestStage(topicPrefix: string, now: () => number = Date.now, options: IngestOptions = {}): StageLogic<DecodedTraces> {
+/** Ingest reads OTLP requests, never packs: one message, one decoded request. */
+export type IngestStage = Omit<StageLogic<DecodedTraces>, "parse"> & { parse(message: BusMessage): DecodedTraces };
+
+export function ingestStage(topicPrefix: string, now: () => number = Date.now, options: IngestOptions = {}): IngestStage {
   const output = topicName(topicPrefix, TOPICS.actions);
   const fixed = options.encoding && options.encoding !== "auto" ? options.encoding : undefined;
   const redactor = options.redactor ?? (() => NO_REDACTION);

@@ -10,7 +10,7 @@ import type { TaskStore } from "./task-store.js";
  * (ordered by start time; a span seen twice stays one step) and emits it as a step with
  * its index, keyed by task id.
  */
-export const parseAction = (message: BusMessage): AgentAction => decodeMessage(AgentAction, message, "an agent action");
+export const parseAction = (message: BusMessage): AgentAction | AgentAction[] => decodeMessage(AgentAction, message, "an agent action");
 
 export function pathfinderStage(topicPrefix: string, tasks: TaskStore): StageLogic<AgentAction> {
   const output = topicName(topicPrefix, TOPICS.steps);

@@ -131,7 +131,7 @@ describe("revoker with a webhook credential store", () => {
     const emits = await logic.handle(
       findings.map((f) => {
         const m = message(f);
-        return { message: m, value: logic.parse(m) };
+        return { message: m, value: logic.parse(m) as Finding };
       }),
       (_m, reason) => rejected.push(reason),
     );
@@ -378,7 +378,7 @@ describe("revoker with no credential store configured", () => {
       now: () => clock,
     });
     const m = message(finding());
-    const first = revocations(await logic.handle([{ message: m, value: logic.parse(m) }], () => undefined));
+    const first = revocations(await logic.handle([{ message: m, value: logic.parse(m) as Finding }], () => undefined));
     expect(first.map((r) => r.credentialId).sort()).toEqual(["lease-a", "lease-b"]);
     for (const r of first) {
       expect(r).toMatchObject({
@@ -392,7 +392,7 @@ describe("revoker with no credential store configured", () => {
     }
     clock += 5_000;
     const m2 = message(finding({ id: "f-2" }));
-    const again = revocations(await logic.handle([{ message: m2, value: logic.parse(m2) }], () => undefined));
+    const again = revocations(await logic.handle([{ message: m2, value: logic.parse(m2) as Finding }], () => undefined));
     // the stored outcome is re-emitted, not decided again
     expect(again.map((r) => [r.id, r.requestedAtMs, r.findingId]).sort()).toEqual(
       first.map((r) => [r.id, r.requestedAtMs, r.findingId]).sort(),

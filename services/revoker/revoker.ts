@@ -18,7 +18,7 @@ import { responseFor } from "./response-policy.js";
  * repeated finding (or a redelivered one) a no-op, and a claim left pending by a crash is
  * finished on redelivery with the same revocation id.
  */
-export const parseFinding = (message: BusMessage): Finding => decodeMessage(Finding, message, "a finding");
+export const parseFinding = (message: BusMessage): Finding | Finding[] => decodeMessage(Finding, message, "a finding");
 
 export function revocationId(storeName: string, taskId: string, credentialId: string): string {
   return createHash("sha256").update(`${storeName}|${taskId}|${credentialId}`).digest("hex").slice(0, 32);

@@ -27,6 +27,7 @@ describe("loadConfig", () => {
       kafka: { brokers: ["127.0.0.1:9092"], clientId: "driftwatch", partitions: 6, replicationFactor: 1 },
       topicPrefix: "",
       groupPrefix: "driftwatch.",
+      packRecords: true,
       redis: { url: "redis://127.0.0.1:6379", keyPrefix: "dw:" },
       otlp: { host: "127.0.0.1", port: 4318, maxBodyBytes: 4 * 1024 * 1024, maxInflight: 64 },
       ingest: { encoding: "auto" },

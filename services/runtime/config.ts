@@ -36,6 +36,7 @@ const Env = z.object({
     .regex(/^[A-Za-z0-9._-]*$/, "only letters, digits, '.', '_' and '-'")
     .default(""),
   DRIFTWATCH_GROUP_PREFIX: z.string().min(1).default("driftwatch."),
+  DRIFTWATCH_PACK_RECORDS: bool.default(true),
   DRIFTWATCH_REDIS_URL: z.url({ protocol: /^rediss?$/ }).default("redis://127.0.0.1:6379"),
   DRIFTWATCH_REDIS_KEY_PREFIX: z.string().default("dw:"),
   DRIFTWATCH_OTLP_HOST: z.string().min(1).default("127.0.0.1"),
@@ -74,6 +75,8 @@ export interface Config {
   kafka: { brokers: string[]; clientId: string; partitions: number; replicationFactor: number };
   topicPrefix: string;
   groupPrefix: string;
+  /** Pack a batch's records for one task into one message (a JSON array). */
+  packRecords: boolean;
   redis: { url: string; keyPrefix: string };
   otlp: { host: string; port: number; maxBodyBytes: number; maxInflight: number };
   ingest: { encoding: "auto" | "protobuf" | "json" };
@@ -143,6 +146,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     topicPrefix: e.DRIFTWATCH_TOPIC_PREFIX,
     groupPrefix: e.DRIFTWATCH_GROUP_PREFIX,
+    packRecords: e.DRIFTWATCH_PACK_RECORDS,
     redis: { url: e.DRIFTWATCH_REDIS_URL, keyPrefix: e.DRIFTWATCH_REDIS_KEY_PREFIX },
     otlp: {
       host: e.DRIFTWATCH_OTLP_HOST,

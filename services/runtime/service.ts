@@ -30,6 +30,7 @@ export function stageRuntime(ctx: ServiceContext): StageRuntime {
     metrics: ctx.metrics,
     topicPrefix: ctx.config.topicPrefix,
     groupPrefix: ctx.config.groupPrefix,
+    packRecords: ctx.config.packRecords,
     healthy: async () => (await ctx.store.ping()) && (await ctx.bus.ready()),
   };
 }

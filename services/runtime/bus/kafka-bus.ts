@@ -18,6 +18,8 @@ export interface KafkaBusOptions {
   logger: Logger;
   /** How many partitions one consumer works on at once (order is kept within each). */
   partitionsConsumedConcurrently?: number;
+  /** How often resolved offsets are committed (default 500 ms). */
+  commitIntervalMs?: number;
 }
 
 /** Routes kafkajs's own logs into the process logger. */
@@ -136,10 +138,15 @@ export class KafkaBus implements Bus {
     await consumer.connect();
     await consumer.subscribe({ topics: options.topics, fromBeginning: options.fromBeginning ?? false });
     await consumer.run({
-      autoCommit: false,
+      // Only resolved offsets are ever committed, and an offset is resolved only after the
+      // handler (and so the stage's produce, acks=all) finished: commit-after-produce holds.
+      // Committing on an interval rather than after every batch saves a round trip per
+      // batch; a crash redelivers at most the last interval's batches (effects are idempotent).
+      autoCommit: true,
+      autoCommitInterval: this.options.commitIntervalMs ?? 500,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: this.options.partitionsConsumedConcurrently ?? 3,
-      eachBatch: async ({ batch, heartbeat, isRunning, isStale, resolveOffset }) => {
+      eachBatch: async ({ batch, heartbeat, isRunning, isStale, resolveOffset, commitOffsetsIfNecessary }) => {
         if (batch.messages.length === 0 || !isRunning() || isStale()) return;
         const messages: BusMessage[] = batch.messages.map((m) => ({
           topic: batch.topic,
@@ -154,7 +161,7 @@ export class KafkaBus implements Bus {
         const last = messages[messages.length - 1] as BusMessage;
         // the fetch position moves only past resolved offsets; the commit makes it durable
         resolveOffset(last.offset);
-        await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last.offset) + 1n).toString() }]);
+        await commitOffsetsIfNecessary();
         await heartbeat();
       },
     });
