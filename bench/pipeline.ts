@@ -17,6 +17,7 @@ import { TOPICS } from "../schemas/topics.js";
 import { startEmbedded } from "../services/cli/app.js";
 import type { MemoryBus } from "../services/runtime/bus/memory-bus.js";
 import { loadConfig } from "../services/runtime/config.js";
+import { recordsOf } from "../services/runtime/decode.js";
 import { createLogger } from "../services/runtime/logging.js";
 
 const tasks = Number(process.argv[2] ?? 2000);
@@ -86,10 +87,10 @@ async function pipeline(requests: Uint8Array[], totalSpans: number) {
   let steps = 0;
   let findings = 0;
   await bus.subscribe({ group: "bench-steps", topics: [TOPICS.steps], fromBeginning: true }, async (b) => {
-    steps += b.length;
+    for (const m of b) steps += recordsOf(m).length;
   });
   await bus.subscribe({ group: "bench-findings", topics: [TOPICS.findings], fromBeginning: true }, async (b) => {
-    findings += b.length;
+    for (const m of b) findings += recordsOf(m).length;
   });
   const settle = () => {
     for (let i = 0; i < 3; i++) global.gc?.();

@@ -4,6 +4,7 @@ import { Finding, SEVERITY_RANK, type Severity } from "../../schemas/finding.js"
 import { TOPICS, topicName } from "../../schemas/topics.js";
 import type { MemoryBus } from "../runtime/bus/memory-bus.js";
 import type { Config } from "../runtime/config.js";
+import { recordsOf } from "../runtime/decode.js";
 import { createLogger } from "../runtime/logging.js";
 import { startEmbedded } from "./app.js";
 
@@ -47,7 +48,7 @@ export async function replay(config: Config, paths: string[], options: { timeout
   const sub = await bus.subscribe(
     { group: "replay", topics: [topicName(config.topicPrefix, TOPICS.findings)], fromBeginning: true },
     async (batch) => {
-      for (const m of batch) findings.push(Finding.parse(JSON.parse(m.value.toString("utf8"))));
+      for (const m of batch) for (const r of recordsOf(m)) findings.push(Finding.parse(r));
     },
   );
   try {

@@ -29,3 +29,9 @@ function check<T>(schema: z.ZodType<T>, doc: unknown, what: string, at: string):
   }
   return parsed.data;
 }
+
+/** The raw records of a message: its JSON value, or each element of a pack. No validation. */
+export function recordsOf(message: BusMessage): unknown[] {
+  const doc: unknown = JSON.parse(message.value.toString("utf8"));
+  return Array.isArray(doc) ? doc : [doc];
+}

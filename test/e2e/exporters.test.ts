@@ -8,6 +8,7 @@ import { type App, startDistributed } from "../../services/cli/app.js";
 import { billingScenario, otlpProtoExporter, runScenarioAgent } from "../../services/cli/scenario.js";
 import type { BusMessage } from "../../services/runtime/bus/bus.js";
 import type { Config } from "../../services/runtime/config.js";
+import { recordsOf } from "../../services/runtime/decode.js";
 import { distributedConfig, isolation, kafkaBus, testLogger } from "../support/ports.js";
 import { eventually } from "../support/wait.js";
 
@@ -71,7 +72,7 @@ describe("the same work through three exporters gives the same agent actions", (
     });
     await runScenarioAgent(billingScenario(runs.viakafka), kafkaExporter);
 
-    const parsed = () => actions.map((m) => JSON.parse(m.value.toString()) as AgentAction);
+    const parsed = () => actions.flatMap((m) => recordsOf(m) as AgentAction[]);
     const of = (run: string) => parsed().filter((a) => a.taskId.includes(run));
     await eventually(() => (Object.values(runs).every((r) => of(r).length === 6) ? true : undefined), 60_000, "6 actions per route");
 
