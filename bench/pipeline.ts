@@ -7,10 +7,6 @@
  *
  * Prints spans/s for both, their ratio, findings found, and heap growth per task.
  */
-import { randomBytes } from "node:crypto";
-import { ProtobufTraceSerializer } from "@opentelemetry/otlp-transformer";
-import { resourceFromAttributes } from "@opentelemetry/resources";
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
 import protobuf from "protobufjs";
 import { OTLP_TRACE_PROTO } from "../schemas/otlp/trace-proto.js";
 import { TOPICS } from "../schemas/topics.js";
@@ -19,53 +15,14 @@ import type { MemoryBus } from "../services/runtime/bus/memory-bus.js";
 import { loadConfig } from "../services/runtime/config.js";
 import { recordsOf } from "../services/runtime/decode.js";
 import { createLogger } from "../services/runtime/logging.js";
+import { agentSpans, fmt, protobufRequests } from "./lib/workload.js";
 
 const tasks = Number(process.argv[2] ?? 2000);
 const stepsPerTask = Number(process.argv[3] ?? 10);
 const spansPerRequest = 500;
-const TOOLS = ["invoices.read", "customers.read", "email.send", "payments.refund"];
 
 function buildRequests(): Uint8Array[] {
-  const exporter = new InMemorySpanExporter();
-  const provider = new BasicTracerProvider({
-    resource: resourceFromAttributes({ "service.name": "billing-agent", "deployment.environment.name": "prod" }),
-    spanProcessors: [new SimpleSpanProcessor(exporter)],
-  });
-  const tracer = provider.getTracer("bench");
-  for (let t = 0; t < tasks; t++) {
-    const taskId = `bench-${randomBytes(6).toString("hex")}`;
-    const root = tracer.startSpan("invoke_agent billing-agent", {
-      attributes: {
-        "gen_ai.operation.name": "invoke_agent",
-        "gen_ai.agent.id": "billing-agent",
-        "agent.task.id": taskId,
-        "agent.credential.id": `lease-${t}`,
-      },
-    });
-    for (let s = 0; s < stepsPerTask - 1; s++) {
-      // one task in ten drifts to a tool outside the profile on its last step
-      const tool = t % 10 === 0 && s === stepsPerTask - 2 ? "shell.exec" : (TOOLS[s % TOOLS.length] as string);
-      const span = tracer.startSpan(`execute_tool ${tool}`, {
-        attributes: {
-          "gen_ai.operation.name": "execute_tool",
-          "gen_ai.agent.id": "billing-agent",
-          "agent.task.id": taskId,
-          "gen_ai.tool.name": tool,
-          "gen_ai.tool.call.arguments": JSON.stringify({ customer: String(t), page: s }),
-          "data.classification": "internal",
-        },
-      });
-      span.end();
-    }
-    root.end();
-  }
-  const spans = exporter.getFinishedSpans();
-  const requests: Uint8Array[] = [];
-  for (let i = 0; i < spans.length; i += spansPerRequest) {
-    const bytes = ProtobufTraceSerializer.serializeRequest(spans.slice(i, i + spansPerRequest));
-    if (bytes) requests.push(bytes);
-  }
-  return requests;
+  return protobufRequests(agentSpans(tasks, stepsPerTask), spansPerRequest);
 }
 
 function baselineDecode(requests: Uint8Array[]): { spansPerSec: number; spans: number } {
@@ -115,7 +72,6 @@ const base = [baselineDecode(requests), baselineDecode(requests), baselineDecode
 )[0] as ReturnType<typeof baselineDecode>;
 await pipeline(requests.slice(0, 4), 4 * spansPerRequest);
 const run = await pipeline(requests, base.spans);
-const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
 console.log(`tasks ${tasks}, steps/task ${stepsPerTask}, spans ${base.spans}, requests ${requests.length}`);
 console.log(`baseline  protobuf decode only               ${fmt(base.spansPerSec)} spans/s`);
 console.log(`pipeline  ingest+pathfinder+detector (embedded) ${fmt(run.spansPerSec)} spans/s`);

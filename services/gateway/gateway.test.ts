@@ -1,9 +1,10 @@
 import { gzipSync } from "node:zlib";
 import { JsonTraceSerializer, ProtobufTraceSerializer } from "@opentelemetry/otlp-transformer";
 import { resourceFromAttributes } from "@opentelemetry/resources";
-import { BasicTracerProvider, type IdGenerator, InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
 import type { FastifyInstance } from "fastify";
 import { afterEach, describe, expect, it } from "vitest";
+import { QueuedIds } from "../../test/support/ids.js";
 import { eventually } from "../../test/support/wait.js";
 import { decodeTraces } from "../ingest/otlp.js";
 import type { BusMessage } from "../runtime/bus/bus.js";
@@ -15,21 +16,6 @@ import { createGateway } from "./gateway.js";
 const TOPIC = "gw.otlp_spans";
 const MAX_BODY = 64 * 1024;
 const TRACE = "4bf92f3577b34da6a3ce929d0e0e4736";
-
-class QueuedIds implements IdGenerator {
-  constructor(
-    private readonly traceIds: string[],
-    private readonly spanIds: string[],
-  ) {}
-  generateTraceId(): string {
-    return this.traceIds.shift() ?? TRACE;
-  }
-  generateSpanId(): string {
-    const id = this.spanIds.shift();
-    if (!id) throw new Error("test ran out of span ids");
-    return id;
-  }
-}
 
 /** An export request from the real OTel JS SDK and serializer; each span is a root span taking the next trace id. */
 function exportRequest(

@@ -1,9 +1,11 @@
 import { JsonTraceSerializer, ProtobufTraceSerializer } from "@opentelemetry/otlp-transformer";
 import { resourceFromAttributes } from "@opentelemetry/resources";
-import { BasicTracerProvider, type IdGenerator, InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
 import { afterEach, describe, expect, it } from "vitest";
 import { AgentAction } from "../../schemas/action.js";
 import { DeadLetter } from "../../schemas/deadletter.js";
+import { collectTopic } from "../../test/support/collect.js";
+import { QueuedIds } from "../../test/support/ids.js";
 import { eventually } from "../../test/support/wait.js";
 import type { BusMessage, Subscription } from "../runtime/bus/bus.js";
 import { MemoryBus } from "../runtime/bus/memory-bus.js";
@@ -21,21 +23,6 @@ const DEADLETTER = `${PREFIX}agent.deadletter`;
 const NOW = 1_700_000_100_000;
 
 const TRACE = "4bf92f3577b34da6a3ce929d0e0e4736";
-
-class QueuedIds implements IdGenerator {
-  constructor(
-    private readonly traceIds: string[],
-    private readonly spanIds: string[],
-  ) {}
-  generateTraceId(): string {
-    return this.traceIds.shift() ?? TRACE;
-  }
-  generateSpanId(): string {
-    const id = this.spanIds.shift();
-    if (!id) throw new Error("test ran out of span ids");
-    return id;
-  }
-}
 
 interface SpanSpec {
   name: string;
@@ -211,15 +198,7 @@ async function runOnBus() {
   const entry = { bus, subs: [] as Subscription[] };
   open.push(entry);
   const metrics = new Metrics(false);
-  const collect = async (topic: string) => {
-    const got: BusMessage[] = [];
-    entry.subs.push(
-      await bus.subscribe({ group: `collector-${topic}`, topics: [topic], fromBeginning: true }, async (batch) => {
-        got.push(...batch);
-      }),
-    );
-    return got;
-  };
+  const collect = (topic: string) => collectTopic(bus, topic, entry.subs);
   const actions = await collect(ACTIONS);
   const dead = await collect(DEADLETTER);
   entry.subs.push(

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { DeadLetter } from "../../schemas/deadletter.js";
+import { collectTopic } from "../../test/support/collect.js";
 import { eventually } from "../../test/support/wait.js";
 import type { BusMessage, Subscription } from "./bus/bus.js";
 import { MemoryBus } from "./bus/memory-bus.js";
@@ -29,15 +30,7 @@ function setup() {
   const bus = new MemoryBus({ partitions: 1, retryDelayMs: 10 });
   const entry = { bus, subs: [] as Subscription[] };
   open.push(entry);
-  const collect = async (topic: string) => {
-    const got: BusMessage[] = [];
-    entry.subs.push(
-      await bus.subscribe({ group: `collector-${topic}`, topics: [topic], fromBeginning: true }, async (batch) => {
-        got.push(...batch);
-      }),
-    );
-    return got;
-  };
+  const collect = (topic: string) => collectTopic(bus, topic, entry.subs);
   const metrics = new Metrics(false);
   const start = async (logic: StageLogic<Item>, healthy: () => Promise<boolean> = async () => true) => {
     entry.subs.push(
