@@ -83,3 +83,31 @@ export function rate(items: number, runs: number, fn: () => void): number {
   }
   return (items / best) * 1000;
 }
+
+/**
+ * Items per second of each case: the best of `rounds` timings, with the cases taking turns
+ * round after round (after one warm-up each), so that a machine that slows down for a
+ * while slows them all alike and their ratios hold. Between two timings the event loop
+ * turns once (outside the timing), so promises a case left settle and free what they hold.
+ */
+export async function rates<K extends string>(items: number, rounds: number, cases: Record<K, () => void>): Promise<Record<K, number>> {
+  const names = Object.keys(cases) as K[];
+  const settle = () => new Promise((resolve) => setImmediate(resolve));
+  const best = {} as Record<K, number>;
+  for (const name of names) {
+    cases[name]();
+    await settle();
+    best[name] = Number.POSITIVE_INFINITY;
+  }
+  for (let i = 0; i < rounds; i++) {
+    for (const name of names) {
+      const t0 = performance.now();
+      cases[name]();
+      best[name] = Math.min(best[name], performance.now() - t0);
+      await settle();
+    }
+  }
+  const out = {} as Record<K, number>;
+  for (const name of names) out[name] = (items / best[name]) * 1000;
+  return out;
+}

@@ -15,9 +15,11 @@ export const MAX_ATTRIBUTE_CHARS = 8_192;
 
 const TRUNCATED = "…[truncated]";
 
+const cut = (v: string, max: number): string => (v.length > max ? `${v.slice(0, max)}${TRUNCATED}` : v);
+
 /** Caps oversized string values (also inside arrays and maps); payload attributes have their own cap. */
 function capped(v: AttributeValue, depth = 0): AttributeValue {
-  if (typeof v === "string") return v.length > MAX_ATTRIBUTE_CHARS ? `${v.slice(0, MAX_ATTRIBUTE_CHARS)}${TRUNCATED}` : v;
+  if (typeof v === "string") return cut(v, MAX_ATTRIBUTE_CHARS);
   if (v === null || typeof v !== "object" || depth > 8) return v;
   if (Array.isArray(v)) return v.map((x) => capped(x, depth + 1));
   const out: { [k: string]: AttributeValue } = {};
@@ -25,28 +27,32 @@ function capped(v: AttributeValue, depth = 0): AttributeValue {
   return out;
 }
 
-const PAYLOAD_KEYS = new Set([
-  "gen_ai.tool.call.arguments",
-  "gen_ai.tool.call.result",
-  "gen_ai.input.messages",
-  "gen_ai.output.messages",
-  "gen_ai.system_instructions",
-]);
+const ARGUMENTS = "gen_ai.tool.call.arguments";
+const RESULT = "gen_ai.tool.call.result";
+const PAYLOAD_KEYS = new Set([ARGUMENTS, RESULT, "gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions"]);
+
+/** Copies `from` into `into` with sizes capped (one pass over the map, no entry arrays). */
+function copyCapped(from: Attributes, into: Attributes): void {
+  for (const k of Object.keys(from)) {
+    const v = from[k] as AttributeValue;
+    into[k] = typeof v === "string" ? cut(v, PAYLOAD_KEYS.has(k) ? MAX_TOOL_PAYLOAD_CHARS : MAX_ATTRIBUTE_CHARS) : capped(v);
+  }
+}
 
 /** Merges resource and span attributes (span wins), caps sizes and applies redaction. */
 function mergedAttributes(span: OtlpSpan, redactor: Redactor): Attributes {
   const merged: Attributes = {};
-  for (const source of [span.resource, span.attributes]) {
-    for (const [k, v] of Object.entries(source)) {
-      merged[k] =
-        PAYLOAD_KEYS.has(k) && typeof v === "string"
-          ? v.length > MAX_TOOL_PAYLOAD_CHARS
-            ? `${v.slice(0, MAX_TOOL_PAYLOAD_CHARS)}${TRUNCATED}`
-            : v
-          : capped(v);
-    }
-  }
+  copyCapped(span.resource, merged);
+  copyCapped(span.attributes, merged);
   return redactor.attributes(merged);
+}
+
+/** `attrs` without a tool call's input and output (a copy, not `delete`: the map stays a fast one for what follows). */
+function withoutPayload(attrs: Attributes): Attributes {
+  if (!Object.hasOwn(attrs, ARGUMENTS) && !Object.hasOwn(attrs, RESULT)) return attrs;
+  const out: Attributes = {};
+  for (const k of Object.keys(attrs)) if (k !== ARGUMENTS && k !== RESULT) out[k] = attrs[k] as AttributeValue;
+  return out;
 }
 
 const str = (v: AttributeValue | undefined): string | undefined =>
@@ -64,22 +70,32 @@ function deeperThan(v: unknown, limit: number): boolean {
   for (const x of Array.isArray(v) ? v : Object.values(v)) if (deeperThan(x, limit - 1)) return true;
   return false;
 }
+/** JSON text shorter than this cannot nest deeper than MAX_TOOL_PAYLOAD_DEPTH (each level takes two brackets). */
+const MIN_TOO_DEEP_CHARS = 2 * (MAX_TOOL_PAYLOAD_DEPTH + 1);
+
+/** Whether `v` starts, after JSON whitespace, with `{` or `[`: only then can it parse to an object or array. */
+function looksLikeJsonContainer(v: string): boolean {
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if (c === 0x7b || c === 0x5b) return true; // { [
+    if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) return false;
+  }
+  return false;
+}
 
 /** A tool argument/result: JSON when it parses as such (and is not nested too deeply), else the (capped) string. */
 function payload(v: AttributeValue | undefined): AttributeValue | undefined {
   if (v === undefined || v === null) return undefined;
   if (typeof v !== "string") return v;
-  const cut = v.length > MAX_TOOL_PAYLOAD_CHARS ? `${v.slice(0, MAX_TOOL_PAYLOAD_CHARS)}${TRUNCATED}` : v;
-  const t = cut.trimStart();
-  if (cut === v && (t.startsWith("{") || t.startsWith("["))) {
-    try {
-      const parsed = JSON.parse(v) as AttributeValue;
-      return deeperThan(parsed, MAX_TOOL_PAYLOAD_DEPTH) ? cut : parsed;
-    } catch {
-      return cut;
-    }
+  // an oversized payload stays (cut) text; other whitespace than JSON's before the bracket fails to parse anyway
+  if (v.length > MAX_TOOL_PAYLOAD_CHARS) return cut(v, MAX_TOOL_PAYLOAD_CHARS);
+  if (!looksLikeJsonContainer(v)) return v;
+  try {
+    const parsed = JSON.parse(v) as AttributeValue;
+    return v.length >= MIN_TOO_DEEP_CHARS && deeperThan(parsed, MAX_TOOL_PAYLOAD_DEPTH) ? v : parsed;
+  } catch {
+    return v;
   }
-  return cut;
 }
 
 function nsToMs(ns: bigint): number {
@@ -134,16 +150,11 @@ export class NormaliseError extends Error {
 /** Normalises one span; throws NormaliseError when the result breaks the AgentAction contract. */
 export function normaliseSpan(span: OtlpSpan, receivedAtMs: number, redactor: Redactor = NO_REDACTION): AgentAction {
   const attrs = mergedAttributes(span, redactor);
-  const args = payload(attrs["gen_ai.tool.call.arguments"]);
-  const result = payload(attrs["gen_ai.tool.call.result"]);
-  // a tool call's input and output live in `tool` (parsed, redacted); not twice
-  const toolNameRaw = str(attrs["gen_ai.tool.name"]);
-  if (toolNameRaw) {
-    delete attrs["gen_ai.tool.call.arguments"];
-    delete attrs["gen_ai.tool.call.result"];
-  }
+  const args = payload(attrs[ARGUMENTS]);
+  const result = payload(attrs[RESULT]);
+  const toolName = str(attrs["gen_ai.tool.name"]);
+  const operation = str(attrs["gen_ai.operation.name"]);
   const provider = str(attrs["gen_ai.provider.name"]) ?? str(attrs["gen_ai.system"]);
-  const toolName = toolNameRaw;
   const effect = oneOf<ToolEffect>(EFFECTS, attrs["agent.tool.effect"]);
   const classification = oneOf<DataClassification>(CLASSIFICATIONS, attrs["data.classification"]);
   const declared = parseDeclaredScope(attrs["agent.task.scope"]);
@@ -156,6 +167,8 @@ export function normaliseSpan(span: OtlpSpan, receivedAtMs: number, redactor: Re
     str(span.attributes["deployment.environment.name"]) ??
     str(span.resource["deployment.environment.name"]) ??
     str(attrs["deployment.environment"]);
+  const intent = str(attrs["agent.task.intent"]);
+  const credentialId = str(attrs["agent.credential.id"]);
   const task = taskOf(span, attrs);
   const parentTaskId = str(attrs["agent.task.parent_id"]);
   const startTimeMs = nsToMs(span.startTimeUnixNano);
@@ -173,46 +186,52 @@ export function normaliseSpan(span: OtlpSpan, receivedAtMs: number, redactor: Re
           ? "negative timestamp"
           : undefined;
   if (problem) throw new NormaliseError(`span ${span.traceId}/${span.spanId}: ${problem}`);
-  const action: AgentAction = {
-    id: `${span.traceId}:${span.spanId}`,
-    traceId: span.traceId,
-    spanId: span.spanId,
-    ...(span.parentSpanId ? { parentSpanId: span.parentSpanId } : {}),
-    ...task,
-    ...(parentTaskId ? { parentTaskId } : {}),
-    name: span.name,
-    ...(str(attrs["gen_ai.operation.name"]) ? { operation: str(attrs["gen_ai.operation.name"]) } : {}),
-    ...(provider ? { provider } : {}),
-    agent: {
-      ...(agentId ? { id: agentId } : {}),
-      ...(agentName ? { name: agentName } : {}),
-      ...(spiffeId ? { spiffeId } : {}),
-    },
-    ...(environment ? { environment } : {}),
-    ...(str(attrs["agent.task.intent"]) ? { intent: str(attrs["agent.task.intent"]) } : {}),
-    ...(declared.scope ? { declaredScope: declared.scope } : {}),
-    ...(declared.error ? { declaredScopeError: declared.error } : {}),
-    ...(toolName
-      ? {
-          tool: {
-            name: toolName,
-            ...(str(attrs["gen_ai.tool.call.id"]) ? { callId: str(attrs["gen_ai.tool.call.id"]) } : {}),
-            ...(str(attrs["gen_ai.tool.type"]) ? { type: str(attrs["gen_ai.tool.type"]) } : {}),
-            ...(args !== undefined ? { arguments: redactor.payload(args) } : {}),
-            ...(result !== undefined ? { result: redactor.payload(result) } : {}),
-          },
-        }
-      : {}),
-    ...(effect ? { effect } : {}),
-    ...(classification ? { dataClassification: classification } : {}),
-    ...(address || url ? { destination: { ...(address ? { address } : {}), ...(url ? { url } : {}) } } : {}),
-    ...(str(attrs["agent.credential.id"]) ? { credentialId: str(attrs["agent.credential.id"]) } : {}),
-    startTimeMs,
-    endTimeMs,
-    status: STATUS[span.status.code] ?? "unset",
-    links: span.links,
-    attributes: attrs,
-    receivedAtMs,
-  };
+
+  // Fields are set in the contract's order (it is the order of the JSON on the bus), the
+  // optional ones only when present: assignments, not spreads of little objects. The
+  // object is complete when returned.
+  const action = { id: `${span.traceId}:${span.spanId}`, traceId: span.traceId, spanId: span.spanId } as AgentAction;
+  if (span.parentSpanId) action.parentSpanId = span.parentSpanId;
+  action.taskId = task.taskId;
+  action.taskIdSource = task.taskIdSource;
+  if (parentTaskId) action.parentTaskId = parentTaskId;
+  action.name = span.name;
+  if (operation) action.operation = operation;
+  if (provider) action.provider = provider;
+  const agent: AgentAction["agent"] = {};
+  if (agentId) agent.id = agentId;
+  if (agentName) agent.name = agentName;
+  if (spiffeId) agent.spiffeId = spiffeId;
+  action.agent = agent;
+  if (environment) action.environment = environment;
+  if (intent) action.intent = intent;
+  if (declared.scope) action.declaredScope = declared.scope;
+  if (declared.error) action.declaredScopeError = declared.error;
+  if (toolName) {
+    const tool: NonNullable<AgentAction["tool"]> = { name: toolName };
+    const callId = str(attrs["gen_ai.tool.call.id"]);
+    const type = str(attrs["gen_ai.tool.type"]);
+    if (callId) tool.callId = callId;
+    if (type) tool.type = type;
+    if (args !== undefined) tool.arguments = redactor.payload(args);
+    if (result !== undefined) tool.result = redactor.payload(result);
+    action.tool = tool;
+  }
+  if (effect) action.effect = effect;
+  if (classification) action.dataClassification = classification;
+  if (address || url) {
+    const destination: NonNullable<AgentAction["destination"]> = {};
+    if (address) destination.address = address;
+    if (url) destination.url = url;
+    action.destination = destination;
+  }
+  if (credentialId) action.credentialId = credentialId;
+  action.startTimeMs = startTimeMs;
+  action.endTimeMs = endTimeMs;
+  action.status = STATUS[span.status.code] ?? "unset";
+  action.links = span.links;
+  // a tool call's input and output live in `tool` (parsed, redacted); not twice
+  action.attributes = toolName ? withoutPayload(attrs) : attrs;
+  action.receivedAtMs = receivedAtMs;
   return action;
 }

@@ -2,6 +2,8 @@ import protobuf from "protobufjs";
 import { z } from "zod";
 import type { Attributes, AttributeValue } from "../../schemas/action.js";
 import { OTLP_TRACE_PROTO } from "../../schemas/otlp/trace-proto.js";
+import { type DecodedTraces, MAX_DEPTH, NESTED_TOO_DEEP, OtlpDecodeError, type OtlpSpan, spanIdProblem, validLink } from "./otlp-span.js";
+import { decodeProtobufWire } from "./otlp-wire.js";
 
 /**
  * Decoding OTLP trace export requests, protobuf and JSON, into flat spans with their
@@ -9,43 +11,14 @@ import { OTLP_TRACE_PROTO } from "../../schemas/otlp/trace-proto.js";
  * OtlpDecodeError; a span that is readable but invalid (bad ids) is rejected alone, so the
  * good spans of a batch still go through.
  */
-export class OtlpDecodeError extends Error {
-  override name = "OtlpDecodeError";
-}
+export type { DecodedTraces, OtlpSpan, RejectedSpan } from "./otlp-span.js";
+export { OtlpDecodeError } from "./otlp-span.js";
 
 export type OtlpEncoding = "protobuf" | "json";
-
-export interface OtlpSpan {
-  traceId: string;
-  spanId: string;
-  parentSpanId?: string;
-  name: string;
-  kind: number;
-  startTimeUnixNano: bigint;
-  endTimeUnixNano: bigint;
-  attributes: Attributes;
-  resource: Attributes;
-  scope: { name: string; version?: string };
-  links: { traceId: string; spanId: string }[];
-  status: { code: number; message?: string };
-}
-
-export interface RejectedSpan {
-  index: number;
-  reason: string;
-}
-
-export interface DecodedTraces {
-  spans: OtlpSpan[];
-  rejected: RejectedSpan[];
-}
 
 const root = protobuf.parse(OTLP_TRACE_PROTO, { keepCase: true }).root;
 const RequestType = root.lookupType("otlp.ExportTraceServiceRequest");
 const ResponseType = root.lookupType("otlp.ExportTraceServiceResponse");
-
-/** Nested values deeper than this are cut (hostile nesting must not blow the stack downstream). */
-const MAX_DEPTH = 8;
 
 // ---- protobuf -------------------------------------------------------------------------
 
@@ -102,7 +75,7 @@ function pbValue(v: PbAnyValue | undefined, depth: number): AttributeValue {
   // NaN and ±Infinity are not JSON numbers: kept as their names, as OTLP/JSON writes them
   if (isSet(v, "double_value")) return Number.isFinite(v.double_value) ? v.double_value : String(v.double_value);
   if (isSet(v, "bytes_value")) return Buffer.from(v.bytes_value).toString("base64");
-  if (depth >= MAX_DEPTH) return "[nested too deep]";
+  if (depth >= MAX_DEPTH) return NESTED_TOO_DEEP;
   if (isSet(v, "array_value")) return (v.array_value.values ?? []).map((x) => pbValue(x, depth + 1));
   if (isSet(v, "kvlist_value")) return pbAttributes(v.kvlist_value.values, depth + 1);
   return null;
@@ -135,10 +108,21 @@ interface PbRequest {
   }[];
 }
 
+/** Protobuf decoding: the direct wire decoder (otlp-wire.ts), same results as the reference below. */
 export function decodeProtobuf(bytes: Uint8Array): DecodedTraces {
+  return decodeProtobufWire(bytes);
+}
+
+/**
+ * The reference protobuf decoding: protobufjs's reflection decode of the request, then
+ * conversion. Several times slower than the wire decoder; kept for the differential tests
+ * (otlp-wire.test.ts) and the benchmark. `requestType` may be another description of the
+ * same wire format (the tests use one in which values nested MAX_DEPTH deep are opaque).
+ */
+export function decodeProtobufReference(bytes: Uint8Array, requestType: protobuf.Type = RequestType): DecodedTraces {
   let req: PbRequest;
   try {
-    req = RequestType.decode(bytes) as unknown as PbRequest;
+    req = requestType.decode(bytes) as unknown as PbRequest;
   } catch (err) {
     throw new OtlpDecodeError(`malformed OTLP protobuf: ${(err as Error).message}`);
   }
@@ -237,7 +221,7 @@ function jsonValue(v: JsonAnyValue | undefined, depth: number): AttributeValue {
   if (v.intValue !== undefined) return longToNumber(v.intValue);
   if (v.doubleValue !== undefined) return typeof v.doubleValue === "number" ? v.doubleValue : String(v.doubleValue);
   if (v.bytesValue !== undefined) return v.bytesValue;
-  if (depth >= MAX_DEPTH) return "[nested too deep]";
+  if (depth >= MAX_DEPTH) return NESTED_TOO_DEEP;
   if (v.arrayValue !== undefined) return (v.arrayValue.values ?? []).map((x) => jsonValue(x, depth + 1));
   if (v.kvlistValue !== undefined) return jsonAttributes(v.kvlistValue.values, depth + 1);
   return null;
@@ -332,20 +316,8 @@ export function decodeJson(bytes: Uint8Array): DecodedTraces {
 
 // ---- shared -------------------------------------------------------------------------
 
-const TRACE_ID = /^[0-9a-f]{32}$/;
-const SPAN_ID = /^[0-9a-f]{16}$/;
-const ZERO_TRACE = "0".repeat(32);
-const ZERO_SPAN = "0".repeat(16);
-
 function accept(raw: Omit<OtlpSpan, "parentSpanId"> & { parentSpanId: string }, index: number, out: DecodedTraces): void {
-  const problem =
-    !TRACE_ID.test(raw.traceId) || raw.traceId === ZERO_TRACE
-      ? `span ${index}: trace id must be 16 non-zero bytes (got "${raw.traceId.slice(0, 40)}")`
-      : !SPAN_ID.test(raw.spanId) || raw.spanId === ZERO_SPAN
-        ? `span ${index}: span id must be 8 non-zero bytes (got "${raw.spanId.slice(0, 40)}")`
-        : raw.parentSpanId !== "" && !SPAN_ID.test(raw.parentSpanId)
-          ? `span ${index}: parent span id must be 8 bytes or empty`
-          : undefined;
+  const problem = spanIdProblem(raw.traceId, raw.spanId, raw.parentSpanId, index);
   if (problem) {
     out.rejected.push({ index, reason: problem });
     return;
@@ -353,7 +325,7 @@ function accept(raw: Omit<OtlpSpan, "parentSpanId"> & { parentSpanId: string }, 
   const { parentSpanId, ...rest } = raw;
   out.spans.push({
     ...rest,
-    links: raw.links.filter((l) => TRACE_ID.test(l.traceId) && SPAN_ID.test(l.spanId)),
+    links: raw.links.filter(validLink),
     ...(parentSpanId ? { parentSpanId } : {}),
   });
 }
