@@ -50,7 +50,7 @@ export function agentSpans(tasks: number, stepsPerTask: number): ReadableSpan[] 
             "gen_ai.tool.call.result": JSON.stringify({ items: [{ id: `INV-${t}-${s}`, amount: 120.5 }], next: null }),
             "data.classification": "internal",
             "agent.credential.id": `lease-${t}`,
-            "server.address": "api.internal.example",
+            "server.address": tool === "email.send" ? "smtp.acme.example" : "api.internal.example",
           },
         })
         .end();
