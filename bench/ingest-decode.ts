@@ -15,7 +15,7 @@ import type { BusMessage } from "../services/runtime/bus/bus.js";
 import { agentSpans, fmt, protobufRequests, rates } from "./lib/workload.js";
 
 const totalSpans = Number(process.argv[2] ?? 50_000);
-const rounds = Number(process.argv[3] ?? 7);
+const rounds = Number(process.argv[3] ?? 10);
 const stepsPerTask = 10;
 const requests = protobufRequests(agentSpans(totalSpans / stepsPerTask, stepsPerTask), 512);
 const messages: BusMessage[] = requests.map((r, i) => ({

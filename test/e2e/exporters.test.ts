@@ -1,5 +1,5 @@
 import { OTLPTraceExporter as OTLPJsonExporter } from "@opentelemetry/exporter-trace-otlp-http";
-import { Kafka } from "kafkajs";
+import { Kafka, Partitioners } from "kafkajs";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import type { AgentAction } from "../../schemas/action.js";
 import { TOPICS, topicName } from "../../schemas/topics.js";
@@ -96,7 +96,7 @@ describe("the same work through three exporters gives the same agent actions", (
       raw.push(...b);
     });
     const kafka = new Kafka({ brokers: inject("kafkaBrokers").split(","), clientId: "exporter-test" });
-    const producer = kafka.producer();
+    const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
     await producer.connect();
     try {
       // a producer the application manages itself is used as it is, not disconnected
