@@ -472,7 +472,8 @@ class WireDecoder {
       }
     }
     this.leave(outer);
-    into[key] = value === undefined ? null : value;
+    // "__proto__" would replace the map's prototype rather than add a key: dropped
+    if (key !== "__proto__") into[key] = value === undefined ? null : value;
   }
 
   /**

@@ -636,3 +636,56 @@ describe("encodeExportResponse", () => {
     expect(JSON.parse(bytes.toString("utf8"))).toEqual({ partialSuccess: { rejectedSpans: "2", errorMessage: "two bad spans" } });
   });
 });
+
+describe("attribute keys that would reach an object's prototype", () => {
+  it("drops a __proto__ attribute key in JSON and protobuf, so it cannot supply inherited values", () => {
+    const spoof = {
+      key: "__proto__",
+      value: { kvlistValue: { values: [{ key: "agent.task.id", value: { stringValue: "someone-elses-task" } }] } },
+    };
+    const json = Buffer.from(
+      JSON.stringify({
+        resourceSpans: [
+          {
+            scopeSpans: [
+              {
+                spans: [
+                  {
+                    traceId: "4bf92f3577b34da6a3ce929d0e0e4736",
+                    spanId: "00f067aa0ba902b7",
+                    name: "x",
+                    attributes: [spoof, { key: "ok", value: { stringValue: "1" } }],
+                  },
+                ],
+              },
+            ],
+          },
+        ],
+      }),
+    );
+    const fromJson = decodeJson(json).spans[0];
+    expect(Object.getPrototypeOf(fromJson?.attributes)).toBe(Object.prototype);
+    expect(fromJson?.attributes["agent.task.id"]).toBeUndefined();
+    expect(fromJson?.attributes.ok).toBe("1");
+
+    const bytes = pbRequest([
+      {
+        trace_id: hex(T1),
+        span_id: hex(S1),
+        attributes: [
+          {
+            key: "__proto__",
+            value: { kvlist_value: { values: [{ key: "agent.task.id", value: { string_value: "someone-elses-task" } }] } },
+          },
+          { key: "ok", value: { string_value: "1" } },
+        ],
+      },
+    ]);
+    for (const decoded of [decodeProtobuf(bytes), decodeProtobufReference(bytes)]) {
+      const attrs = decoded.spans[0]?.attributes;
+      expect(Object.getPrototypeOf(attrs)).toBe(Object.prototype);
+      expect(attrs?.["agent.task.id"]).toBeUndefined();
+      expect(attrs?.ok).toBe("1");
+    }
+  });
+});

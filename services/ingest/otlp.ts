@@ -83,7 +83,7 @@ function pbValue(v: PbAnyValue | undefined, depth: number): AttributeValue {
 
 function pbAttributes(kvs: PbKeyValue[] | undefined, depth = 0): Attributes {
   const out: Attributes = {};
-  for (const kv of kvs ?? []) out[kv.key] = pbValue(kv.value, depth);
+  for (const kv of kvs ?? []) if (kv.key !== "__proto__") out[kv.key] = pbValue(kv.value, depth);
   return out;
 }
 
@@ -229,7 +229,8 @@ function jsonValue(v: JsonAnyValue | undefined, depth: number): AttributeValue {
 
 function jsonAttributes(kvs: JsonKeyValue[] | undefined, depth = 0): Attributes {
   const out: Attributes = {};
-  for (const kv of kvs ?? []) out[kv.key] = jsonValue(kv.value, depth);
+  // "__proto__" would replace the map's prototype rather than add a key: dropped
+  for (const kv of kvs ?? []) if (kv.key !== "__proto__") out[kv.key] = jsonValue(kv.value, depth);
   return out;
 }
 
