@@ -40,6 +40,47 @@ function span(attributes: Attributes = {}, resource: Attributes = {}, over: Part
 const norm = (attributes: Attributes = {}, resource: Attributes = {}, over: Partial<OtlpSpan> = {}) =>
   normaliseSpan(span(attributes, resource, over), RECEIVED);
 
+describe("normaliseSpan: attributes", () => {
+  it("keeps only the attributes no field carries, so each value travels once", () => {
+    const action = norm(
+      {
+        "gen_ai.operation.name": "execute_tool",
+        "gen_ai.agent.id": "billing-agent",
+        "agent.task.id": "task-1",
+        "gen_ai.conversation.id": "conv-9",
+        "gen_ai.tool.name": "invoices.read",
+        "gen_ai.tool.call.id": "call-1",
+        "agent.tool.effect": "read",
+        "data.classification": "internal",
+        "server.address": "api.example",
+        "agent.credential.id": "lease-1",
+        "agent.task.scope": '{"tools":["invoices.read"]}',
+        "http.response.status_code": 200,
+      },
+      { "service.name": "billing", "spiffe.id": "spiffe://acme/agents/billing", "deployment.environment.name": "prod" },
+    );
+    expect(action.attributes).toEqual({
+      // not used for the task id (agent.task.id was): still information
+      "gen_ai.conversation.id": "conv-9",
+      "http.response.status_code": 200,
+      "service.name": "billing",
+    });
+    expect(action).toMatchObject({ operation: "execute_tool", environment: "prod", credentialId: "lease-1" });
+    expect(action.agent).toEqual({ id: "billing-agent", spiffeId: "spiffe://acme/agents/billing" });
+  });
+
+  it("keeps what a field could not take: a deprecated name with another value, a broken scope", () => {
+    const action = norm({
+      "gen_ai.provider.name": "openai",
+      "gen_ai.system": "az.ai.openai",
+      "agent.task.scope": "{not json",
+      "agent.tool.effect": "delete",
+    });
+    expect(action.provider).toBe("openai");
+    expect(action.attributes).toEqual({ "gen_ai.system": "az.ai.openai", "agent.task.scope": "{not json", "agent.tool.effect": "delete" });
+  });
+});
+
 describe("normaliseSpan: identity and timing", () => {
   it("builds a valid AgentAction with ids, times in ms, links and merged attributes", () => {
     const link = { traceId: "abcdef0123456789abcdef0123456789", spanId: "fedcba9876543210" };
@@ -59,8 +100,8 @@ describe("normaliseSpan: identity and timing", () => {
     expect(action.endTimeMs).toBe(1_700_000_001_000);
     expect(action.links).toEqual([link]);
     expect(action.receivedAtMs).toBe(RECEIVED);
+    // gen_ai.operation.name travels once, as `operation`
     expect(action.attributes).toEqual({
-      "gen_ai.operation.name": "execute_tool",
       shared: "span wins",
       only: "span",
       "service.name": "billing",

@@ -47,16 +47,51 @@ function mergedAttributes(span: OtlpSpan, redactor: Redactor): Attributes {
   return redactor.attributes(merged);
 }
 
-/** `attrs` without a tool call's input and output (a copy, not `delete`: the map stays a fast one for what follows). */
-function withoutPayload(attrs: Attributes): Attributes {
-  if (!Object.hasOwn(attrs, ARGUMENTS) && !Object.hasOwn(attrs, RESULT)) return attrs;
-  const out: Attributes = {};
-  for (const k of Object.keys(attrs)) if (k !== ARGUMENTS && k !== RESULT) out[k] = attrs[k] as AttributeValue;
-  return out;
-}
-
 const str = (v: AttributeValue | undefined): string | undefined =>
   typeof v === "string" && v.length > 0 ? v : typeof v === "number" || typeof v === "boolean" ? String(v) : undefined;
+
+/**
+ * The value a field of `action` took from attribute `key`, if it took one: such an
+ * attribute is not repeated in `attributes` (each value travels once on the bus). A value
+ * a field could not take (an unknown effect, a broken scope, the deprecated name beside the
+ * current one with another value) stays in `attributes`, where it is evidence.
+ */
+const CARRIED = new Map<string, (a: AgentAction) => string | undefined>([
+  ["gen_ai.operation.name", (a) => a.operation],
+  ["gen_ai.provider.name", (a) => a.provider],
+  ["gen_ai.system", (a) => a.provider],
+  ["gen_ai.agent.id", (a) => a.agent.id],
+  ["gen_ai.agent.name", (a) => a.agent.name],
+  ["spiffe.id", (a) => a.agent.spiffeId],
+  ["deployment.environment.name", (a) => a.environment],
+  ["deployment.environment", (a) => a.environment],
+  ["agent.task.id", (a) => (a.taskIdSource === "attribute" ? a.taskId : undefined)],
+  ["baggage.agent.task.id", (a) => (a.taskIdSource === "baggage" ? a.taskId : undefined)],
+  ["agent.task.parent_id", (a) => a.parentTaskId],
+  ["agent.task.intent", (a) => a.intent],
+  ["gen_ai.tool.name", (a) => a.tool?.name],
+  ["gen_ai.tool.call.id", (a) => a.tool?.callId],
+  ["gen_ai.tool.type", (a) => a.tool?.type],
+  ["agent.tool.effect", (a) => a.effect],
+  ["data.classification", (a) => a.dataClassification],
+  ["server.address", (a) => a.destination?.address],
+  ["url.full", (a) => a.destination?.url],
+  ["agent.credential.id", (a) => a.credentialId],
+]);
+
+/** The attributes no field of `action` carries (a tool call's arguments and result live, parsed, in `tool`). */
+function remaining(attrs: Attributes, action: AgentAction): Attributes {
+  const out: Attributes = {};
+  for (const k of Object.keys(attrs)) {
+    const v = attrs[k] as AttributeValue;
+    if ((k === ARGUMENTS || k === RESULT) && action.tool) continue;
+    if (k === "agent.task.scope" && action.declaredScope) continue;
+    const field = CARRIED.get(k)?.(action);
+    if (field !== undefined && field === str(v)) continue;
+    out[k] = v;
+  }
+  return out;
+}
 
 /**
  * Parsed tool payloads nested deeper than this stay text: validating or walking hostile
@@ -230,8 +265,7 @@ export function normaliseSpan(span: OtlpSpan, receivedAtMs: number, redactor: Re
   action.endTimeMs = endTimeMs;
   action.status = STATUS[span.status.code] ?? "unset";
   action.links = span.links;
-  // a tool call's input and output live in `tool` (parsed, redacted); not twice
-  action.attributes = toolName ? withoutPayload(attrs) : attrs;
+  action.attributes = remaining(attrs, action);
   action.receivedAtMs = receivedAtMs;
   return action;
 }

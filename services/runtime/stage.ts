@@ -190,6 +190,7 @@ export async function runStage<In>(logic: StageLogic<In>, rt: StageRuntime): Pro
       emits.push(...dead.map((message) => ({ topic: deadletterTopic, message })));
     }
     await publishAll(emits);
+    rt.metrics.messagesHandled.inc({ stage: logic.name }, batch.length);
     timer();
   };
 

@@ -15,6 +15,12 @@ export class Metrics {
     labelNames: ["stage", "topic"],
     registers: [this.registry],
   });
+  readonly messagesHandled = new Counter({
+    name: "driftwatch_stage_messages_handled_total",
+    help: "Messages a stage finished: their output durably written, their offsets ready to commit",
+    labelNames: ["stage"],
+    registers: [this.registry],
+  });
   readonly deadLetters = new Counter({
     name: "driftwatch_deadletters_total",
     help: "Messages or spans set aside as bad input",
