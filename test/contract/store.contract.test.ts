@@ -84,6 +84,39 @@ describe.each(adapters)("Store contract: %s", (_name, make) => {
     expect(await store.sortedCount(key)).toBe(4);
   });
 
+  it("sorted sets: ranges by score with scores, limits, reverse, infinite bounds; removal", async () => {
+    const key = taskKey("t-2", "order");
+    await store.sortedAdd(key, [
+      { score: 10.5, member: "x" },
+      { score: 20, member: "y" },
+      { score: 30, member: "z" },
+      { score: 20, member: "w" },
+    ]);
+    expect(await store.sortedRangeByScore(key, { min: 20, max: 30, offset: 0, limit: 10 })).toEqual([
+      { member: "w", score: 20 },
+      { member: "y", score: 20 },
+      { member: "z", score: 30 },
+    ]);
+    expect(await store.sortedRangeByScore(key, { min: Number.NEGATIVE_INFINITY, max: 25, offset: 1, limit: 1 })).toEqual([
+      { member: "w", score: 20 },
+    ]);
+    expect(
+      await store.sortedRangeByScore(key, { min: 11, max: Number.POSITIVE_INFINITY, offset: 0, limit: 2, reverse: true }),
+    ).toEqual([
+      { member: "z", score: 30 },
+      { member: "y", score: 20 },
+    ]);
+    await store.sortedRemove(key, ["y", "nope"]);
+    expect(await store.sortedRange(key, { offset: 0, limit: 10 })).toEqual(["x", "w", "z"]);
+    expect(await store.sortedRangeByScore("absent", { min: 0, max: 1, offset: 0, limit: 1 })).toEqual([]);
+  });
+
+  it("hashes: read chosen fields, null where absent", async () => {
+    await store.hashSet("hg", { a: "1", b: "2" });
+    expect(await store.hashGet("hg", ["b", "nope", "a"])).toEqual(["2", null, "1"]);
+    expect(await store.hashGet("absent-hash", ["a"])).toEqual([null]);
+  });
+
   it("refuses an operation on a key of another type", async () => {
     await store.set("typed", "v");
     await expect(store.hashSet("typed", { a: "1" })).rejects.toThrow(/WRONGTYPE/);

@@ -90,6 +90,11 @@ export class MemoryStore implements Store {
     return Object.fromEntries(this.typed(key, "hash", false)?.value ?? []);
   }
 
+  async hashGet(key: string, fields: string[]): Promise<(string | null)[]> {
+    const h = this.typed(key, "hash", false)?.value;
+    return fields.map((f) => h?.get(f) ?? null);
+  }
+
   async hashIncrement(key: string, field: string, by: number): Promise<number> {
     const h = this.typed(key, "hash", true)?.value as Map<string, string>;
     const next = Number(h.get(field) ?? "0") + by;
@@ -139,6 +144,24 @@ export class MemoryStore implements Store {
     const sorted = [...z.entries()].sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
     if (options.reverse) sorted.reverse();
     return sorted.slice(options.offset, options.offset + options.limit).map(([m]) => m);
+  }
+
+  async sortedRangeByScore(
+    key: string,
+    options: { min: number; max: number; offset: number; limit: number; reverse?: boolean },
+  ): Promise<{ member: string; score: number }[]> {
+    const z = this.typed(key, "zset", false)?.value;
+    if (!z) return [];
+    const inRange = [...z.entries()]
+      .filter(([, score]) => score >= options.min && score <= options.max)
+      .sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    if (options.reverse) inRange.reverse();
+    return inRange.slice(options.offset, options.offset + options.limit).map(([member, score]) => ({ member, score }));
+  }
+
+  async sortedRemove(key: string, members: string[]): Promise<void> {
+    const z = this.typed(key, "zset", false)?.value;
+    for (const m of members) z?.delete(m);
   }
 
   async sortedCount(key: string): Promise<number> {

@@ -60,6 +60,11 @@ export class RedisStore implements Store {
     return this.redis.hgetall(key);
   }
 
+  async hashGet(key: string, fields: string[]): Promise<(string | null)[]> {
+    if (fields.length === 0) return [];
+    return this.redis.hmget(key, ...fields);
+  }
+
   async hashIncrement(key: string, field: string, by: number): Promise<number> {
     return Number(await this.redis.hincrbyfloat(key, field, by));
   }
@@ -90,6 +95,23 @@ export class RedisStore implements Store {
   async sortedRange(key: string, options: { offset: number; limit: number; reverse?: boolean }): Promise<string[]> {
     const stop = options.offset + options.limit - 1;
     return options.reverse ? this.redis.zrevrange(key, options.offset, stop) : this.redis.zrange(key, options.offset, stop);
+  }
+
+  async sortedRangeByScore(
+    key: string,
+    options: { min: number; max: number; offset: number; limit: number; reverse?: boolean },
+  ): Promise<{ member: string; score: number }[]> {
+    const bound = (n: number) => (n === Number.POSITIVE_INFINITY ? "+inf" : n === Number.NEGATIVE_INFINITY ? "-inf" : String(n));
+    const flat = options.reverse
+      ? await this.redis.zrevrangebyscore(key, bound(options.max), bound(options.min), "WITHSCORES", "LIMIT", options.offset, options.limit)
+      : await this.redis.zrangebyscore(key, bound(options.min), bound(options.max), "WITHSCORES", "LIMIT", options.offset, options.limit);
+    const out: { member: string; score: number }[] = [];
+    for (let i = 0; i < flat.length; i += 2) out.push({ member: flat[i] as string, score: Number(flat[i + 1]) });
+    return out;
+  }
+
+  async sortedRemove(key: string, members: string[]): Promise<void> {
+    if (members.length > 0) await this.redis.zrem(key, ...members);
   }
 
   async sortedCount(key: string): Promise<number> {

@@ -15,6 +15,8 @@ export interface Store {
   /** Sets fields only where absent (first value wins). */
   hashSetIfAbsent(key: string, fields: Record<string, string>): Promise<void>;
   hashGetAll(key: string): Promise<Record<string, string>>;
+  /** The values of `fields`, null where absent. */
+  hashGet(key: string, fields: string[]): Promise<(string | null)[]>;
   hashIncrement(key: string, field: string, by: number): Promise<number>;
 
   listPush(key: string, values: string[]): Promise<number>;
@@ -26,6 +28,15 @@ export interface Store {
   sortedAdd(key: string, entries: { score: number; member: string }[]): Promise<void>;
   /** Members by score, highest first when `reverse`. */
   sortedRange(key: string, options: { offset: number; limit: number; reverse?: boolean }): Promise<string[]>;
+  /**
+   * Members with their scores, min ≤ score ≤ max (ascending, or descending when
+   * `reverse`), from `offset`, at most `limit`.
+   */
+  sortedRangeByScore(
+    key: string,
+    options: { min: number; max: number; offset: number; limit: number; reverse?: boolean },
+  ): Promise<{ member: string; score: number }[]>;
+  sortedRemove(key: string, members: string[]): Promise<void>;
   sortedCount(key: string): Promise<number>;
   /** 0-based position by ascending score (ties by member), or null when absent. */
   sortedRank(key: string, member: string): Promise<number | null>;
