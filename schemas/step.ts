@@ -1,8 +1,43 @@
 import { z } from "zod";
-import { AgentAction } from "./action.js";
+import { AgentAction, TaskScope } from "./action.js";
 
-/** One step of a task's path: an action placed in its task's order. On `agent.steps`. */
+/**
+ * One hop of a delegation chain: an agent acting for a task. A step's lineage lists the
+ * hops above it (root first): the agents that delegated to it, within its task (an
+ * `invoke_agent` of another agent) and across tasks (`agent.task.parent_id`, or a parent
+ * span or span link in another task). The detector holds a delegate to every hop's scope.
+ */
+export const Hop = z.object({
+  taskId: z.string().min(1),
+  agentId: z.string().optional(),
+  spiffeId: z.string().optional(),
+  declaredScope: TaskScope.optional(),
+});
+export type Hop = z.infer<typeof Hop>;
+
+/** What the pathfinder knows of the step's task when it emits the step. */
+export const StepContext = z.object({
+  /** The task's declared scope (from its spans or the scope registry), if any. */
+  declaredScope: TaskScope.optional(),
+  declaredScopeError: z.string().optional(),
+  intent: z.string().optional(),
+});
+export type StepContext = z.infer<typeof StepContext>;
+
+/**
+ * One step of a task's path: an action placed in its task's order. On `agent.steps`,
+ * keyed by task id. A step is emitted when its span arrives, and again (`reevaluated`)
+ * when a span that belongs before it arrives within the lateness window, or when its
+ * lineage becomes known: its index or context changed and the detector looks again.
+ */
 export const Step = AgentAction.extend({
   index: z.number().int().nonnegative(),
+  /** The span started before the task's newest step by more than the lateness window. */
+  late: z.boolean().optional(),
+  /** Emitted again because the path before it changed. */
+  reevaluated: z.boolean().optional(),
+  context: StepContext.optional(),
+  /** The delegation hops above this step, root first; absent when no one delegated to it. */
+  lineage: z.array(Hop).optional(),
 });
 export type Step = z.infer<typeof Step>;

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import { z } from "zod";
-import type { TaskStore } from "../pathfinder/task-store.js";
+import { TASK_STATUSES, type TaskStore } from "../pathfinder/task-store.js";
 import { createHttpServer } from "../runtime/http.js";
 import type { Metrics } from "../runtime/telemetry.js";
 import type { FindingLog, RevocationLog } from "./read-model.js";
@@ -21,6 +21,25 @@ const Page = z.object({
   offset: z.coerce.number().int().min(0).max(1_000_000).default(0),
 });
 const TaskIdParam = z.object({ id: z.string().min(1).max(256) });
+const TaskFilter = Page.extend({
+  status: z.enum(TASK_STATUSES).optional(),
+  agent: z.string().min(1).max(256).optional(),
+  /** Last activity at or after / at or before: epoch ms or an ISO 8601 time. */
+  from: z.union([z.coerce.number().int().nonnegative(), z.iso.datetime({ offset: true }).transform((v) => Date.parse(v))]).optional(),
+  to: z.union([z.coerce.number().int().nonnegative(), z.iso.datetime({ offset: true }).transform((v) => Date.parse(v))]).optional(),
+});
+
+/** How deep the console walks a delegation tree below a task. */
+const MAX_TREE_DEPTH = 8;
+const MAX_TREE_NODES = 200;
+
+interface TreeNode {
+  taskId: string;
+  agentId?: string;
+  status?: string;
+  steps?: number;
+  children: TreeNode[];
+}
 
 export function createApi(deps: ApiDeps): FastifyInstance {
   const app = createHttpServer({ logger: deps.logger, bodyLimit: 64 * 1024 });
@@ -39,21 +58,56 @@ export function createApi(deps: ApiDeps): FastifyInstance {
   app.get("/metrics", async (_req, reply) => reply.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics()));
 
   app.get("/api/v1/tasks", async (req) => {
-    const page = Page.parse(req.query);
-    const [ids, total] = await Promise.all([deps.tasks.list(page), deps.tasks.count()]);
-    const tasks = (await Promise.all(ids.map((id) => deps.tasks.summary(id)))).filter((t) => t !== undefined);
-    return { tasks, total, ...page };
+    const q = TaskFilter.parse(req.query);
+    const now = Date.now();
+    const { taskIds, total } = await deps.tasks.list(
+      {
+        offset: q.offset,
+        limit: q.limit,
+        ...(q.status ? { status: q.status } : {}),
+        ...(q.agent ? { agentId: q.agent } : {}),
+        ...(q.from !== undefined ? { fromMs: q.from } : {}),
+        ...(q.to !== undefined ? { toMs: q.to } : {}),
+      },
+      now,
+    );
+    const tasks = (await Promise.all(taskIds.map((id) => deps.tasks.summary(id, now)))).filter((t) => t !== undefined);
+    return { tasks, ...(total !== undefined ? { total } : {}), offset: q.offset, limit: q.limit };
   });
+
+  /** The delegation tree below a task: its delegates, theirs, and so on (bounded). */
+  const treeBelow = async (taskId: string, depth: number, budget: { nodes: number }): Promise<TreeNode> => {
+    const summary = await deps.tasks.summary(taskId);
+    const node: TreeNode = {
+      taskId,
+      ...(summary?.agentId ? { agentId: summary.agentId } : {}),
+      ...(summary ? { status: summary.status, steps: summary.steps } : {}),
+      children: [],
+    };
+    if (depth >= MAX_TREE_DEPTH) return node;
+    for (const child of summary?.children ?? []) {
+      if (--budget.nodes < 0) break;
+      node.children.push(await treeBelow(child, depth + 1, budget));
+    }
+    return node;
+  };
 
   app.get("/api/v1/tasks/:id", async (req, reply) => {
     const { id } = TaskIdParam.parse(req.params);
     const task = await deps.tasks.summary(id);
     if (!task) return reply.code(404).send({ error: `no task ${id}` });
-    const [path, findings, revocations] = await Promise.all([deps.tasks.path(id), deps.findings.forTask(id), deps.revocations.forTask(id)]);
+    const [path, findings, revocations, below] = await Promise.all([
+      deps.tasks.path(id),
+      deps.findings.forTask(id),
+      deps.revocations.forTask(id),
+      treeBelow(id, 0, { nodes: MAX_TREE_NODES }),
+    ]);
     const byStep = new Map<string, string[]>();
     for (const f of findings) byStep.set(`${f.traceId}:${f.spanId}`, [...(byStep.get(`${f.traceId}:${f.spanId}`) ?? []), f.id]);
     return {
       task,
+      // who delegated to this task (root first) and whom it delegated to
+      delegation: { lineage: task.lineage ?? [], tree: below },
       path: path.map((s) => ({ ...s, findings: byStep.get(s.id) ?? [] })),
       findings,
       revocations,

@@ -1,7 +1,7 @@
 import { Finding } from "../../schemas/finding.js";
 import { Revocation } from "../../schemas/revocation.js";
 import { TOPICS, topicName } from "../../schemas/topics.js";
-import { TaskStore } from "../pathfinder/task-store.js";
+import { taskStoreFor } from "../pathfinder/task-store.js";
 import { decodeMessage } from "../runtime/decode.js";
 import { listen } from "../runtime/http.js";
 import { type RunningService, type ServiceContext, startStage } from "../runtime/service.js";
@@ -31,7 +31,7 @@ export async function startConsole(ctx: ServiceContext): Promise<RunningService 
     },
   });
   const app = createApi({
-    tasks: new TaskStore(ctx.store),
+    tasks: taskStoreFor(ctx.store, ctx.config.tasks),
     findings,
     revocations,
     metrics: ctx.metrics,

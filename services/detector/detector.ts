@@ -24,12 +24,18 @@ export function detectorStage(
     async handle(items): Promise<Emit[]> {
       const emits: Emit[] = [];
       const policy = deps.policy();
+      // one read per task of the batch, all at once
+      const taskIds = [...new Set(items.map((i) => i.value.taskId))];
+      const marks = await Promise.all(taskIds.map((t) => deps.tasks.revoked(t)));
+      const revokedOf = new Map(taskIds.map((t, i) => [t, marks[i]]));
       for (const { value: step } of items) {
-        const [declared, revoked] = await Promise.all([deps.tasks.declaredScope(step.taskId), deps.tasks.revoked(step.taskId)]);
+        const revoked = revokedOf.get(step.taskId);
+        // the task's declared scope comes with the step (the pathfinder knows it)
+        const declared = step.context;
         const findings = evaluateStep(step, {
           policy,
-          ...(declared.scope ? { scope: declared.scope } : {}),
-          ...(declared.error ? { scopeError: declared.error } : {}),
+          ...(declared?.declaredScope ? { scope: declared.declaredScope } : {}),
+          ...(declared?.declaredScopeError ? { scopeError: declared.declaredScopeError } : {}),
           ...(revoked ? { revokedAtMs: revoked.atMs } : {}),
           now: now(),
         });

@@ -1,4 +1,4 @@
-import { TaskStore } from "../pathfinder/task-store.js";
+import { taskStoreFor } from "../pathfinder/task-store.js";
 import { type RunningService, type ServiceContext, startStage } from "../runtime/service.js";
 import { detectorStage } from "./detector.js";
 import { PolicyHolder } from "./policy.js";
@@ -9,7 +9,11 @@ export async function startDetector(ctx: ServiceContext): Promise<RunningService
   const stage = await startStage(
     "detector",
     ctx,
-    detectorStage(ctx.config.topicPrefix, { policy: () => policy.current, tasks: new TaskStore(ctx.store), metrics: ctx.metrics }),
+    detectorStage(ctx.config.topicPrefix, {
+      policy: () => policy.current,
+      tasks: taskStoreFor(ctx.store, ctx.config.tasks),
+      metrics: ctx.metrics,
+    }),
   );
   return {
     name: "detector",

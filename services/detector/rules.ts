@@ -64,6 +64,18 @@ export const RULES = {
     oncePerTask: true,
     tags: scopeTags,
   },
+  "scope.delegation": {
+    id: "scope.delegation",
+    kind: "out_of_scope",
+    severity: "high",
+    mode: "enforce",
+    confidence: 0.9,
+    tags: {
+      owaspAgentic: ["ASI03 Identity and Privilege Abuse", "ASI07 Insecure Inter-Agent Communication"],
+      maestro: ["L7 Agent Ecosystem", "L6 Security and Compliance"],
+      nistAiRmf: ["MANAGE 2.4", "GOVERN 6.1"],
+    },
+  },
   "task.post_revocation": {
     id: "task.post_revocation",
     kind: "post_revocation",
@@ -144,7 +156,7 @@ function narrowedEgress(profile: string[], declared: string[] | undefined): stri
   return [...out];
 }
 
-function scopeHits(step: Step, profile: AgentProfile, ctx: StepContext): Hit[] {
+function scopeHits(step: Step, profile: AgentProfile, ctx: { scope?: TaskScope }): Hit[] {
   const hits: Hit[] = [];
   const agent = step.agent.id ?? step.agent.spiffeId ?? "agent";
   const profileTools = profile.tools.map((t) => t.name);
@@ -201,6 +213,34 @@ function scopeHits(step: Step, profile: AgentProfile, ctx: StepContext): Hit[] {
   return hits;
 }
 
+/**
+ * A delegate may do no more than any agent above it (attenuation): the step is checked
+ * against each hop of its lineage, that hop's profile narrowed by that hop's declared
+ * scope. The first hop whose limits the step breaks is the finding.
+ */
+function delegationHit(step: Step, ctx: StepContext): Hit | undefined {
+  for (const hop of step.lineage ?? []) {
+    if (!hop.agentId && !hop.spiffeId) continue;
+    const profile = profileFor(ctx.policy, {
+      ...(hop.agentId ? { id: hop.agentId } : {}),
+      ...(hop.spiffeId ? { spiffeId: hop.spiffeId } : {}),
+    });
+    // an agent above without a profile bounds nothing here (scope.unknown_agent flags it on its own steps)
+    if (!profile) continue;
+    const broken = scopeHits(step, profile, hop.declaredScope ? { scope: hop.declaredScope } : {})[0];
+    if (!broken) continue;
+    const by = hop.agentId ?? hop.spiffeId;
+    const where = hop.taskId === step.taskId ? "in this task" : `in task ${hop.taskId}`;
+    return {
+      rule: "scope.delegation",
+      explanation: `${step.agent.id ?? "A delegate"} acts for ${by} (${where}) and may do no more than it: ${broken.explanation}`,
+      observed: broken.observed,
+      expected: { delegatedBy: { taskId: hop.taskId, agentId: hop.agentId, profile: profile.id }, limit: broken.expected },
+    };
+  }
+  return undefined;
+}
+
 /** Evaluates every rule on one step. Pure: the same step and context give the same findings. */
 export function evaluateStep(step: Step, ctx: StepContext): Finding[] {
   const hits: Hit[] = [];
@@ -229,6 +269,8 @@ export function evaluateStep(step: Step, ctx: StepContext): Finding[] {
   } else {
     hits.push(...scopeHits(step, profile, ctx));
   }
+  const delegation = delegationHit(step, ctx);
+  if (delegation) hits.push(delegation);
   if (ctx.scopeError) {
     hits.push({
       rule: "scope.invalid_declaration",

@@ -1,7 +1,14 @@
 import { type RunningService, type ServiceContext, startStage } from "../runtime/service.js";
 import { pathfinderStage } from "./pathfinder.js";
-import { TaskStore } from "./task-store.js";
+import { taskStoreFor } from "./task-store.js";
 
 export async function startPathfinder(ctx: ServiceContext): Promise<RunningService> {
-  return startStage("pathfinder", ctx, pathfinderStage(ctx.config.topicPrefix, new TaskStore(ctx.store)));
+  const { latenessMs, cachedTasks } = ctx.config.tasks;
+  const log = ctx.logger.child({ stage: "pathfinder" });
+  const stage = pathfinderStage(ctx.config.topicPrefix, taskStoreFor(ctx.store, ctx.config.tasks), {
+    latenessMs,
+    cachedTasks,
+    onConflict: (taskId) => log.warn({ taskId }, "another writer updated this task; its path is reloaded on its next batch"),
+  });
+  return startStage("pathfinder", ctx, stage);
 }

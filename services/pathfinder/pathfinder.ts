@@ -1,19 +1,94 @@
 import { AgentAction } from "../../schemas/action.js";
+import type { Hop, Step } from "../../schemas/step.js";
 import { TOPICS, topicName } from "../../schemas/topics.js";
 import type { BusMessage } from "../runtime/bus/bus.js";
 import { decodeMessage } from "../runtime/decode.js";
 import type { Emit, StageLogic } from "../runtime/stage.js";
+import { placeActions, stepOf, type TaskFacts, type TaskPath } from "./path.js";
 import type { TaskStore } from "./task-store.js";
 
 /**
- * pathfinder: `agent.actions` → `agent.steps`. Places each action in its task's path
- * (ordered by start time; a span seen twice stays one step) and emits it as a step with
- * its index, keyed by task id.
+ * pathfinder: `agent.actions` → `agent.steps`. Places each action in its task's path and
+ * emits it as a step (index, context, lineage), keyed by task id; emits earlier steps
+ * again when the path before them changed. Paths of the tasks this instance is working on
+ * are kept in memory, so a batch costs one store round trip per task (its writes); a task
+ * not in memory is loaded first. Kafka gives each task to one instance at a time; when the
+ * partitions move (`onRebalance`) the memory is dropped, and a write count per task
+ * catches any other writer.
  */
 export const parseAction = (message: BusMessage): AgentAction | AgentAction[] => decodeMessage(AgentAction, message, "an agent action");
 
-export function pathfinderStage(topicPrefix: string, tasks: TaskStore): StageLogic<AgentAction> {
+export interface PathfinderOptions {
+  /** How far back (ms, by span start) a span may land and still re-evaluate the steps after it. */
+  latenessMs: number;
+  /** How many tasks' paths are kept in memory (least recently used go first). */
+  cachedTasks: number;
+  onConflict?: (taskId: string) => void;
+}
+
+export const DEFAULT_PATHFINDER_OPTIONS: PathfinderOptions = { latenessMs: 30_000, cachedTasks: 50_000 };
+
+interface Cached {
+  path: TaskPath;
+  version: number;
+}
+
+export type PathfinderStage = StageLogic<AgentAction> & {
+  /** The partitions this instance works on changed: what it remembers may be stale. */
+  onRebalance(): void;
+  readonly cachedTasks: number;
+};
+
+export function pathfinderStage(
+  topicPrefix: string,
+  tasks: TaskStore,
+  options: PathfinderOptions = DEFAULT_PATHFINDER_OPTIONS,
+): PathfinderStage {
   const output = topicName(topicPrefix, TOPICS.steps);
+  const cache = new Map<string, Cached>();
+  const remember = (taskId: string, entry: Cached) => {
+    cache.delete(taskId);
+    cache.set(taskId, entry);
+    if (cache.size > options.cachedTasks) cache.delete(cache.keys().next().value as string);
+  };
+
+  const recordTask = async (taskId: string, actions: AgentAction[]): Promise<Step[]> => {
+    const entry = cache.get(taskId) ?? (await tasks.load(taskId));
+    // placing mutates the path: until the store has it, the cache must not
+    cache.delete(taskId);
+    const placement = placeActions(entry.path, actions, { latenessMs: options.latenessMs });
+    if (placement.recorded.length === 0) {
+      remember(taskId, entry);
+      return [];
+    }
+    const saved = await tasks.save(entry.path, placement, entry.version);
+    if (saved.conflict) options.onConflict?.(taskId);
+    else remember(taskId, { path: entry.path, version: saved.version });
+
+    const out = placement.recorded.map((r) => r.step);
+    const index = new Map(placement.reevaluate.map((r) => [r.id, r.index]));
+    for (const a of saved.reevaluated) out.push(stepOf(entry.path, a, index.get(a.id) as number, { reevaluated: true }));
+
+    // a delegate is held to its delegating task's scope: when what is known of that task
+    // changed, the lineage changes and every step is looked at again
+    const lineage = saved.parent ? lineageBelow(saved.parent) : undefined;
+    const facts = entry.path.facts as TaskFacts;
+    if (lineage && JSON.stringify(lineage) !== JSON.stringify(facts.lineage ?? [])) {
+      facts.lineage = lineage;
+      await tasks.saveFacts(entry.path);
+      const fresh = new Set(out.map((s) => s.id));
+      const all = await tasks.actions(
+        taskId,
+        entry.path.order.map((e) => e.id),
+      );
+      out.length = 0;
+      all.forEach((a, i) => {
+        out.push(stepOf(entry.path, a, i, fresh.has(a.id) ? {} : { reevaluated: true }));
+      });
+    }
+    return out.sort((x, y) => x.index - y.index);
+  };
+
   return {
     name: "pathfinder",
     input: topicName(topicPrefix, TOPICS.actions),
@@ -21,12 +96,42 @@ export function pathfinderStage(topicPrefix: string, tasks: TaskStore): StageLog
     async handle(items): Promise<Emit[]> {
       const byTask = new Map<string, AgentAction[]>();
       for (const { value } of items) {
-        const list = byTask.get(value.taskId) ?? [];
-        list.push(value);
-        byTask.set(value.taskId, list);
+        const list = byTask.get(value.taskId);
+        if (list) list.push(value);
+        else byTask.set(value.taskId, [value]);
       }
-      const perTask = await Promise.all([...byTask].map(([taskId, actions]) => tasks.recordAll(taskId, actions)));
+      const perTask = await Promise.all([...byTask].map(([taskId, actions]) => recordTask(taskId, actions)));
       return perTask.flat().map((step) => ({ topic: output, message: { key: step.taskId, value: JSON.stringify(step) } }));
     },
+    onRebalance() {
+      cache.clear();
+    },
+    get cachedTasks() {
+      return cache.size;
+    },
   };
+}
+
+/** The lineage of a task delegated by the task with `parent`'s facts: the parent's lineage, then the parent. */
+function lineageBelow(parent: TaskFacts): Hop[] {
+  const hop: Hop = { taskId: parent.taskId };
+  if (parent.agentId) hop.agentId = parent.agentId;
+  if (parent.spiffeId) hop.spiffeId = parent.spiffeId;
+  if (parent.scope) hop.declaredScope = parent.scope;
+  return [...(parent.lineage ?? []), hop];
+}
+
+/** Records actions (of any tasks) as the pathfinder would, without keeping paths in memory; returns the steps it would emit. */
+export async function recordActions(
+  tasks: TaskStore,
+  actions: AgentAction[],
+  latenessMs = DEFAULT_PATHFINDER_OPTIONS.latenessMs,
+): Promise<Step[]> {
+  const stage = pathfinderStage("", tasks, { latenessMs, cachedTasks: 1 });
+  const message: BusMessage = { topic: "", partition: 0, offset: "0", key: null, value: Buffer.alloc(0), headers: {}, timestampMs: 0 };
+  const emits = await stage.handle(
+    actions.map((value) => ({ message, value })),
+    () => undefined,
+  );
+  return emits.map((e) => JSON.parse(String(e.message.value)) as Step);
 }

@@ -1,13 +1,25 @@
-import { type AgentAction, AgentAction as AgentActionSchema, TaskScope } from "../../schemas/action.js";
-import type { Step } from "../../schemas/step.js";
+import { type AgentAction, AgentAction as AgentActionSchema, type TaskScope } from "../../schemas/action.js";
+import type { Hop, Step } from "../../schemas/step.js";
 import { type Store, taskKey } from "../runtime/store/store.js";
+import { emptyPath, type Placement, type SpanInfo, stepOf, type TaskFacts, type TaskPath, type TaskPhase } from "./path.js";
 
 /**
- * A task's state: its steps in path order, what it declared, the credentials bound to it
- * and whether it was revoked. The pathfinder writes it; the detector, revoker and console
- * read it. Recording the same action twice changes nothing (steps are keyed by span).
+ * A task's state in the store. The pathfinder writes it (one burst of commands per batch
+ * per task: with Redis auto-pipelining, one round trip); the detector, revoker and
+ * console read it. Every key of a task carries the task id as a Redis Cluster hash tag,
+ * and expires after the task's time-to-live.
+ *
+ *   task:{id}:facts        JSON TaskFacts             task:{id}:steps     hash action id → action JSON
+ *   task:{id}:order        sorted set of action ids   task:{id}:spans     hash span id → SpanInfo JSON
+ *   task:{id}:facets       set (agent:…, tool:…)      task:{id}:credentials set
+ *   task:{id}:children     set of delegate task ids   task:{id}:revoked   JSON Revoked
+ *   task:{id}:writes       hash n → writes so far (a second writer shows as a gap)
+ *
+ * and the indexes `tasks:all`, `tasks:open`, `tasks:completed`, `tasks:revoked`,
+ * `tasks:agent:<id>` (sorted by last activity; revoked by time of revocation).
  */
-export type TaskStatus = "active" | "revoked";
+export type TaskStatus = TaskPhase | "idle" | "revoked";
+export const TASK_STATUSES = ["started", "active", "idle", "completed", "revoked"] as const satisfies readonly TaskStatus[];
 
 export interface TaskSummary {
   taskId: string;
@@ -18,11 +30,23 @@ export interface TaskSummary {
   intent?: string;
   scope?: TaskScope;
   scopeError?: string;
+  parentTaskId?: string;
+  lineage?: Hop[];
   firstSeenMs: number;
   lastSeenMs: number;
-  steps: number;
-  credentials: string[];
+  startMs: number;
+  endMs: number;
+  durationMs: number;
+  completedAtMs?: number;
   revokedAtMs?: number;
+  steps: number;
+  agents: string[];
+  tools: string[];
+  dataClassifications: string[];
+  environments: string[];
+  destinations: string[];
+  credentials: string[];
+  children: string[];
 }
 
 export interface Revoked {
@@ -30,145 +54,237 @@ export interface Revoked {
   findingId: string;
 }
 
-const TASKS_BY_LAST_SEEN = "tasks:by-last-seen";
+export interface TaskQuery {
+  status?: TaskStatus;
+  agentId?: string;
+  /** Last activity at or after / at or before (epoch ms). */
+  fromMs?: number;
+  toMs?: number;
+  offset: number;
+  limit: number;
+}
+
+const ALL = "tasks:all";
+const OPEN = "tasks:open";
+const COMPLETED = "tasks:completed";
+const REVOKED = "tasks:revoked";
+const byAgent = (agentId: string) => `tasks:agent:${agentId}`;
+
 const DEFAULT_TTL_MS = 7 * 24 * 3600 * 1000;
-/** Below clock resolution, above double precision at epoch-millisecond magnitudes. */
-const DEPTH_TIE_BREAK_MS = 0.001;
-const MAX_DEPTH = 64;
+const DEFAULT_IDLE_MS = 5 * 60 * 1000;
+const TASK_PARTS = ["facts", "steps", "order", "spans", "facets", "credentials", "writes"] as const;
+const FACET_KINDS = { agent: "agents", tool: "tools", data: "dataClassifications", env: "environments", dest: "destinations" } as const;
+const MAX_STEPS = 100_000;
+
+export interface SaveResult {
+  /** The actions to emit again (placement.reevaluate), in the same order. */
+  reevaluated: AgentAction[];
+  /** Another writer wrote this task since it was loaded: the cached path is stale. */
+  conflict: boolean;
+  /** The delegating task's facts, when the task has one (to refresh the lineage). */
+  parent?: TaskFacts;
+  version: number;
+}
+
+/** The task store with the deployment's task settings. */
+export function taskStoreFor(store: Store, tasks: { idleMs: number; ttlMs: number }): TaskStore {
+  return new TaskStore(store, { idleMs: tasks.idleMs, ttlMs: tasks.ttlMs });
+}
 
 export class TaskStore {
   constructor(
     private readonly store: Store,
-    private readonly ttlMs = DEFAULT_TTL_MS,
+    private readonly options: { ttlMs?: number; idleMs?: number } = {},
   ) {}
 
-  /**
-   * Records one task's actions in its path and returns them as steps, in path order.
-   * Order is by start time, and by causality where start times tie (clocks are often
-   * millisecond-grained): a span's depth below its task's root breaks the tie, so an
-   * agent invocation comes before the tool calls it makes.
-   */
-  async recordAll(taskId: string, batch: AgentAction[]): Promise<Step[]> {
-    // a span seen twice in one batch is one step (the first copy wins, as in the store)
-    const seen = new Set<string>();
-    const actions = batch.filter((a) => {
-      if (seen.has(a.id)) return false;
-      seen.add(a.id);
-      return true;
-    });
-    const depthKey = taskKey(taskId, "depth");
-    const known = await this.store.hashGetAll(depthKey);
-    const bySpan = new Map(actions.map((a) => [a.spanId, a]));
-    const depth = new Map<string, number>();
-    const depthOf = (a: AgentAction, guard = 0): number => {
-      const cached = depth.get(a.spanId) ?? (known[a.spanId] !== undefined ? Number(known[a.spanId]) : undefined);
-      if (cached !== undefined) return cached;
-      let d = 0;
-      if (a.parentSpanId && guard < MAX_DEPTH) {
-        const parent = bySpan.get(a.parentSpanId);
-        const parentDepth = parent
-          ? depthOf(parent, guard + 1)
-          : known[a.parentSpanId] !== undefined
-            ? Number(known[a.parentSpanId])
-            : undefined;
-        d = parentDepth === undefined ? 1 : Math.min(parentDepth + 1, MAX_DEPTH);
-      }
-      depth.set(a.spanId, d);
-      return d;
-    };
-    const ordered = actions
-      .map((a) => ({ action: a, score: a.startTimeMs + depthOf(a) * DEPTH_TIE_BREAK_MS }))
-      .sort((x, y) => x.score - y.score || (x.action.id < y.action.id ? -1 : 1));
-    await this.store.hashSetIfAbsent(
-      depthKey,
-      Object.fromEntries(ordered.map(({ action }) => [action.spanId, String(depth.get(action.spanId) ?? 0)])),
-    );
-    await this.store.expire(depthKey, this.ttlMs);
-    const steps: Step[] = [];
-    for (const { action, score } of ordered) steps.push(await this.record(action, score));
-    return steps;
+  private get ttlMs() {
+    return this.options.ttlMs ?? DEFAULT_TTL_MS;
   }
 
-  private async record(action: AgentAction, score: number): Promise<Step> {
-    const t = action.taskId;
-    const meta = taskKey(t, "meta");
-    const first: Record<string, string> = { taskId: t, firstSeenMs: String(action.receivedAtMs) };
-    if (action.agent.id) first.agentId = action.agent.id;
-    if (action.agent.name) first.agentName = action.agent.name;
-    if (action.agent.spiffeId) first.spiffeId = action.agent.spiffeId;
-    if (action.intent) first.intent = action.intent;
-    if (action.declaredScope) first.scope = JSON.stringify(action.declaredScope);
-    if (action.declaredScopeError) first.scopeError = action.declaredScopeError;
-    await Promise.all([
-      this.store.hashSetIfAbsent(taskKey(t, "steps"), { [action.id]: JSON.stringify(action) }),
-      this.store.sortedAdd(taskKey(t, "order"), [{ score, member: action.id }]),
-      this.store.hashSetIfAbsent(meta, first),
-      this.store.hashSet(meta, { lastSeenMs: String(action.receivedAtMs) }),
-      action.credentialId ? this.store.setAdd(taskKey(t, "credentials"), [action.credentialId]) : Promise.resolve(0),
-      this.store.sortedAdd(TASKS_BY_LAST_SEEN, [{ score: action.receivedAtMs, member: t }]),
-    ]);
-    await Promise.all(["steps", "order", "meta", "credentials"].map((part) => this.store.expire(taskKey(t, part), this.ttlMs)));
-    const index = (await this.store.sortedRank(taskKey(t, "order"), action.id)) ?? 0;
-    return { ...action, index };
+  get idleMs(): number {
+    return this.options.idleMs ?? DEFAULT_IDLE_MS;
   }
 
-  async summary(taskId: string): Promise<TaskSummary | undefined> {
-    const [meta, steps, credentials, revoked] = await Promise.all([
-      this.store.hashGetAll(taskKey(taskId, "meta")),
-      this.store.sortedCount(taskKey(taskId, "order")),
+  /** Everything the pathfinder keeps of a task (one round trip), and the write count it was read at. */
+  async load(taskId: string): Promise<{ path: TaskPath; version: number }> {
+    const [facts, order, spans, facets, credentials, writes] = await Promise.all([
+      this.store.get(taskKey(taskId, "facts")),
+      this.store.sortedRangeByScore(taskKey(taskId, "order"), {
+        min: Number.NEGATIVE_INFINITY,
+        max: Number.POSITIVE_INFINITY,
+        offset: 0,
+        limit: MAX_STEPS,
+      }),
+      this.store.hashGetAll(taskKey(taskId, "spans")),
+      this.store.setMembers(taskKey(taskId, "facets")),
       this.store.setMembers(taskKey(taskId, "credentials")),
+      this.store.hashGet(taskKey(taskId, "writes"), ["n"]),
+    ]);
+    const path = emptyPath(taskId);
+    if (facts) path.facts = JSON.parse(facts) as TaskFacts;
+    // the sorted set's order is the path's order (score, then id)
+    path.order = order.map(({ member, score }) => ({ id: member, score }));
+    for (const e of path.order) path.ids.add(e.id);
+    for (const [spanId, info] of Object.entries(spans)) path.spans.set(spanId, JSON.parse(info) as SpanInfo);
+    for (const f of facets) path.facets.add(f);
+    for (const c of credentials) path.credentials.add(c);
+    return { path, version: Number(writes[0] ?? 0) };
+  }
+
+  /**
+   * Writes what a placement changed, reads the steps to emit again and the delegating
+   * task's facts: all issued at once, so one round trip.
+   */
+  async save(path: TaskPath, placement: Placement, version: number): Promise<SaveResult> {
+    const t = path.taskId;
+    const facts = path.facts as TaskFacts;
+    const ttl = this.ttlMs;
+    const writes: Promise<unknown>[] = [];
+    if (placement.recorded.length > 0) {
+      writes.push(
+        this.store.hashSet(
+          taskKey(t, "steps"),
+          Object.fromEntries(placement.recorded.map(({ step }) => [step.id, JSON.stringify(actionOf(step))])),
+        ),
+        this.store.sortedAdd(
+          taskKey(t, "order"),
+          placement.recorded.map(({ step, score }) => ({ score, member: step.id })),
+        ),
+        this.store.hashSet(
+          taskKey(t, "spans"),
+          Object.fromEntries(placement.recorded.map(({ step, span }) => [step.spanId, JSON.stringify(span)])),
+        ),
+      );
+    }
+    if (placement.factsChanged) writes.push(this.store.set(taskKey(t, "facts"), JSON.stringify(facts), { ttlMs: ttl }));
+    if (placement.newFacets.length > 0) writes.push(this.store.setAdd(taskKey(t, "facets"), placement.newFacets));
+    if (placement.newCredentials.length > 0) writes.push(this.store.setAdd(taskKey(t, "credentials"), placement.newCredentials));
+    for (const part of TASK_PARTS) if (part !== "facts") writes.push(this.store.expire(taskKey(t, part), ttl));
+    const member = [{ score: facts.lastSeenMs, member: t }];
+    writes.push(this.store.sortedAdd(ALL, member));
+    if (facts.agentId) writes.push(this.store.sortedAdd(byAgent(facts.agentId), member));
+    if (facts.phase === "completed") {
+      writes.push(this.store.sortedAdd(COMPLETED, member));
+      if (placement.previousPhase && placement.previousPhase !== "completed") writes.push(this.store.sortedRemove(OPEN, [t]));
+    } else {
+      writes.push(this.store.sortedAdd(OPEN, member));
+    }
+    if (facts.parentTaskId && placement.recorded.length > 0) writes.push(this.store.setAdd(taskKey(facts.parentTaskId, "children"), [t]));
+
+    const written = this.store.hashIncrement(taskKey(t, "writes"), "n", 1);
+    const reevaluated = this.store.hashGet(
+      taskKey(t, "steps"),
+      placement.reevaluate.map((r) => r.id),
+    );
+    const parent = facts.parentTaskId ? this.store.get(taskKey(facts.parentTaskId, "facts")) : Promise.resolve(null);
+    const [, n, raw, parentFacts] = await Promise.all([Promise.all(writes), written, reevaluated, parent]);
+    return {
+      reevaluated: raw.filter((r): r is string => r !== null).map((r) => JSON.parse(r) as AgentAction),
+      conflict: n !== version + 1,
+      ...(parentFacts ? { parent: JSON.parse(parentFacts) as TaskFacts } : {}),
+      version: n,
+    };
+  }
+
+  /** Rewrites the task's facts (after its lineage changed). */
+  async saveFacts(path: TaskPath): Promise<void> {
+    if (path.facts) await this.store.set(taskKey(path.taskId, "facts"), JSON.stringify(path.facts), { ttlMs: this.ttlMs });
+  }
+
+  /** Recorded actions by id, in the order asked (missing ones left out). */
+  async actions(taskId: string, ids: string[]): Promise<AgentAction[]> {
+    const raw = await this.store.hashGet(taskKey(taskId, "steps"), ids);
+    return raw.filter((r): r is string => r !== null).map((r) => JSON.parse(r) as AgentAction);
+  }
+
+  async facts(taskId: string): Promise<TaskFacts | undefined> {
+    const raw = await this.store.get(taskKey(taskId, "facts"));
+    return raw ? (JSON.parse(raw) as TaskFacts) : undefined;
+  }
+
+  /** What the console shows of a task; its status as of `nowMs`. */
+  async summary(taskId: string, nowMs = Date.now()): Promise<TaskSummary | undefined> {
+    const [facts, steps, facets, credentials, children, revoked] = await Promise.all([
+      this.facts(taskId),
+      this.store.sortedCount(taskKey(taskId, "order")),
+      this.store.setMembers(taskKey(taskId, "facets")),
+      this.store.setMembers(taskKey(taskId, "credentials")),
+      this.store.setMembers(taskKey(taskId, "children")),
       this.revoked(taskId),
     ]);
-    if (!meta.taskId) return undefined;
-    const scope = meta.scope ? TaskScope.safeParse(JSON.parse(meta.scope)) : undefined;
-    return {
+    if (!facts) return undefined;
+    const lists = { agents: [], tools: [], dataClassifications: [], environments: [], destinations: [] } as Record<
+      (typeof FACET_KINDS)[keyof typeof FACET_KINDS],
+      string[]
+    >;
+    for (const f of facets) {
+      const colon = f.indexOf(":");
+      const kind = FACET_KINDS[f.slice(0, colon) as keyof typeof FACET_KINDS];
+      if (kind) lists[kind].push(f.slice(colon + 1));
+    }
+    for (const l of Object.values(lists)) l.sort();
+    const status: TaskStatus = revoked
+      ? "revoked"
+      : facts.phase === "completed"
+        ? "completed"
+        : nowMs - facts.lastSeenMs > this.idleMs
+          ? "idle"
+          : facts.phase;
+    const summary: TaskSummary = {
       taskId,
-      status: revoked ? "revoked" : "active",
-      ...(meta.agentId ? { agentId: meta.agentId } : {}),
-      ...(meta.agentName ? { agentName: meta.agentName } : {}),
-      ...(meta.spiffeId ? { spiffeId: meta.spiffeId } : {}),
-      ...(meta.intent ? { intent: meta.intent } : {}),
-      ...(scope?.success ? { scope: scope.data } : {}),
-      ...(meta.scopeError ? { scopeError: meta.scopeError } : {}),
-      firstSeenMs: Number(meta.firstSeenMs),
-      lastSeenMs: Number(meta.lastSeenMs ?? meta.firstSeenMs),
+      status,
+      firstSeenMs: facts.firstSeenMs,
+      lastSeenMs: facts.lastSeenMs,
+      startMs: facts.startMs,
+      endMs: facts.endMs,
+      durationMs: Math.max(0, facts.endMs - facts.startMs),
       steps,
+      ...lists,
       credentials: credentials.sort(),
-      ...(revoked ? { revokedAtMs: revoked.atMs } : {}),
+      children: children.sort(),
     };
+    for (const k of [
+      "agentId",
+      "agentName",
+      "spiffeId",
+      "intent",
+      "scope",
+      "scopeError",
+      "parentTaskId",
+      "lineage",
+      "completedAtMs",
+    ] as const) {
+      if (facts[k] !== undefined) (summary as unknown as Record<string, unknown>)[k] = facts[k];
+    }
+    if (revoked) summary.revokedAtMs = revoked.atMs;
+    return summary;
   }
 
-  /** The task's declared scope, if it declared one. */
-  async declaredScope(taskId: string): Promise<{ scope?: TaskScope; error?: string }> {
-    const meta = await this.store.hashGetAll(taskKey(taskId, "meta"));
-    if (meta.scopeError) return { error: meta.scopeError };
-    if (!meta.scope) return {};
-    const parsed = TaskScope.safeParse(JSON.parse(meta.scope));
-    return parsed.success ? { scope: parsed.data } : { error: "stored scope is invalid" };
-  }
-
-  /** The task's steps in path order. */
+  /** The task's steps in path order, as the pathfinder would emit them now. */
   async path(taskId: string): Promise<Step[]> {
-    const [order, steps] = await Promise.all([
-      this.store.sortedRange(taskKey(taskId, "order"), { offset: 0, limit: 100_000 }),
-      this.store.hashGetAll(taskKey(taskId, "steps")),
-    ]);
-    const path: Step[] = [];
-    order.forEach((id, index) => {
-      const raw = steps[id];
-      if (raw) path.push({ ...AgentActionSchema.parse(JSON.parse(raw)), index });
-    });
-    return path;
+    const { path } = await this.load(taskId);
+    const actions = await this.actions(
+      taskId,
+      path.order.map((e) => e.id),
+    );
+    return actions.map((a, index) => stepOf(path, AgentActionSchema.parse(a), index));
   }
 
   async credentials(taskId: string): Promise<string[]> {
     return (await this.store.setMembers(taskKey(taskId, "credentials"))).sort();
   }
 
+  async children(taskId: string): Promise<string[]> {
+    return (await this.store.setMembers(taskKey(taskId, "children"))).sort();
+  }
+
   /** Marks the task revoked; the first mark wins. Returns the mark in force. */
   async markRevoked(taskId: string, mark: Revoked): Promise<Revoked> {
     const key = taskKey(taskId, "revoked");
-    if (await this.store.setIfAbsent(key, JSON.stringify(mark), { ttlMs: this.ttlMs })) return mark;
+    if (await this.store.setIfAbsent(key, JSON.stringify(mark), { ttlMs: this.ttlMs })) {
+      await this.store.sortedAdd(REVOKED, [{ score: mark.atMs, member: taskId }]);
+      return mark;
+    }
     return (await this.revoked(taskId)) ?? mark;
   }
 
@@ -177,12 +293,41 @@ export class TaskStore {
     return raw ? (JSON.parse(raw) as Revoked) : undefined;
   }
 
-  /** Task ids, most recently active first. */
-  async list(options: { offset: number; limit: number }): Promise<string[]> {
-    return this.store.sortedRange(TASKS_BY_LAST_SEEN, { ...options, reverse: true });
+  /**
+   * Task ids, most recently active first, filtered by status, agent and last activity.
+   * Reads the narrowest index, then checks each candidate's status.
+   */
+  async list(query: TaskQuery, nowMs = Date.now()): Promise<{ taskIds: string[]; total?: number }> {
+    const { status, agentId } = query;
+    const min = query.fromMs ?? Number.NEGATIVE_INFINITY;
+    const max = query.toMs ?? Number.POSITIVE_INFINITY;
+    const index = agentId ? byAgent(agentId) : status === "completed" ? COMPLETED : status === "revoked" ? REVOKED : status ? OPEN : ALL;
+    const exact = !agentId && (status === undefined || status === "completed" || status === "revoked");
+    if (exact) {
+      const page = await this.store.sortedRangeByScore(index, { min, max, offset: query.offset, limit: query.limit, reverse: true });
+      const total = min === Number.NEGATIVE_INFINITY && max === Number.POSITIVE_INFINITY ? await this.store.sortedCount(index) : undefined;
+      return { taskIds: page.map((e) => e.member), ...(total !== undefined ? { total } : {}) };
+    }
+    // filtered: walk the index newest first and keep the tasks whose status matches
+    const out: string[] = [];
+    let skipped = 0;
+    const chunk = 200;
+    for (let offset = 0; out.length < query.limit && offset < 20_000; offset += chunk) {
+      const page = await this.store.sortedRangeByScore(index, { min, max, offset, limit: chunk, reverse: true });
+      const summaries = await Promise.all(page.map((e) => (status ? this.summary(e.member, nowMs) : undefined)));
+      for (const [i, e] of page.entries()) {
+        if (status && summaries[i]?.status !== status) continue;
+        if (skipped < query.offset) skipped++;
+        else if (out.length < query.limit) out.push(e.member);
+      }
+      if (page.length < chunk) break;
+    }
+    return { taskIds: out };
   }
+}
 
-  async count(): Promise<number> {
-    return this.store.sortedCount(TASKS_BY_LAST_SEEN);
-  }
+/** The action a step was made from (what the store keeps: the path's placement is derived). */
+function actionOf(step: Step): AgentAction {
+  const { index: _i, late: _l, reevaluated: _r, context: _c, lineage: _g, ...action } = step;
+  return action;
 }

@@ -1,4 +1,4 @@
-import { TaskStore } from "../pathfinder/task-store.js";
+import { taskStoreFor } from "../pathfinder/task-store.js";
 import { type RunningService, type ServiceContext, startStage } from "../runtime/service.js";
 import { WebhookClient } from "../runtime/webhook-client.js";
 import type { CredentialStore } from "./credential-stores/credential-store.js";
@@ -18,7 +18,7 @@ export async function startRevoker(ctx: ServiceContext): Promise<RunningService>
     "revoker",
     ctx,
     revokerStage(ctx.config.topicPrefix, {
-      tasks: new TaskStore(ctx.store),
+      tasks: taskStoreFor(ctx.store, ctx.config.tasks),
       store: ctx.store,
       credentialStore: credentialStoreFor(ctx),
       minSeverity: ctx.config.revoker.minSeverity,

@@ -5,6 +5,7 @@ import { Finding, type RuleMode, type Severity } from "../../schemas/finding.js"
 import { Revocation } from "../../schemas/revocation.js";
 import { eventually } from "../../test/support/wait.js";
 import { newSecret, WebhookReceiver } from "../../test/support/webhook-receiver.js";
+import { recordActions } from "../pathfinder/pathfinder.js";
 import { TaskStore } from "../pathfinder/task-store.js";
 import type { BusMessage, Subscription } from "../runtime/bus/bus.js";
 import { MemoryBus } from "../runtime/bus/memory-bus.js";
@@ -63,8 +64,8 @@ function message(value: unknown): BusMessage {
 }
 
 async function bind(tasks: TaskStore, taskId: string, credentials: string[]) {
-  await tasks.recordAll(
-    taskId,
+  await recordActions(
+    tasks,
     credentials.map((c, i) =>
       AgentAction.parse({
         id: `${TRACE}:${(offset + i + 1).toString(16).padStart(16, "0")}`,

@@ -47,6 +47,10 @@ const Env = z.object({
   DRIFTWATCH_OTLP_MAX_INFLIGHT: positiveInt.default(64),
   DRIFTWATCH_INGEST_ENCODING: z.enum(["auto", "otlp_proto", "otlp_json"]).default("auto"),
   DRIFTWATCH_POLICY_DIR: z.string().min(1).default("policies"),
+  DRIFTWATCH_LATENESS_MS: z.coerce.number().int().min(0).default(30_000),
+  DRIFTWATCH_TASK_IDLE_MS: positiveInt.default(300_000),
+  DRIFTWATCH_TASK_TTL_MS: positiveInt.default(7 * 24 * 3600 * 1000),
+  DRIFTWATCH_PATHFINDER_CACHED_TASKS: positiveInt.default(50_000),
   DRIFTWATCH_REVOKE_MIN_SEVERITY: z.enum(["info", "low", "medium", "high", "critical"]).default("high"),
   DRIFTWATCH_REVOKE_WEBHOOK_URL: url.optional(),
   DRIFTWATCH_REVOKE_WEBHOOK_SECRET: webhookSecret.optional(),
@@ -82,6 +86,16 @@ export interface Config {
   ingest: { encoding: "auto" | "protobuf" | "json" };
   api: { host: string; port: number };
   policyDir: string;
+  tasks: {
+    /** How far back (by span start) a late span still re-evaluates the steps after it. */
+    latenessMs: number;
+    /** A task with no new span for this long is idle. */
+    idleMs: number;
+    /** How long a task's state is kept after its last span. */
+    ttlMs: number;
+    /** Paths the pathfinder keeps in memory. */
+    cachedTasks: number;
+  };
   revoker: {
     minSeverity: z.infer<typeof Env>["DRIFTWATCH_REVOKE_MIN_SEVERITY"];
     webhook?: { url: string; secret: string };
@@ -159,6 +173,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     api: { host: e.DRIFTWATCH_API_HOST, port: e.DRIFTWATCH_API_PORT },
     policyDir: e.DRIFTWATCH_POLICY_DIR,
+    tasks: {
+      latenessMs: e.DRIFTWATCH_LATENESS_MS,
+      idleMs: e.DRIFTWATCH_TASK_IDLE_MS,
+      ttlMs: e.DRIFTWATCH_TASK_TTL_MS,
+      cachedTasks: e.DRIFTWATCH_PATHFINDER_CACHED_TASKS,
+    },
     revoker: { minSeverity: e.DRIFTWATCH_REVOKE_MIN_SEVERITY, ...(revokeWebhook ? { webhook: revokeWebhook } : {}) },
     notifier: { stdout: e.DRIFTWATCH_ALERT_STDOUT, ...(alertWebhook ? { webhook: alertWebhook } : {}) },
     webhookTimeoutMs: e.DRIFTWATCH_WEBHOOK_TIMEOUT_MS,

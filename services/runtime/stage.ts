@@ -37,6 +37,8 @@ export interface StageLogic<In> {
    * anything else means "try the batch again later" (e.g. Redis is down).
    */
   handle(items: { message: BusMessage; value: In }[], reject: (message: BusMessage, reason: string) => void): Promise<Emit[]>;
+  /** The partitions this instance consumes changed (state kept per partition's keys may be stale). */
+  onRebalance?(): void;
 }
 
 export interface StageRuntime {
@@ -194,5 +196,9 @@ export async function runStage<In>(logic: StageLogic<In>, rt: StageRuntime): Pro
     timer();
   };
 
-  return rt.bus.subscribe({ group: `${rt.groupPrefix}${logic.name}`, topics: [logic.input], fromBeginning: true }, handleBatch);
+  const onRebalance = logic.onRebalance?.bind(logic);
+  return rt.bus.subscribe(
+    { group: `${rt.groupPrefix}${logic.name}`, topics: [logic.input], fromBeginning: true, ...(onRebalance ? { onRebalance } : {}) },
+    handleBatch,
+  );
 }

@@ -100,9 +100,7 @@ describe.each(adapters)("Store contract: %s", (_name, make) => {
     expect(await store.sortedRangeByScore(key, { min: Number.NEGATIVE_INFINITY, max: 25, offset: 1, limit: 1 })).toEqual([
       { member: "w", score: 20 },
     ]);
-    expect(
-      await store.sortedRangeByScore(key, { min: 11, max: Number.POSITIVE_INFINITY, offset: 0, limit: 2, reverse: true }),
-    ).toEqual([
+    expect(await store.sortedRangeByScore(key, { min: 11, max: Number.POSITIVE_INFINITY, offset: 0, limit: 2, reverse: true })).toEqual([
       { member: "z", score: 30 },
       { member: "y", score: 20 },
     ]);

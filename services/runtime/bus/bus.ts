@@ -34,6 +34,8 @@ export interface SubscribeOptions {
   topics: string[];
   /** Where a group with no committed offset starts. Stages start at the earliest so nothing is missed. */
   fromBeginning?: boolean;
+  /** Called when this member's share of the partitions may have changed (a rebalance). */
+  onRebalance?: () => void;
 }
 
 export interface Subscription {

@@ -126,11 +126,14 @@ export class KafkaBus implements Bus {
       heartbeatInterval: 3_000,
     });
     this.consumers.add(consumer);
+    let resolveJoined: () => void = () => undefined;
     const joined = new Promise<void>((resolve) => {
-      const off = consumer.on(consumer.events.GROUP_JOIN, () => {
-        off();
-        resolve();
-      });
+      resolveJoined = resolve;
+    });
+    // every (re)join may bring another share of the partitions
+    consumer.on(consumer.events.GROUP_JOIN, () => {
+      options.onRebalance?.();
+      resolveJoined();
     });
     consumer.on(consumer.events.CRASH, (e) => {
       this.options.logger.error({ err: e.payload.error, group: options.group, restart: e.payload.restart }, "kafka consumer crashed");

@@ -37,6 +37,7 @@ interface Member {
   id: number;
   handler: BatchHandler;
   topics: string[];
+  onRebalance?: () => void;
 }
 
 interface Group {
@@ -152,13 +153,21 @@ export class MemoryBus implements Bus {
         }
       });
     }
-    const member: Member = { id: this.nextMemberId++, handler, topics: options.topics };
+    const member: Member = {
+      id: this.nextMemberId++,
+      handler,
+      topics: options.topics,
+      ...(options.onRebalance ? { onRebalance: options.onRebalance } : {}),
+    };
     group.members.push(member);
+    // partitions are shared among the members: a new member changes everyone's share
+    for (const m of group.members) m.onRebalance?.();
     this.schedule();
     const g = group;
     return {
       close: async () => {
         g.members = g.members.filter((m) => m.id !== member.id);
+        for (const m of g.members) m.onRebalance?.();
         // wait for this member's in-flight batches to settle so close() means "stopped"
         while ([...g.inFlight.values()].includes(member.id)) {
           await new Promise((r) => setTimeout(r, 5));

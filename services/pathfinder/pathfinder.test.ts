@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { AgentAction } from "../../schemas/action.js";
 import { MemoryStore } from "../runtime/store/memory-store.js";
+import { recordActions } from "./pathfinder.js";
 import { TaskStore } from "./task-store.js";
 
 const T0 = 1_760_000_000_000;
@@ -34,10 +35,10 @@ function fresh() {
   return { store, tasks: new TaskStore(store) };
 }
 
-describe("TaskStore.recordAll", () => {
+describe("pathfinder: recording a task's actions", () => {
   it("orders a task's steps by start time, whatever the arrival order, and numbers them", async () => {
     const { tasks } = fresh();
-    const steps = await tasks.recordAll("task-1", [
+    const steps = await recordActions(tasks, [
       action(span(3), { startTimeMs: T0 + 30 }),
       action(span(1), { startTimeMs: T0 + 10 }),
       action(span(2), { startTimeMs: T0 + 20 }),
@@ -59,8 +60,8 @@ describe("TaskStore.recordAll", () => {
 
   it("places a later batch's earlier step before the steps already recorded", async () => {
     const { tasks } = fresh();
-    await tasks.recordAll("task-1", [action(span(2), { startTimeMs: T0 + 20 })]);
-    const [late] = await tasks.recordAll("task-1", [action(span(1), { startTimeMs: T0 + 10 })]);
+    await recordActions(tasks, [action(span(2), { startTimeMs: T0 + 20 })]);
+    const [late] = await recordActions(tasks, [action(span(1), { startTimeMs: T0 + 10 })]);
     expect(late?.index).toBe(0);
     expect((await tasks.path("task-1")).map((s) => s.spanId)).toEqual([span(1), span(2)]);
   });
@@ -71,7 +72,7 @@ describe("TaskStore.recordAll", () => {
     const child = action("0000000000000002", { startTimeMs: T0, parentSpanId: root.spanId, name: "execute_tool invoices.read" });
     const grandchild = action("0000000000000001", { startTimeMs: T0, parentSpanId: child.spanId, name: "http GET" });
     expect(child.id < root.id).toBe(true);
-    const steps = await tasks.recordAll("task-1", [grandchild, child, root]);
+    const steps = await recordActions(tasks, [grandchild, child, root]);
     expect(steps.map((s) => s.name)).toEqual(["invoke_agent billing", "execute_tool invoices.read", "http GET"]);
     expect(steps.map((s) => s.index)).toEqual([0, 1, 2]);
     expect((await tasks.path("task-1")).map((s) => s.name)).toEqual(["invoke_agent billing", "execute_tool invoices.read", "http GET"]);
@@ -82,8 +83,8 @@ describe("TaskStore.recordAll", () => {
     const root = action("ffffffffffffff01", { startTimeMs: T0 });
     const child = action("ffffffffffffff02", { startTimeMs: T0, parentSpanId: root.spanId });
     const grandchild = action("0000000000000001", { startTimeMs: T0, parentSpanId: child.spanId });
-    await tasks.recordAll("task-1", [root, child]);
-    const [g] = await tasks.recordAll("task-1", [grandchild]);
+    await recordActions(tasks, [root, child]);
+    const [g] = await recordActions(tasks, [grandchild]);
     expect(g?.index).toBe(2);
     expect((await tasks.path("task-1")).map((s) => s.spanId)).toEqual([root.spanId, child.spanId, grandchild.spanId]);
   });
@@ -98,7 +99,7 @@ describe("TaskStore.recordAll", () => {
       parent = a.spanId;
     }
     const later = action(span(1), { startTimeMs: T0 + 1 });
-    const steps = await tasks.recordAll("task-1", [later, ...chain.reverse()]);
+    const steps = await recordActions(tasks, [later, ...chain.reverse()]);
     expect(steps.at(-1)?.spanId).toBe(later.spanId);
     expect(steps[0]?.spanId).toBe(span(0x101));
   });
@@ -107,13 +108,14 @@ describe("TaskStore.recordAll", () => {
     const { tasks } = fresh();
     const a = action(span(1));
     const b = action(span(2), { startTimeMs: T0 + 5 });
-    const first = await tasks.recordAll("task-1", [a, b, structuredClone(a)]);
+    const first = await recordActions(tasks, [a, b, structuredClone(a)]);
     expect(first.map((s) => [s.spanId, s.index])).toEqual([
       [span(1), 0],
       [span(2), 1],
     ]);
-    const again = await tasks.recordAll("task-1", [{ ...a, receivedAtMs: T0 + 999, name: "changed" }]);
-    expect(again.map((s) => [s.spanId, s.index])).toEqual([[span(1), 0]]);
+    const again = await recordActions(tasks, [{ ...a, receivedAtMs: T0 + 999, name: "changed" }]);
+    // a redelivered span is not a new step: nothing is emitted for it
+    expect(again).toEqual([]);
     const path = await tasks.path("task-1");
     expect(path).toHaveLength(2);
     // the first recording wins
@@ -123,21 +125,21 @@ describe("TaskStore.recordAll", () => {
 
   it("binds the credentials the task's actions used", async () => {
     const { tasks } = fresh();
-    await tasks.recordAll("task-1", [
+    await recordActions(tasks, [
       action(span(1), { credentialId: "vault:lease/b" }),
       action(span(2), { credentialId: "vault:lease/a", startTimeMs: T0 + 1 }),
       action(span(3), { credentialId: "vault:lease/b", startTimeMs: T0 + 2 }),
       action(span(4), { startTimeMs: T0 + 3 }),
     ]);
-    await tasks.recordAll("task-1", [action(span(5), { credentialId: "token:c", startTimeMs: T0 + 4 })]);
+    await recordActions(tasks, [action(span(5), { credentialId: "token:c", startTimeMs: T0 + 4 })]);
     expect(await tasks.credentials("task-1")).toEqual(["token:c", "vault:lease/a", "vault:lease/b"]);
     expect(await tasks.credentials("task-2")).toEqual([]);
   });
 
   it("keeps tasks apart", async () => {
     const { tasks } = fresh();
-    await tasks.recordAll("task-1", [action(span(1))]);
-    await tasks.recordAll("task-2", [action(span(2), { taskId: "task-2", credentialId: "c2" })]);
+    await recordActions(tasks, [action(span(1))]);
+    await recordActions(tasks, [action(span(2), { taskId: "task-2", credentialId: "c2" })]);
     expect((await tasks.path("task-1")).map((s) => s.spanId)).toEqual([span(1)]);
     expect((await tasks.path("task-2")).map((s) => s.spanId)).toEqual([span(2)]);
     expect(await tasks.credentials("task-1")).toEqual([]);
@@ -147,7 +149,7 @@ describe("TaskStore.recordAll", () => {
 describe("TaskStore: summary, declared scope, list, revocation", () => {
   it("summarises a task: first values win for identity, intent and scope; last seen follows new actions", async () => {
     const { tasks } = fresh();
-    await tasks.recordAll("task-1", [
+    await recordActions(tasks, [
       action(span(1), {
         intent: "send the March invoice reminders",
         declaredScope: { tools: ["invoices.read"], dataCeiling: "internal" },
@@ -155,7 +157,7 @@ describe("TaskStore: summary, declared scope, list, revocation", () => {
         receivedAtMs: T0 + 100,
       }),
     ]);
-    await tasks.recordAll("task-1", [
+    await recordActions(tasks, [
       action(span(2), {
         startTimeMs: T0 + 50,
         intent: "something else",
@@ -164,7 +166,7 @@ describe("TaskStore: summary, declared scope, list, revocation", () => {
         receivedAtMs: T0 + 200,
       }),
     ]);
-    expect(await tasks.summary("task-1")).toEqual({
+    expect(await tasks.summary("task-1", T0 + 300)).toEqual({
       taskId: "task-1",
       status: "active",
       agentId: "billing-agent",
@@ -174,42 +176,49 @@ describe("TaskStore: summary, declared scope, list, revocation", () => {
       scope: { tools: ["invoices.read"], dataCeiling: "internal" },
       firstSeenMs: T0 + 100,
       lastSeenMs: T0 + 200,
+      startMs: T0,
+      endMs: T0 + 10,
+      durationMs: 10,
       steps: 2,
+      agents: ["billing-agent", "impostor"],
+      tools: [],
+      dataClassifications: [],
+      environments: [],
+      destinations: [],
       credentials: ["lease-1"],
+      children: [],
     });
-    expect(await tasks.declaredScope("task-1")).toEqual({ scope: { tools: ["invoices.read"], dataCeiling: "internal" } });
+    // an idle timeout after the last span, the task is idle
+    expect((await tasks.summary("task-1", T0 + 200 + tasks.idleMs + 1))?.status).toBe("idle");
   });
 
-  it("has no summary and no declared scope for an unknown task", async () => {
+  it("has no summary and no path for an unknown task", async () => {
     const { tasks } = fresh();
     expect(await tasks.summary("nope")).toBeUndefined();
-    expect(await tasks.declaredScope("nope")).toEqual({});
     expect(await tasks.path("nope")).toEqual([]);
   });
 
   it("reports a scope declaration that could not be used", async () => {
     const { tasks } = fresh();
-    await tasks.recordAll("task-1", [action(span(1), { declaredScopeError: "agent.task.scope: not JSON" })]);
-    expect(await tasks.declaredScope("task-1")).toEqual({ error: "agent.task.scope: not JSON" });
+    const [step] = await recordActions(tasks, [action(span(1), { declaredScopeError: "agent.task.scope: not JSON" })]);
+    expect(step?.context).toEqual({ declaredScopeError: "agent.task.scope: not JSON" });
     expect((await tasks.summary("task-1"))?.scopeError).toBe("agent.task.scope: not JSON");
   });
 
   it("lists tasks most recently active first, with paging and a count", async () => {
     const { tasks } = fresh();
-    await tasks.recordAll("a", [action(span(1), { taskId: "a", receivedAtMs: T0 + 1 })]);
-    await tasks.recordAll("b", [action(span(2), { taskId: "b", receivedAtMs: T0 + 3 })]);
-    await tasks.recordAll("c", [action(span(3), { taskId: "c", receivedAtMs: T0 + 2 })]);
-    expect(await tasks.list({ offset: 0, limit: 10 })).toEqual(["b", "c", "a"]);
-    expect(await tasks.list({ offset: 1, limit: 1 })).toEqual(["c"]);
-    expect(await tasks.count()).toBe(3);
-    await tasks.recordAll("a", [action(span(4), { taskId: "a", receivedAtMs: T0 + 10 })]);
-    expect(await tasks.list({ offset: 0, limit: 10 })).toEqual(["a", "b", "c"]);
-    expect(await tasks.count()).toBe(3);
+    await recordActions(tasks, [action(span(1), { taskId: "a", receivedAtMs: T0 + 1 })]);
+    await recordActions(tasks, [action(span(2), { taskId: "b", receivedAtMs: T0 + 3 })]);
+    await recordActions(tasks, [action(span(3), { taskId: "c", receivedAtMs: T0 + 2 })]);
+    expect(await tasks.list({ offset: 0, limit: 10 })).toEqual({ taskIds: ["b", "c", "a"], total: 3 });
+    expect(await tasks.list({ offset: 1, limit: 1 })).toEqual({ taskIds: ["c"], total: 3 });
+    await recordActions(tasks, [action(span(4), { taskId: "a", receivedAtMs: T0 + 10 })]);
+    expect(await tasks.list({ offset: 0, limit: 10 })).toEqual({ taskIds: ["a", "b", "c"], total: 3 });
   });
 
   it("marks a task revoked; the first mark wins", async () => {
     const { tasks } = fresh();
-    await tasks.recordAll("task-1", [action(span(1))]);
+    await recordActions(tasks, [action(span(1))]);
     expect(await tasks.revoked("task-1")).toBeUndefined();
     expect(await tasks.markRevoked("task-1", { atMs: T0 + 500, findingId: "f1" })).toEqual({ atMs: T0 + 500, findingId: "f1" });
     expect(await tasks.markRevoked("task-1", { atMs: T0 + 900, findingId: "f2" })).toEqual({ atMs: T0 + 500, findingId: "f1" });
@@ -222,8 +231,8 @@ describe("TaskStore: summary, declared scope, list, revocation", () => {
 
   it("state expires after the task's time-to-live", async () => {
     const store = new MemoryStore();
-    const tasks = new TaskStore(store, 30);
-    await tasks.recordAll("task-1", [action(span(1), { credentialId: "c" })]);
+    const tasks = new TaskStore(store, { ttlMs: 30 });
+    await recordActions(tasks, [action(span(1), { credentialId: "c" })]);
     await tasks.markRevoked("task-1", { atMs: T0, findingId: "f" });
     expect(await tasks.summary("task-1")).toBeDefined();
     await new Promise((r) => setTimeout(r, 60));

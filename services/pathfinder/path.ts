@@ -1,0 +1,317 @@
+import type { AgentAction, TaskScope } from "../../schemas/action.js";
+import type { Hop, Step, StepContext } from "../../schemas/step.js";
+
+/**
+ * A task's path as the pathfinder keeps it: the order of its steps, what it knows of each
+ * span (parent, depth, agent), the task's facts, and where the task is in its life. Plain
+ * data and functions: `placeActions` is the whole ordering logic, with no I/O; the task
+ * store persists what it changed.
+ */
+
+/** Where a task is in its life (`idle` and `revoked` are read on top of this). */
+export type TaskPhase = "started" | "active" | "completed";
+
+/** What the path keeps of one span. */
+export interface SpanInfo {
+  parent?: string;
+  depth: number;
+  agentId?: string;
+  spiffeId?: string;
+  /** The span arrived after the lateness window (see placeActions). */
+  late?: boolean;
+}
+
+export interface TaskFacts {
+  taskId: string;
+  firstSeenMs: number;
+  lastSeenMs: number;
+  /** Earliest step start and latest step end: the task's duration. */
+  startMs: number;
+  endMs: number;
+  /** The newest step's start: the lateness window is measured back from it. */
+  maxStartMs: number;
+  phase: TaskPhase;
+  completedAtMs?: number;
+  agentId?: string;
+  agentName?: string;
+  spiffeId?: string;
+  intent?: string;
+  scope?: TaskScope;
+  scopeError?: string;
+  parentTaskId?: string;
+  /** The hops above this task (its delegating tasks), root first. */
+  lineage?: Hop[];
+}
+
+export interface OrderEntry {
+  id: string;
+  score: number;
+}
+
+export interface TaskPath {
+  taskId: string;
+  /** Undefined until the task's first step. */
+  facts?: TaskFacts;
+  /** Step ids in path order: ascending score, ties by id (as a Redis sorted set orders them). */
+  order: OrderEntry[];
+  ids: Set<string>;
+  /** By span id. */
+  spans: Map<string, SpanInfo>;
+  /** What the task touched: `agent:…`, `tool:…`, `data:…`, `env:…`, `dest:…`. */
+  facets: Set<string>;
+  credentials: Set<string>;
+}
+
+export function emptyPath(taskId: string): TaskPath {
+  return { taskId, order: [], ids: new Set(), spans: new Map(), facets: new Set(), credentials: new Set() };
+}
+
+export interface PlaceOptions {
+  /** How far before the task's newest step a span may start and still re-order the steps after it. */
+  latenessMs: number;
+  /** At most this many earlier steps are emitted again for one batch. */
+  maxReevaluated?: number;
+}
+
+export interface Placement {
+  /** The new steps, in path order, with their span info and score (what the store writes). */
+  recorded: { step: Step; score: number; span: SpanInfo }[];
+  /** Steps recorded before, to be emitted again (their index or context changed), in path order. */
+  reevaluate: { id: string; index: number }[];
+  duplicates: number;
+  /** The facts changed (the store rewrites them). */
+  factsChanged: boolean;
+  previousPhase?: TaskPhase;
+  newFacets: string[];
+  newCredentials: string[];
+}
+
+/** Below clock resolution, above double precision at epoch-millisecond magnitudes. */
+const DEPTH_TIE_BREAK_MS = 0.001;
+const MAX_DEPTH = 64;
+const DEFAULT_MAX_REEVALUATED = 1_000;
+
+const before = (a: OrderEntry, b: OrderEntry) => a.score < b.score || (a.score === b.score && a.id < b.id);
+
+/** Where `entry` goes in `order` (binary search). */
+function insertionPoint(order: OrderEntry[], entry: OrderEntry): number {
+  let lo = 0;
+  let hi = order.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (before(order[mid] as OrderEntry, entry)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** A span of the task's own root: an agent invocation with no parent, or the first span of a delegate. */
+export function isTaskRoot(a: AgentAction): boolean {
+  return a.operation === "invoke_agent" && (a.parentSpanId === undefined || a.parentTaskId !== undefined);
+}
+
+export function facetsOf(a: AgentAction): string[] {
+  const out: string[] = [];
+  if (a.agent.id) out.push(`agent:${a.agent.id}`);
+  if (a.tool) out.push(`tool:${a.tool.name}`);
+  if (a.dataClassification) out.push(`data:${a.dataClassification}`);
+  if (a.environment) out.push(`env:${a.environment}`);
+  const dest = a.destination?.address ?? hostOf(a.destination?.url);
+  if (dest) out.push(`dest:${dest}`);
+  return out;
+}
+
+function hostOf(url: string | undefined): string | undefined {
+  if (!url) return undefined;
+  try {
+    return new URL(url).hostname || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function stepContext(facts: TaskFacts | undefined): StepContext | undefined {
+  if (!facts || (!facts.scope && !facts.scopeError && !facts.intent)) return undefined;
+  const ctx: StepContext = {};
+  if (facts.scope) ctx.declaredScope = facts.scope;
+  if (facts.scopeError) ctx.declaredScopeError = facts.scopeError;
+  if (facts.intent) ctx.intent = facts.intent;
+  return ctx;
+}
+
+/**
+ * The hops above a step: its task's lineage, then the agents above it within the task
+ * (an ancestor span of another agent delegated to it), root first.
+ */
+export function lineageOf(path: TaskPath, spanId: string, agentId: string | undefined): Hop[] | undefined {
+  const within: Hop[] = [];
+  let current = agentId;
+  let cursor = path.spans.get(spanId)?.parent;
+  for (let guard = 0; cursor !== undefined && guard < MAX_DEPTH; guard++) {
+    const info = path.spans.get(cursor);
+    if (!info) break;
+    if (info.agentId && info.agentId !== current) {
+      const hop: Hop = { taskId: path.taskId, agentId: info.agentId };
+      if (info.spiffeId) hop.spiffeId = info.spiffeId;
+      if (path.facts?.scope) hop.declaredScope = path.facts.scope;
+      within.push(hop);
+      current = info.agentId;
+    }
+    cursor = info.parent;
+  }
+  const lineage = [...(path.facts?.lineage ?? []), ...within.reverse()];
+  return lineage.length > 0 ? lineage : undefined;
+}
+
+/** The step of a recorded action, at `index`, with what the path knows now. */
+export function stepOf(path: TaskPath, action: AgentAction, index: number, flags: { reevaluated?: boolean } = {}): Step {
+  const step: Step = { ...action, index };
+  if (path.spans.get(action.spanId)?.late) step.late = true;
+  if (flags.reevaluated) step.reevaluated = true;
+  const context = stepContext(path.facts);
+  if (context) step.context = context;
+  const lineage = lineageOf(path, action.spanId, action.agent.id);
+  if (lineage) step.lineage = lineage;
+  return step;
+}
+
+/**
+ * Places a batch of a task's actions in its path (mutating `path`) and says what changed.
+ * Order is by start time, and by causality where start times tie: a span's depth below
+ * its task's root breaks the tie, so an agent invocation precedes the tool calls it makes.
+ * A span seen before is a duplicate and changes nothing. A span that lands before steps
+ * already recorded re-orders them: when it started within the lateness window of the
+ * task's newest step, the steps after it are emitted again (re-evaluated); an older one is
+ * recorded in its place all the same, flagged `late`, and nothing else is re-evaluated.
+ */
+export function placeActions(path: TaskPath, actions: AgentAction[], options: PlaceOptions): Placement {
+  const fresh: AgentAction[] = [];
+  let duplicates = 0;
+  const seen = new Set<string>();
+  for (const a of actions) {
+    if (path.ids.has(a.id) || seen.has(a.id)) duplicates++;
+    else {
+      seen.add(a.id);
+      fresh.push(a);
+    }
+  }
+  const placement: Placement = { recorded: [], reevaluate: [], duplicates, factsChanged: false, newFacets: [], newCredentials: [] };
+  if (fresh.length === 0) return placement;
+
+  // depth below the task's root, through parents in this batch or already known
+  const inBatch = new Map(fresh.map((a) => [a.spanId, a]));
+  const depth = new Map<string, number>();
+  const depthOf = (a: AgentAction, guard = 0): number => {
+    const known = depth.get(a.spanId) ?? path.spans.get(a.spanId)?.depth;
+    if (known !== undefined) return known;
+    let d = 0;
+    if (a.parentSpanId && guard < MAX_DEPTH) {
+      const parent = inBatch.get(a.parentSpanId);
+      const parentDepth = parent ? depthOf(parent, guard + 1) : path.spans.get(a.parentSpanId)?.depth;
+      d = parentDepth === undefined ? 1 : Math.min(parentDepth + 1, MAX_DEPTH);
+    }
+    depth.set(a.spanId, d);
+    return d;
+  };
+
+  const previous = path.facts;
+  const watermark = previous ? previous.maxStartMs - options.latenessMs : Number.NEGATIVE_INFINITY;
+  const oldCount = path.order.length;
+  const oldContext = JSON.stringify(stepContext(previous) ?? {});
+  const oldLineage = JSON.stringify(previous?.lineage ?? []);
+
+  const entries = fresh
+    .map((a) => ({ action: a, entry: { id: a.id, score: a.startTimeMs + depthOf(a) * DEPTH_TIE_BREAK_MS } }))
+    .sort((x, y) => (before(x.entry, y.entry) ? -1 : 1));
+  const late = new Set<string>();
+  for (const { action, entry } of entries) {
+    path.order.splice(insertionPoint(path.order, entry), 0, entry);
+    path.ids.add(entry.id);
+    const info: SpanInfo = { depth: depth.get(action.spanId) ?? 0 };
+    if (action.parentSpanId) info.parent = action.parentSpanId;
+    if (action.agent.id) info.agentId = action.agent.id;
+    if (action.agent.spiffeId) info.spiffeId = action.agent.spiffeId;
+    if (action.startTimeMs < watermark) {
+      info.late = true;
+      late.add(action.id);
+    }
+    path.spans.set(action.spanId, info);
+  }
+
+  placement.factsChanged = updateFacts(path, fresh, placement);
+
+  // positions after the batch; the earliest in-window new step re-orders what follows it
+  const index = new Map<string, number>();
+  path.order.forEach((e, i) => index.set(e.id, i));
+  let reorderFrom = Number.POSITIVE_INFINITY;
+  for (const { action } of entries) if (!late.has(action.id)) reorderFrom = Math.min(reorderFrom, index.get(action.id) as number);
+  // a new context (a declared scope, a lineage) changes every step's verdict
+  const contextChanged =
+    oldCount > 0 &&
+    (JSON.stringify(stepContext(path.facts) ?? {}) !== oldContext || JSON.stringify(path.facts?.lineage ?? []) !== oldLineage);
+  const maxReevaluated = options.maxReevaluated ?? DEFAULT_MAX_REEVALUATED;
+  for (let i = contextChanged ? 0 : reorderFrom; i < path.order.length && placement.reevaluate.length < maxReevaluated; i++) {
+    const e = path.order[i] as OrderEntry;
+    if (!seen.has(e.id)) placement.reevaluate.push({ id: e.id, index: i });
+  }
+
+  for (const { action, entry } of entries) {
+    const step = stepOf(path, action, index.get(action.id) as number);
+    placement.recorded.push({ step, score: entry.score, span: path.spans.get(action.spanId) as SpanInfo });
+  }
+  placement.recorded.sort((x, y) => x.step.index - y.step.index);
+  return placement;
+}
+
+/** Folds a batch's actions into the task's facts; true when they changed. */
+function updateFacts(path: TaskPath, fresh: AgentAction[], placement: Placement): boolean {
+  const before = path.facts ? JSON.stringify(path.facts) : "";
+  placement.previousPhase = path.facts?.phase;
+  // the first span of the task (by start) says who the task is; the first value of each fact wins
+  const byStart = [...fresh].sort((a, b) => a.startTimeMs - b.startTimeMs);
+  const first = byStart[0] as AgentAction;
+  const facts: TaskFacts = path.facts ?? {
+    taskId: path.taskId,
+    firstSeenMs: first.receivedAtMs,
+    lastSeenMs: first.receivedAtMs,
+    startMs: first.startTimeMs,
+    endMs: first.endTimeMs,
+    maxStartMs: first.startTimeMs,
+    phase: "started",
+  };
+  for (const a of byStart) {
+    facts.firstSeenMs = Math.min(facts.firstSeenMs, a.receivedAtMs);
+    facts.lastSeenMs = Math.max(facts.lastSeenMs, a.receivedAtMs);
+    facts.startMs = Math.min(facts.startMs, a.startTimeMs);
+    facts.endMs = Math.max(facts.endMs, a.endTimeMs);
+    facts.maxStartMs = Math.max(facts.maxStartMs, a.startTimeMs);
+    facts.agentId ??= a.agent.id;
+    facts.agentName ??= a.agent.name;
+    facts.spiffeId ??= a.agent.spiffeId;
+    facts.intent ??= a.intent;
+    if (!facts.scope && !facts.scopeError) {
+      if (a.declaredScope) facts.scope = a.declaredScope;
+      else if (a.declaredScopeError) facts.scopeError = a.declaredScopeError;
+    }
+    facts.parentTaskId ??= a.parentTaskId;
+    if (isTaskRoot(a) && facts.phase !== "completed") {
+      facts.phase = "completed";
+      facts.completedAtMs = a.receivedAtMs;
+    }
+    for (const f of facetsOf(a)) {
+      if (!path.facets.has(f)) {
+        path.facets.add(f);
+        placement.newFacets.push(f);
+      }
+    }
+    if (a.credentialId && !path.credentials.has(a.credentialId)) {
+      path.credentials.add(a.credentialId);
+      placement.newCredentials.push(a.credentialId);
+    }
+  }
+  if (facts.phase !== "completed") facts.phase = path.order.length > 1 ? "active" : "started";
+  // drop the keys `??=` left undefined: the facts are stored as JSON and compared as such
+  for (const k of Object.keys(facts) as (keyof TaskFacts)[]) if (facts[k] === undefined) delete facts[k];
+  path.facts = facts;
+  return JSON.stringify(facts) !== before;
+}
