@@ -17,9 +17,40 @@ export const TaskIdSource = z.enum(["attribute", "baggage", "conversation", "tra
 
 /** A scalar or JSON-ish attribute value after OTLP decoding. */
 export type AttributeValue = string | number | boolean | null | AttributeValue[] | { [key: string]: AttributeValue };
-export const AttributeValue: z.ZodType<AttributeValue> = z.lazy(() =>
-  z.union([z.string(), z.number(), z.boolean(), z.null(), z.array(AttributeValue), z.record(z.string(), AttributeValue)]),
-);
+/** How deep an attribute value may nest (ingest cuts deeper values; tool payloads stay text beyond 64). */
+const MAX_VALUE_DEPTH = 80;
+
+/** Whether `v` is a JSON value (string, finite number, boolean, null, arrays and plain objects of those). */
+export function isAttributeValue(v: unknown, depth = 0): v is AttributeValue {
+  if (v === null) return true;
+  switch (typeof v) {
+    case "string":
+    case "boolean":
+      return true;
+    case "number":
+      return Number.isFinite(v);
+    case "object": {
+      if (depth >= MAX_VALUE_DEPTH) return false;
+      if (Array.isArray(v)) {
+        for (const x of v) if (!isAttributeValue(x, depth + 1)) return false;
+        return true;
+      }
+      if (Object.getPrototypeOf(v) !== Object.prototype) return false;
+      for (const k in v) if (!isAttributeValue((v as Record<string, unknown>)[k], depth + 1)) return false;
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+/**
+ * A JSON value. Checked by one walk rather than a recursive union of schemas: attribute
+ * maps and tool payloads are the bulk of every action, and each stage validates them.
+ */
+export const AttributeValue: z.ZodType<AttributeValue> = z.custom<AttributeValue>((v) => isAttributeValue(v), {
+  message: "expected a JSON value (string, finite number, boolean, null, array or object of those)",
+});
 export const Attributes = z.record(z.string(), AttributeValue);
 export type Attributes = z.infer<typeof Attributes>;
 

@@ -1,3 +1,4 @@
+import { Gauge } from "prom-client";
 import { type RunningService, type ServiceContext, startStage } from "../runtime/service.js";
 import { pathfinderStage } from "./pathfinder.js";
 import { taskStoreFor } from "./task-store.js";
@@ -9,6 +10,14 @@ export async function startPathfinder(ctx: ServiceContext): Promise<RunningServi
     latenessMs,
     cachedTasks,
     onConflict: (taskId) => log.warn({ taskId }, "another writer updated this task; its path is reloaded on its next batch"),
+  });
+  new Gauge({
+    name: "driftwatch_pathfinder_cached_tasks",
+    help: "Task paths the pathfinder keeps in memory",
+    registers: [ctx.metrics.registry],
+    collect() {
+      this.set(stage.cachedTasks);
+    },
   });
   return startStage("pathfinder", ctx, stage);
 }

@@ -30,6 +30,11 @@ export interface TaskFacts {
   endMs: number;
   /** The newest step's start: the lateness window is measured back from it. */
   maxStartMs: number;
+  /**
+   * The start of the task's first recorded span: step scores are start times relative to
+   * it, so that a double keeps sub-microsecond precision for the causal tie-break.
+   */
+  baseMs: number;
   phase: TaskPhase;
   completedAtMs?: number;
   agentId?: string;
@@ -74,10 +79,16 @@ export interface PlaceOptions {
 }
 
 export interface Placement {
-  /** The new steps, in path order, with their span info and score (what the store writes). */
-  recorded: { step: Step; score: number; span: SpanInfo }[];
+  /** The new steps, in path order, with their action, span info and score (what the store writes). */
+  recorded: { step: Step; action: AgentAction; score: number; span: SpanInfo; actionJson?: string }[];
   /** Steps recorded before, to be emitted again (their index or context changed), in path order. */
   reevaluate: { id: string; index: number }[];
+  /**
+   * Spans recorded before and received again (a retrying exporter, a Kafka redelivery): not
+   * new steps, but emitted again as they are, since the first emission may not have
+   * reached the bus (at-least-once; findings are idempotent downstream).
+   */
+  repeated: Step[];
   duplicates: number;
   /** The facts changed (the store rewrites them). */
   factsChanged: boolean;
@@ -86,8 +97,11 @@ export interface Placement {
   newCredentials: string[];
 }
 
-/** Below clock resolution, above double precision at epoch-millisecond magnitudes. */
-const DEPTH_TIE_BREAK_MS = 0.001;
+/**
+ * Below span clock resolution (ingest keeps microseconds), and representable next to
+ * relative start times of weeks (scores are relative to the task's first span).
+ */
+const DEPTH_TIE_BREAK_MS = 0.000_001;
 const MAX_DEPTH = 64;
 const DEFAULT_MAX_REEVALUATED = 1_000;
 
@@ -182,21 +196,37 @@ export function stepOf(path: TaskPath, action: AgentAction, index: number, flags
  * A span seen before is a duplicate and changes nothing. A span that lands before steps
  * already recorded re-orders them: when it started within the lateness window of the
  * task's newest step, the steps after it are emitted again (re-evaluated); an older one is
- * recorded in its place all the same, flagged `late`, and nothing else is re-evaluated.
+ * recorded in its place all the same, flagged `late`, and nothing else is re-evaluated,
+ * unless it is the parent of a recorded span (it may change the lineage of the steps below).
  */
 export function placeActions(path: TaskPath, actions: AgentAction[], options: PlaceOptions): Placement {
   const fresh: AgentAction[] = [];
+  const again: AgentAction[] = [];
   let duplicates = 0;
   const seen = new Set<string>();
   for (const a of actions) {
-    if (path.ids.has(a.id) || seen.has(a.id)) duplicates++;
-    else {
+    if (path.ids.has(a.id) || seen.has(a.id)) {
+      duplicates++;
+      if (path.ids.has(a.id) && !seen.has(a.id)) again.push(a);
+      seen.add(a.id);
+    } else {
       seen.add(a.id);
       fresh.push(a);
     }
   }
-  const placement: Placement = { recorded: [], reevaluate: [], duplicates, factsChanged: false, newFacets: [], newCredentials: [] };
-  if (fresh.length === 0) return placement;
+  const placement: Placement = {
+    recorded: [],
+    reevaluate: [],
+    repeated: [],
+    duplicates,
+    factsChanged: false,
+    newFacets: [],
+    newCredentials: [],
+  };
+  if (fresh.length === 0) {
+    placement.repeated = repeatedSteps(path, again);
+    return placement;
+  }
 
   // depth below the task's root, through parents in this batch or already known
   const inBatch = new Map(fresh.map((a) => [a.spanId, a]));
@@ -214,14 +244,29 @@ export function placeActions(path: TaskPath, actions: AgentAction[], options: Pl
     return d;
   };
 
+  // a span arriving after spans below it (OTel exports parents last) must still sort before
+  // them where start times tie: it goes above the shallowest of its recorded children
+  const childDepth = new Map<string, number>();
+  if (path.spans.size > 0) {
+    for (const info of path.spans.values()) {
+      if (info.parent && inBatch.has(info.parent))
+        childDepth.set(info.parent, Math.min(childDepth.get(info.parent) ?? info.depth, info.depth));
+    }
+    for (const [spanId, d] of childDepth) {
+      const a = inBatch.get(spanId) as AgentAction;
+      depth.set(spanId, Math.min(depthOf(a), d - 1));
+    }
+  }
+
   const previous = path.facts;
   const watermark = previous ? previous.maxStartMs - options.latenessMs : Number.NEGATIVE_INFINITY;
   const oldCount = path.order.length;
   const oldContext = JSON.stringify(stepContext(previous) ?? {});
   const oldLineage = JSON.stringify(previous?.lineage ?? []);
 
+  const baseMs = previous?.baseMs ?? Math.min(...fresh.map((a) => a.startTimeMs));
   const entries = fresh
-    .map((a) => ({ action: a, entry: { id: a.id, score: a.startTimeMs + depthOf(a) * DEPTH_TIE_BREAK_MS } }))
+    .map((a) => ({ action: a, entry: { id: a.id, score: a.startTimeMs - baseMs + depthOf(a) * DEPTH_TIE_BREAK_MS } }))
     .sort((x, y) => (before(x.entry, y.entry) ? -1 : 1));
   const late = new Set<string>();
   for (const { action, entry } of entries) {
@@ -238,13 +283,22 @@ export function placeActions(path: TaskPath, actions: AgentAction[], options: Pl
     path.spans.set(action.spanId, info);
   }
 
-  placement.factsChanged = updateFacts(path, fresh, placement);
+  placement.factsChanged = updateFacts(path, fresh, placement, baseMs);
 
   // positions after the batch; the earliest in-window new step re-orders what follows it
   const index = new Map<string, number>();
-  path.order.forEach((e, i) => index.set(e.id, i));
+  for (const [i, e] of path.order.entries()) index.set(e.id, i);
   let reorderFrom = Number.POSITIVE_INFINITY;
   for (const { action } of entries) if (!late.has(action.id)) reorderFrom = Math.min(reorderFrom, index.get(action.id) as number);
+  // a late span that is the parent of a recorded one (OTel exports parents last) may tell who
+  // delegated to the steps below it: they are re-evaluated all the same (their lineage changed)
+  if (late.size > 0) {
+    const parents = new Set<string>();
+    for (const [spanId, info] of path.spans) if (info.parent && !inBatch.has(spanId)) parents.add(info.parent);
+    for (const { action } of entries) {
+      if (late.has(action.id) && parents.has(action.spanId)) reorderFrom = Math.min(reorderFrom, index.get(action.id) as number);
+    }
+  }
   // a new context (a declared scope, a lineage) changes every step's verdict
   const contextChanged =
     oldCount > 0 &&
@@ -257,14 +311,22 @@ export function placeActions(path: TaskPath, actions: AgentAction[], options: Pl
 
   for (const { action, entry } of entries) {
     const step = stepOf(path, action, index.get(action.id) as number);
-    placement.recorded.push({ step, score: entry.score, span: path.spans.get(action.spanId) as SpanInfo });
+    placement.recorded.push({ step, action, score: entry.score, span: path.spans.get(action.spanId) as SpanInfo });
   }
   placement.recorded.sort((x, y) => x.step.index - y.step.index);
+  placement.repeated = repeatedSteps(path, again);
   return placement;
 }
 
+function repeatedSteps(path: TaskPath, again: AgentAction[]): Step[] {
+  if (again.length === 0) return [];
+  const index = new Map<string, number>();
+  for (const [i, e] of path.order.entries()) index.set(e.id, i);
+  return again.map((a) => stepOf(path, a, index.get(a.id) as number));
+}
+
 /** Folds a batch's actions into the task's facts; true when they changed. */
-function updateFacts(path: TaskPath, fresh: AgentAction[], placement: Placement): boolean {
+function updateFacts(path: TaskPath, fresh: AgentAction[], placement: Placement, baseMs: number): boolean {
   const before = path.facts ? JSON.stringify(path.facts) : "";
   placement.previousPhase = path.facts?.phase;
   // the first span of the task (by start) says who the task is; the first value of each fact wins
@@ -277,6 +339,7 @@ function updateFacts(path: TaskPath, fresh: AgentAction[], placement: Placement)
     startMs: first.startTimeMs,
     endMs: first.endTimeMs,
     maxStartMs: first.startTimeMs,
+    baseMs,
     phase: "started",
   };
   for (const a of byStart) {

@@ -52,22 +52,23 @@ export function pathfinderStage(
     if (cache.size > options.cachedTasks) cache.delete(cache.keys().next().value as string);
   };
 
-  const recordTask = async (taskId: string, actions: AgentAction[]): Promise<Step[]> => {
+  const recordTask = async (taskId: string, actions: AgentAction[]): Promise<Emitted[]> => {
     const entry = cache.get(taskId) ?? (await tasks.load(taskId));
     // placing mutates the path: until the store has it, the cache must not
     cache.delete(taskId);
     const placement = placeActions(entry.path, actions, { latenessMs: options.latenessMs });
     if (placement.recorded.length === 0) {
       remember(taskId, entry);
-      return [];
+      return placement.repeated.map((step) => ({ step }));
     }
     const saved = await tasks.save(entry.path, placement, entry.version);
     if (saved.conflict) options.onConflict?.(taskId);
     else remember(taskId, { path: entry.path, version: saved.version });
 
-    const out = placement.recorded.map((r) => r.step);
+    const out: Emitted[] = placement.recorded.map((r) => ({ step: r.step, ...(r.actionJson ? { actionJson: r.actionJson } : {}) }));
+    for (const step of placement.repeated) out.push({ step });
     const index = new Map(placement.reevaluate.map((r) => [r.id, r.index]));
-    for (const a of saved.reevaluated) out.push(stepOf(entry.path, a, index.get(a.id) as number, { reevaluated: true }));
+    for (const a of saved.reevaluated) out.push({ step: stepOf(entry.path, a, index.get(a.id) as number, { reevaluated: true }) });
 
     // a delegate is held to its delegating task's scope: when what is known of that task
     // changed, the lineage changes and every step is looked at again
@@ -76,17 +77,15 @@ export function pathfinderStage(
     if (lineage && JSON.stringify(lineage) !== JSON.stringify(facts.lineage ?? [])) {
       facts.lineage = lineage;
       await tasks.saveFacts(entry.path);
-      const fresh = new Set(out.map((s) => s.id));
+      const fresh = new Set(out.map((e) => e.step.id));
       const all = await tasks.actions(
         taskId,
         entry.path.order.map((e) => e.id),
       );
       out.length = 0;
-      all.forEach((a, i) => {
-        out.push(stepOf(entry.path, a, i, fresh.has(a.id) ? {} : { reevaluated: true }));
-      });
+      for (const [i, a] of all.entries()) out.push({ step: stepOf(entry.path, a, i, fresh.has(a.id) ? {} : { reevaluated: true }) });
     }
-    return out.sort((x, y) => x.index - y.index);
+    return out.sort((x, y) => x.step.index - y.step.index);
   };
 
   return {
@@ -101,7 +100,9 @@ export function pathfinderStage(
         else byTask.set(value.taskId, [value]);
       }
       const perTask = await Promise.all([...byTask].map(([taskId, actions]) => recordTask(taskId, actions)));
-      return perTask.flat().map((step) => ({ topic: output, message: { key: step.taskId, value: JSON.stringify(step) } }));
+      return perTask
+        .flat()
+        .map(({ step, actionJson }) => ({ topic: output, message: { key: step.taskId, value: stepJson(step, actionJson) } }));
     },
     onRebalance() {
       cache.clear();
@@ -110,6 +111,26 @@ export function pathfinderStage(
       return cache.size;
     },
   };
+}
+
+/** A step to emit, with its action's JSON when the store already made it. */
+interface Emitted {
+  step: Step;
+  actionJson?: string;
+}
+
+/**
+ * A step's JSON: its action's JSON (made once, for the store) with the step's fields
+ * appended, rather than the whole step serialised again.
+ */
+function stepJson(step: Step, actionJson: string | undefined): string {
+  if (!actionJson) return JSON.stringify(step);
+  let tail = `,"index":${step.index}`;
+  if (step.late) tail += ',"late":true';
+  if (step.reevaluated) tail += ',"reevaluated":true';
+  if (step.context) tail += `,"context":${JSON.stringify(step.context)}`;
+  if (step.lineage) tail += `,"lineage":${JSON.stringify(step.lineage)}`;
+  return `${actionJson.slice(0, -1)}${tail}}`;
 }
 
 /** The lineage of a task delegated by the task with `parent`'s facts: the parent's lineage, then the parent. */

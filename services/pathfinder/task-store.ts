@@ -144,7 +144,12 @@ export class TaskStore {
       writes.push(
         this.store.hashSet(
           taskKey(t, "steps"),
-          Object.fromEntries(placement.recorded.map(({ step }) => [step.id, JSON.stringify(actionOf(step))])),
+          Object.fromEntries(
+            placement.recorded.map((r) => {
+              r.actionJson = JSON.stringify(r.action);
+              return [r.action.id, r.actionJson];
+            }),
+          ),
         ),
         this.store.sortedAdd(
           taskKey(t, "order"),
@@ -302,7 +307,8 @@ export class TaskStore {
     const min = query.fromMs ?? Number.NEGATIVE_INFINITY;
     const max = query.toMs ?? Number.POSITIVE_INFINITY;
     const index = agentId ? byAgent(agentId) : status === "completed" ? COMPLETED : status === "revoked" ? REVOKED : status ? OPEN : ALL;
-    const exact = !agentId && (status === undefined || status === "completed" || status === "revoked");
+    // a completed task may since have been revoked (its status is then "revoked"): completed is checked
+    const exact = !agentId && (status === undefined || status === "revoked");
     if (exact) {
       const page = await this.store.sortedRangeByScore(index, { min, max, offset: query.offset, limit: query.limit, reverse: true });
       const total = min === Number.NEGATIVE_INFINITY && max === Number.POSITIVE_INFINITY ? await this.store.sortedCount(index) : undefined;
@@ -324,10 +330,4 @@ export class TaskStore {
     }
     return { taskIds: out };
   }
-}
-
-/** The action a step was made from (what the store keeps: the path's placement is derived). */
-function actionOf(step: Step): AgentAction {
-  const { index: _i, late: _l, reevaluated: _r, context: _c, lineage: _g, ...action } = step;
-  return action;
 }

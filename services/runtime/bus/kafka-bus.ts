@@ -18,9 +18,16 @@ export interface KafkaBusOptions {
   logger: Logger;
   /** How many partitions one consumer works on at once (order is kept within each). */
   partitionsConsumedConcurrently?: number;
+  /** Values sent in one produce call add up to at most this (default 768 KiB, under the broker's 1 MB message.max.bytes). */
+  maxRequestBytes?: number;
   /** How often resolved offsets are committed (default 500 ms). */
   commitIntervalMs?: number;
 }
+
+/** What the metadata of a topic just created may answer for a moment. */
+const NEW_TOPIC_METADATA_ERRORS = new Set(["UNKNOWN_TOPIC_OR_PARTITION", "LEADER_NOT_AVAILABLE"]);
+
+const DEFAULT_MAX_REQUEST_BYTES = 768 * 1024;
 
 /** Routes kafkajs's own logs into the process logger. */
 function kafkaLogCreator(logger: Logger) {
@@ -64,22 +71,34 @@ export class KafkaBus implements Bus {
     const admin = this.kafka.admin();
     await admin.connect();
     try {
-      const existing = new Set(await admin.listTopics());
-      const missing = topics.filter((t) => !existing.has(t));
-      if (missing.length > 0) {
+      for (let attempt = 1; ; attempt++) {
         try {
-          await admin.createTopics({
-            waitForLeaders: true,
-            topics: missing.map((topic) => ({
-              topic,
-              numPartitions: this.options.partitions,
-              replicationFactor: this.options.replicationFactor,
-            })),
-          });
+          const existing = new Set(await admin.listTopics());
+          const missing = topics.filter((t) => !existing.has(t));
+          if (missing.length > 0) {
+            try {
+              await admin.createTopics({
+                waitForLeaders: true,
+                topics: missing.map((topic) => ({
+                  topic,
+                  numPartitions: this.options.partitions,
+                  replicationFactor: this.options.replicationFactor,
+                })),
+              });
+            } catch (err) {
+              // several services starting at once race to create the same topics: losing the race is fine
+              const all = [err, ...((err as { errors?: unknown[] }).errors ?? [])] as { type?: string }[];
+              if (!all.some((e) => e.type === "TOPIC_ALREADY_EXISTS")) throw err;
+            }
+          }
+          // after a retry, the topics exist: make sure the broker's metadata knows them before going on
+          if (attempt > 1) await admin.fetchTopicMetadata({ topics });
+          return;
         } catch (err) {
-          // several services starting at once race to create the same topics: losing the race is fine
-          const all = [err, ...((err as { errors?: unknown[] }).errors ?? [])] as { type?: string }[];
-          if (!all.some((e) => e.type === "TOPIC_ALREADY_EXISTS")) throw err;
+          // KRaft: right after the controller created a topic, the broker's metadata may not know it
+          // yet (UNKNOWN_TOPIC_OR_PARTITION, which kafkajs's wait for leaders does not retry)
+          if (attempt >= 20 || !NEW_TOPIC_METADATA_ERRORS.has((err as { type?: string }).type ?? "")) throw err;
+          await new Promise((r) => setTimeout(r, 250));
         }
       }
     } finally {
@@ -111,11 +130,29 @@ export class KafkaBus implements Bus {
   async publish(topic: string, messages: OutgoingMessage[]): Promise<void> {
     if (messages.length === 0) return;
     await this.connectProducer();
-    await this.producer.send({
-      topic,
-      acks: -1,
-      messages: messages.map((m) => ({ key: m.key ?? null, value: m.value, headers: m.headers ?? {} })),
-    });
+    // The broker refuses a partition's record batch above its message.max.bytes (1 MB by
+    // default) and kafkajs sends a call's messages for one partition as one batch: send in
+    // chunks whose values add up to less than that, one after another (order is kept).
+    const limit = this.options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
+    let chunk: OutgoingMessage[] = [];
+    let bytes = 0;
+    const send = async () => {
+      if (chunk.length === 0) return;
+      await this.producer.send({
+        topic,
+        acks: -1,
+        messages: chunk.map((m) => ({ key: m.key ?? null, value: m.value, headers: m.headers ?? {} })),
+      });
+      chunk = [];
+      bytes = 0;
+    };
+    for (const m of messages) {
+      const size = (typeof m.value === "string" ? Buffer.byteLength(m.value) : m.value.length) + (m.key?.length ?? 0) + 64;
+      if (bytes + size > limit) await send();
+      chunk.push(m);
+      bytes += size;
+    }
+    await send();
   }
 
   async subscribe(options: SubscribeOptions, handler: BatchHandler): Promise<Subscription> {
@@ -124,6 +161,10 @@ export class KafkaBus implements Bus {
       allowAutoTopicCreation: false,
       sessionTimeout: 30_000,
       heartbeatInterval: 3_000,
+      // a batch handler fails only when something outside the message is wrong (bad input is
+      // dead-lettered by the stage): the consumer restarts and the batch is tried again,
+      // whatever kafkajs thinks of the error's retriability
+      retry: { retries: 8, initialRetryTime: 300, restartOnFailure: async () => true },
     });
     this.consumers.add(consumer);
     let resolveJoined: () => void = () => undefined;

@@ -1,0 +1,165 @@
+/**
+ * Pathfinder through the real Kafka broker and Redis, against a baseline measured in the
+ * same run: a raw kafkajs consumer reading the same `agent.actions` topic.
+ *
+ *   npm run bench:pathfinder        (node --expose-gc --import tsx bench/pathfinder-kafka.ts [tasks] [steps per task])
+ *
+ * Also measured: Redis round trips per batch per task and per step (from the server's own
+ * `total_reads_processed`: one read event per pipelined burst of commands), commands per
+ * step, and the heap the pathfinder holds per task it keeps in memory.
+ * Uses DRIFTWATCH_TEST_KAFKA_BROKERS / DRIFTWATCH_TEST_REDIS_URL, else starts the test
+ * servers with scripts/test-env.sh.
+ */
+import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { Redis } from "ioredis";
+import { Kafka, logLevel, Partitioners } from "kafkajs";
+import { TOPICS, topicName } from "../schemas/topics.js";
+import { startDistributed } from "../services/cli/app.js";
+import { ingestStage } from "../services/ingest/ingest.js";
+import type { BusMessage } from "../services/runtime/bus/bus.js";
+import { loadConfig } from "../services/runtime/config.js";
+import { createLogger } from "../services/runtime/logging.js";
+import { packRecords } from "../services/runtime/stage.js";
+import { agentSpans, fmt, protobufRequests } from "./lib/workload.js";
+
+const tasks = Number(process.argv[2] ?? 10_000);
+const stepsPerTask = Number(process.argv[3] ?? 10);
+const partitions = 3;
+
+function testEnv(): { brokers: string; redis: string } {
+  if (process.env.DRIFTWATCH_TEST_KAFKA_BROKERS && process.env.DRIFTWATCH_TEST_REDIS_URL) {
+    return { brokers: process.env.DRIFTWATCH_TEST_KAFKA_BROKERS, redis: process.env.DRIFTWATCH_TEST_REDIS_URL };
+  }
+  execFileSync("bash", ["scripts/test-env.sh", "up"], { stdio: ["ignore", "ignore", "inherit"] });
+  const env = execFileSync("bash", ["scripts/test-env.sh", "env"], { encoding: "utf8" });
+  return {
+    brokers: /DRIFTWATCH_TEST_KAFKA_BROKERS=(.*)/.exec(env)?.[1] ?? "127.0.0.1:19092",
+    redis: /DRIFTWATCH_TEST_REDIS_URL=(.*)/.exec(env)?.[1] ?? "redis://127.0.0.1:16379",
+  };
+}
+
+const env = testEnv();
+const kafka = new Kafka({ brokers: env.brokers.split(","), clientId: "bench", logLevel: logLevel.NOTHING });
+const run = randomBytes(3).toString("hex");
+const prefix = `bench-${run}.`;
+const actionsTopic = topicName(prefix, TOPICS.actions);
+
+/** agent.actions as ingest writes it: the workload's spans through the ingest stage, packed per task. */
+async function fill(): Promise<{ messages: number; actions: number }> {
+  const admin = kafka.admin();
+  await admin.connect();
+  const topics = Object.values(TOPICS).map((t) => ({ topic: topicName(prefix, t), numPartitions: partitions, replicationFactor: 1 }));
+  await admin.createTopics({ topics, waitForLeaders: true });
+  await admin.disconnect();
+  const stage = ingestStage(prefix);
+  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+  await producer.connect();
+  let messages = 0;
+  let actions = 0;
+  // one OTLP request per task, as an SDK's batch exporter sends a finished trace
+  const requests = protobufRequests(agentSpans(tasks, stepsPerTask), stepsPerTask);
+  for (let i = 0; i < requests.length; i += 100) {
+    const batch: BusMessage[] = requests.slice(i, i + 100).map((r, j) => ({
+      topic: "",
+      partition: 0,
+      offset: String(i + j),
+      key: null,
+      value: Buffer.from(r),
+      headers: {},
+      timestampMs: 0,
+    }));
+    const emits = await stage.handle(
+      batch.map((m) => ({ message: m, value: stage.parse(m) })),
+      () => undefined,
+    );
+    actions += emits.length;
+    const packed = packRecords(emits).map((e) => e.message);
+    messages += packed.length;
+    await producer.send({ topic: actionsTopic, acks: -1, messages: packed.map((m) => ({ key: m.key ?? null, value: m.value })) });
+  }
+  await producer.disconnect();
+  return { messages, actions };
+}
+
+async function rawConsume(messages: number): Promise<number> {
+  const consumer = kafka.consumer({ groupId: `${prefix}raw` });
+  await consumer.connect();
+  await consumer.subscribe({ topic: actionsTopic, fromBeginning: true });
+  let seen = 0;
+  let t0 = 0;
+  let t1 = 0;
+  await new Promise<void>((resolve) => {
+    void consumer.run({
+      eachBatch: async ({ batch }) => {
+        if (t0 === 0) t0 = performance.now();
+        seen += batch.messages.length;
+        if (seen >= messages) {
+          t1 = performance.now();
+          resolve();
+        }
+      },
+    });
+  });
+  await consumer.disconnect();
+  return t1 - t0;
+}
+
+async function redisStats(redis: Redis): Promise<{ reads: number; commands: number }> {
+  const info = await redis.info("stats");
+  const num = (name: string) => Number(new RegExp(`${name}:(\\d+)`).exec(info)?.[1] ?? 0);
+  return { reads: num("total_reads_processed"), commands: num("total_commands_processed") };
+}
+
+const heap = () => {
+  (globalThis as { gc?: () => void }).gc?.();
+  return process.memoryUsage().heapUsed;
+};
+
+const { messages, actions } = await fill();
+const rawMs = await rawConsume(messages);
+
+const config = loadConfig({
+  DRIFTWATCH_LOG_LEVEL: "silent",
+  DRIFTWATCH_KAFKA_BROKERS: env.brokers,
+  DRIFTWATCH_REDIS_URL: env.redis,
+  DRIFTWATCH_REDIS_KEY_PREFIX: prefix,
+  DRIFTWATCH_TOPIC_PREFIX: prefix,
+  DRIFTWATCH_GROUP_PREFIX: `${prefix}g.`,
+  DRIFTWATCH_KAFKA_PARTITIONS: String(partitions),
+  DRIFTWATCH_PATHFINDER_CACHED_TASKS: String(tasks * 2),
+});
+const monitor = new Redis(env.redis);
+const heapBefore = heap();
+const app = await startDistributed(config, ["pathfinder"], { logger: createLogger(process.env.BENCH_LOG === "1" ? "warn" : "silent") });
+const count = async (metric: "messagesIn" | "messagesHandled") =>
+  (await app.metrics[metric].get()).values.find((v) => v.labels.stage === "pathfinder")?.value ?? 0;
+const batches = async () => (await app.metrics.batchSeconds.get()).values.find((v) => v.metricName?.endsWith("_count"))?.value ?? 0;
+while ((await count("messagesIn")) === 0) await new Promise((r) => setTimeout(r, 1));
+const before = await redisStats(monitor);
+const t0 = performance.now();
+while ((await count("messagesHandled")) < messages) await new Promise((r) => setTimeout(r, 2));
+const ms = performance.now() - t0;
+const after = await redisStats(monitor);
+const batchCount = await batches();
+const cachedMetric = await app.metrics.registry.getSingleMetric("driftwatch_pathfinder_cached_tasks")?.get();
+const cached = cachedMetric?.values[0]?.value ?? tasks;
+const heapHeld = heap() - heapBefore;
+await app.close();
+await monitor.quit();
+
+const rawRate = (actions / rawMs) * 1000;
+const rate = (actions / ms) * 1000;
+// the clock starts after the first batch arrived: its burst is not counted, nor the monitor's own INFO calls (2)
+const reads = after.reads - before.reads - 1;
+const commands = after.commands - before.commands - 1;
+console.log(
+  `actions ${fmt(actions)} of ${fmt(tasks)} tasks in ${fmt(messages)} Kafka messages (packed per task), ${partitions} partitions`,
+);
+console.log(`baseline  raw kafkajs consume of agent.actions   ${fmt(rawRate)} actions/s`);
+console.log(`pathfinder consume + place + Redis + produce    ${fmt(rate)} steps/s  (${(rate / rawRate).toFixed(3)} × baseline)`);
+console.log(
+  `redis     ${fmt(reads)} round trips (server read events) for ${fmt(batchCount)} batches: ${(reads / actions).toFixed(3)} per step`,
+);
+console.log(`redis     ${fmt(commands)} commands: ${(commands / actions).toFixed(1)} per step`);
+console.log(`memory    ${fmt(heapHeld / 1024)} KiB heap held for ${fmt(cached)} tasks in memory: ${fmt(heapHeld / cached)} bytes per task`);

@@ -1,0 +1,256 @@
+import type { FastifyInstance } from "fastify";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AgentAction, type TaskScope } from "../../schemas/action.js";
+import { Step } from "../../schemas/step.js";
+import { loadPolicy } from "../detector/policy.js";
+import { evaluateStep } from "../detector/rules.js";
+import { recordActions } from "../pathfinder/pathfinder.js";
+import { TaskStore, type TaskSummary } from "../pathfinder/task-store.js";
+import { createLogger } from "../runtime/logging.js";
+import { MemoryStore } from "../runtime/store/memory-store.js";
+import { Metrics } from "../runtime/telemetry.js";
+import { createApi } from "./api.js";
+import { FindingLog, RevocationLog } from "./read-model.js";
+
+const TRACE = "4bf92f3577b34da6a3ce929d0e0e4736";
+/** Task status depends on the time the API reads it: activity is placed relative to now. */
+const NOW = Date.now();
+const SCOPE: TaskScope = { tools: ["web.search"] };
+
+const AGENTS = {
+  orchestrator: { id: "orchestrator", spiffeId: "spiffe://acme.example/agents/orchestrator" },
+  research: { id: "research", spiffeId: "spiffe://acme.example/agents/research" },
+  writer: { id: "writer" },
+};
+
+let counter = 0;
+function act(taskId: string, agent: AgentAction["agent"], receivedAtMs: number, over: Partial<AgentAction> = {}): AgentAction {
+  counter++;
+  const spanId = counter.toString(16).padStart(16, "0");
+  const start = receivedAtMs - 1_000;
+  return AgentAction.parse({
+    id: `${TRACE}:${spanId}`,
+    traceId: TRACE,
+    spanId,
+    taskId,
+    taskIdSource: "attribute",
+    name: "execute_tool web.search",
+    operation: "execute_tool",
+    agent,
+    tool: { name: "web.search" },
+    startTimeMs: start,
+    endTimeMs: start + 10,
+    status: "ok",
+    links: [],
+    attributes: {},
+    receivedAtMs,
+    ...over,
+  });
+}
+
+const rootOf = (taskId: string, agent: AgentAction["agent"], receivedAtMs: number, over: Partial<AgentAction> = {}) => {
+  const root = act(taskId, agent, receivedAtMs, {
+    operation: "invoke_agent",
+    name: `invoke_agent ${agent.id}`,
+    startTimeMs: receivedAtMs - 5_000,
+    ...over,
+  });
+  delete root.tool;
+  return root;
+};
+
+let app: FastifyInstance;
+let tasks: TaskStore;
+let findings: FindingLog;
+
+/**
+ * The tasks, by last activity (newest first):
+ *   fresh   research      started  (1 step)             delegated by busy     NOW - 10 s
+ *   busy    research      active   (2 steps)            delegated by done     NOW - 20 s
+ *   killed  writer        revoked  (2 steps)                                  NOW - 40 s
+ *   done    orchestrator  completed (tool + root span)  declares SCOPE        NOW - 60 s
+ *   closed  writer        completed, then revoked                             NOW - 90 s
+ *   stale   orchestrator  idle     (2 steps, 1 h ago)                         NOW - 1 h
+ */
+beforeAll(async () => {
+  const store = new MemoryStore();
+  tasks = new TaskStore(store);
+  findings = new FindingLog(store);
+  await recordActions(tasks, [act("stale", AGENTS.orchestrator, NOW - 3_600_500), act("stale", AGENTS.orchestrator, NOW - 3_600_000)]);
+  await recordActions(tasks, [act("closed", AGENTS.writer, NOW - 90_500), rootOf("closed", AGENTS.writer, NOW - 90_000)]);
+  await tasks.markRevoked("closed", { atMs: NOW - 85_000, findingId: "f-closed" });
+  await recordActions(tasks, [
+    act("done", AGENTS.orchestrator, NOW - 61_000, { declaredScope: SCOPE }),
+    rootOf("done", AGENTS.orchestrator, NOW - 60_000),
+  ]);
+  await recordActions(tasks, [act("killed", AGENTS.writer, NOW - 41_000), act("killed", AGENTS.writer, NOW - 40_000)]);
+  await tasks.markRevoked("killed", { atMs: NOW - 39_000, findingId: "f-killed" });
+  await recordActions(tasks, [
+    act("busy", AGENTS.research, NOW - 21_000, { parentTaskId: "done" }),
+    act("busy", AGENTS.research, NOW - 20_000, { parentTaskId: "done" }),
+  ]);
+  const [freshStep] = await recordActions(tasks, [
+    act("fresh", AGENTS.research, NOW - 10_000, { parentTaskId: "busy", tool: { name: "shell.exec" } }),
+  ]);
+  // a finding on fresh's step, as the detector would raise it (the shipped policy has no research profile)
+  for (const f of evaluateStep(Step.parse(freshStep), { policy: loadPolicy("policies"), now: NOW })) await findings.record(f);
+
+  app = createApi({
+    tasks,
+    findings,
+    revocations: new RevocationLog(store),
+    metrics: new Metrics(false),
+    logger: createLogger("silent"),
+    ready: async () => true,
+  });
+});
+
+afterAll(async () => {
+  await app?.close();
+});
+
+async function list(query: string): Promise<{ tasks: TaskSummary[]; total?: number; offset: number; limit: number }> {
+  const res = await app.inject({ method: "GET", url: `/api/v1/tasks${query}` });
+  expect(res.statusCode, res.body).toBe(200);
+  return res.json();
+}
+const idsOf = async (query: string) => (await list(query)).tasks.map((t) => t.taskId);
+
+describe("GET /api/v1/tasks", () => {
+  it("lists every task, most recently active first, with a total", async () => {
+    const body = await list("");
+    expect(body.tasks.map((t) => [t.taskId, t.status])).toEqual([
+      ["fresh", "started"],
+      ["busy", "active"],
+      ["killed", "revoked"],
+      ["done", "completed"],
+      ["closed", "revoked"],
+      ["stale", "idle"],
+    ]);
+    expect(body).toMatchObject({ total: 6, offset: 0, limit: 50 });
+  });
+
+  it("pages", async () => {
+    const body = await list("?offset=1&limit=2");
+    expect(body.tasks.map((t) => t.taskId)).toEqual(["busy", "killed"]);
+    expect(body).toMatchObject({ total: 6, offset: 1, limit: 2 });
+  });
+
+  it("filters by status: each status gives exactly its tasks", async () => {
+    expect(await idsOf("?status=active")).toEqual(["busy"]);
+    expect(await idsOf("?status=started")).toEqual(["fresh"]);
+    expect(await idsOf("?status=idle")).toEqual(["stale"]);
+    expect(await idsOf("?status=revoked")).toEqual(["killed", "closed"]);
+    const completed = await list("?status=completed");
+    expect(completed.tasks.map((t) => t.taskId)).toEqual(["done"]);
+  });
+
+  it("every task listed under a status has that status", async () => {
+    for (const status of ["started", "active", "idle", "completed", "revoked"]) {
+      const body = await list(`?status=${status}`);
+      for (const t of body.tasks) expect({ taskId: t.taskId, status: t.status }).toEqual({ taskId: t.taskId, status });
+    }
+  });
+
+  it("filters by agent, alone and with a status", async () => {
+    expect(await idsOf("?agent=research")).toEqual(["fresh", "busy"]);
+    expect(await idsOf("?agent=orchestrator")).toEqual(["done", "stale"]);
+    expect(await idsOf("?agent=research&status=active")).toEqual(["busy"]);
+    expect(await idsOf("?agent=orchestrator&status=idle")).toEqual(["stale"]);
+    expect(await idsOf("?agent=nobody")).toEqual([]);
+  });
+
+  it("filters by last activity, in epoch ms or ISO 8601, bounds included", async () => {
+    expect(await idsOf(`?from=${NOW - 25_000}&to=${NOW - 5_000}`)).toEqual(["fresh", "busy"]);
+    expect(await idsOf(`?from=${NOW - 20_000}&to=${NOW - 10_000}`)).toEqual(["fresh", "busy"]);
+    expect(await idsOf(`?from=${NOW - 19_999}&to=${NOW - 10_001}`)).toEqual([]);
+    const iso = (ms: number) => encodeURIComponent(new Date(ms).toISOString());
+    expect(await idsOf(`?from=${iso(NOW - 25_000)}&to=${iso(NOW - 5_000)}`)).toEqual(["fresh", "busy"]);
+    // an ISO time with an offset
+    const withOffset = new Date(NOW - 65_000 + 2 * 3_600_000).toISOString().replace("Z", "+02:00");
+    expect(await idsOf(`?from=${encodeURIComponent(withOffset)}`)).toEqual(["fresh", "busy", "killed", "done"]);
+    expect(await idsOf(`?to=${NOW - 3_000_000}`)).toEqual(["stale"]);
+    // with a status and an agent
+    expect(await idsOf(`?status=completed&from=${NOW - 70_000}`)).toEqual(["done"]);
+    expect(await idsOf(`?agent=research&from=${NOW - 15_000}`)).toEqual(["fresh"]);
+    // a window leaves the total out (it would count the whole index)
+    expect((await list(`?from=${NOW - 25_000}`)).total).toBeUndefined();
+  });
+
+  it("answers 400 for a bad status, time or page", async () => {
+    for (const query of [
+      "?status=finished",
+      "?status=",
+      "?from=yesterday",
+      "?to=2025-13-01T00:00:00Z",
+      "?from=-5",
+      "?limit=0",
+      "?limit=501",
+      "?offset=-1",
+    ]) {
+      const res = await app.inject({ method: "GET", url: `/api/v1/tasks${query}` });
+      expect(res.statusCode, query).toBe(400);
+      expect(res.json().error, query).toBe("bad request");
+    }
+    const res = await app.inject({ method: "GET", url: "/api/v1/tasks?status=finished" });
+    expect(res.json().details.join("\n")).toMatch(/^status: /m);
+  });
+});
+
+describe("GET /api/v1/tasks/:id", () => {
+  const hopDone = { taskId: "done", agentId: "orchestrator", spiffeId: AGENTS.orchestrator.spiffeId, declaredScope: SCOPE };
+  const hopBusy = { taskId: "busy", agentId: "research", spiffeId: AGENTS.research.spiffeId };
+
+  it("shows a delegate's lineage (root first) and the tree below it", async () => {
+    const res = await app.inject({ method: "GET", url: "/api/v1/tasks/fresh" });
+    expect(res.statusCode).toBe(200);
+    const body = res.json();
+    expect(body.task).toMatchObject({ taskId: "fresh", status: "started", parentTaskId: "busy", steps: 1 });
+    expect(body.delegation).toEqual({
+      lineage: [hopDone, hopBusy],
+      tree: { taskId: "fresh", agentId: "research", status: "started", steps: 1, children: [] },
+    });
+    expect(body.path).toHaveLength(1);
+    expect(body.path[0].lineage).toEqual([hopDone, hopBusy]);
+    // the step's findings by id
+    expect(body.findings.length).toBeGreaterThan(0);
+    expect(body.path[0].findings).toEqual(body.findings.map((f: { id: string }) => f.id));
+  });
+
+  it("shows the whole delegation tree below the root task, and no lineage above it", async () => {
+    const body = (await app.inject({ method: "GET", url: "/api/v1/tasks/done" })).json();
+    expect(body.delegation).toEqual({
+      lineage: [],
+      tree: {
+        taskId: "done",
+        agentId: "orchestrator",
+        status: "completed",
+        steps: 2,
+        children: [
+          {
+            taskId: "busy",
+            agentId: "research",
+            status: "active",
+            steps: 2,
+            children: [{ taskId: "fresh", agentId: "research", status: "started", steps: 1, children: [] }],
+          },
+        ],
+      },
+    });
+    expect(body.task).toMatchObject({ taskId: "done", status: "completed", scope: SCOPE, children: ["busy"] });
+    expect(body.path.map((s: { index: number }) => s.index)).toEqual([0, 1]);
+    expect(body.findings).toEqual([]);
+  });
+
+  it("shows the middle task's single hop and its one child", async () => {
+    const body = (await app.inject({ method: "GET", url: "/api/v1/tasks/busy" })).json();
+    expect(body.delegation.lineage).toEqual([hopDone]);
+    expect(body.delegation.tree.children.map((c: { taskId: string }) => c.taskId)).toEqual(["fresh"]);
+  });
+
+  it("answers 404 for an unknown task", async () => {
+    const res = await app.inject({ method: "GET", url: "/api/v1/tasks/nope" });
+    expect(res.statusCode).toBe(404);
+    expect(res.json()).toEqual({ error: "no task nope" });
+  });
+});
