@@ -132,7 +132,7 @@ async function ingest(messages: number): Promise<number> {
   const app = await startDistributed(config, ["ingest"], { logger: createLogger("silent") });
   // As for the baseline, the clock runs from the first batch to the last one finished (its
   // actions written with acks=all): read from the stage's own counters, so that neither the
-  // group join nor the offset-commit interval is counted.
+  // group join nor the final offset commit is counted.
   const count = async (metric: "messagesIn" | "messagesHandled") =>
     (await app.metrics[metric].get()).values.find((v) => v.labels.stage === "ingest")?.value ?? 0;
   while ((await count("messagesIn")) === 0) await new Promise((r) => setTimeout(r, 1));

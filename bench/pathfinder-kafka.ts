@@ -2,7 +2,12 @@
  * Pathfinder through the real Kafka broker and Redis, against a baseline measured in the
  * same run: a raw kafkajs consumer reading the same `agent.actions` topic.
  *
- *   npm run bench:pathfinder        (node --expose-gc --import tsx bench/pathfinder-kafka.ts [tasks] [steps per task])
+ *   npm run bench:pathfinder        (node --expose-gc --import tsx bench/pathfinder-kafka.ts [tasks] [steps per task] [messages per task])
+ *
+ * With one message per task (the default), every task is new to the pathfinder when its
+ * message comes (load, then write). With several, a task's spans come in several messages,
+ * the later ones interleaved with other tasks' (as an agent's spans come in several
+ * exports), and the pathfinder finds the task in memory.
  *
  * Also measured: Redis round trips per batch per task and per step (from the server's own
  * `total_reads_processed`: one read event per pipelined burst of commands), commands per
@@ -25,6 +30,7 @@ import { agentSpans, fmt, protobufRequests } from "./lib/workload.js";
 
 const tasks = Number(process.argv[2] ?? 10_000);
 const stepsPerTask = Number(process.argv[3] ?? 10);
+const messagesPerTask = Number(process.argv[4] ?? 1);
 const partitions = 3;
 
 function testEnv(): { brokers: string; redis: string } {
@@ -55,10 +61,11 @@ async function fill(): Promise<{ messages: number; actions: number }> {
   const stage = ingestStage(prefix);
   const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
-  let messages = 0;
   let actions = 0;
   // one OTLP request per task, as an SDK's batch exporter sends a finished trace
   const requests = protobufRequests(agentSpans(tasks, stepsPerTask), stepsPerTask);
+  // each task's actions in `messagesPerTask` parts; part k of every task before part k+1 of any
+  const parts: { key: string; value: string }[][] = Array.from({ length: messagesPerTask }, () => []);
   for (let i = 0; i < requests.length; i += 100) {
     const batch: BusMessage[] = requests.slice(i, i + 100).map((r, j) => ({
       topic: "",
@@ -74,9 +81,23 @@ async function fill(): Promise<{ messages: number; actions: number }> {
       () => undefined,
     );
     actions += emits.length;
-    const packed = packRecords(emits).map((e) => e.message);
-    messages += packed.length;
-    await producer.send({ topic: actionsTopic, acks: -1, messages: packed.map((m) => ({ key: m.key ?? null, value: m.value })) });
+    const byTask = new Map<string, typeof emits>();
+    for (const e of emits) byTask.set(String(e.message.key), [...(byTask.get(String(e.message.key)) ?? []), e]);
+    for (const list of byTask.values()) {
+      const size = Math.ceil(list.length / messagesPerTask);
+      for (let k = 0; k < messagesPerTask; k++) {
+        for (const packed of packRecords(list.slice(k * size, (k + 1) * size))) {
+          parts[k]?.push({ key: String(packed.message.key), value: String(packed.message.value) });
+        }
+      }
+    }
+  }
+  let messages = 0;
+  for (const part of parts) {
+    for (let i = 0; i < part.length; i += 200) {
+      await producer.send({ topic: actionsTopic, acks: -1, messages: part.slice(i, i + 200) });
+      messages += part.slice(i, i + 200).length;
+    }
   }
   await producer.disconnect();
   return { messages, actions };

@@ -5,7 +5,7 @@ import type { BusMessage } from "../runtime/bus/bus.js";
 import { decodeMessage } from "../runtime/decode.js";
 import type { Emit, StageLogic } from "../runtime/stage.js";
 import { placeActions, stepOf, type TaskFacts, type TaskPath } from "./path.js";
-import type { TaskStore } from "./task-store.js";
+import type { TaskStore, WriteMarks } from "./task-store.js";
 
 /**
  * pathfinder: `agent.actions` → `agent.steps`. Places each action in its task's path and
@@ -31,6 +31,7 @@ export const DEFAULT_PATHFINDER_OPTIONS: PathfinderOptions = { latenessMs: 30_00
 interface Cached {
   path: TaskPath;
   version: number;
+  marks: WriteMarks;
 }
 
 export type PathfinderStage = StageLogic<AgentAction> & {
@@ -53,7 +54,7 @@ export function pathfinderStage(
   };
 
   const recordTask = async (taskId: string, actions: AgentAction[]): Promise<Emitted[]> => {
-    const entry = cache.get(taskId) ?? (await tasks.load(taskId));
+    const entry = cache.get(taskId) ?? { ...(await tasks.load(taskId)), marks: {} };
     // placing mutates the path: until the store has it, the cache must not
     cache.delete(taskId);
     const placement = placeActions(entry.path, actions, { latenessMs: options.latenessMs });
@@ -61,9 +62,9 @@ export function pathfinderStage(
       remember(taskId, entry);
       return placement.repeated.map((step) => ({ step }));
     }
-    const saved = await tasks.save(entry.path, placement, entry.version);
+    const saved = await tasks.save(entry.path, placement, entry.version, entry.marks);
     if (saved.conflict) options.onConflict?.(taskId);
-    else remember(taskId, { path: entry.path, version: saved.version });
+    else remember(taskId, { path: entry.path, version: saved.version, marks: entry.marks });
 
     const out: Emitted[] = placement.recorded.map((r) => ({ step: r.step, ...(r.actionJson ? { actionJson: r.actionJson } : {}) }));
     for (const step of placement.repeated) out.push({ step });

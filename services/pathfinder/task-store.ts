@@ -76,6 +76,20 @@ const TASK_PARTS = ["facts", "steps", "order", "spans", "facets", "credentials",
 const FACET_KINDS = { agent: "agents", tool: "tools", data: "dataClassifications", env: "environments", dest: "destinations" } as const;
 const MAX_STEPS = 100_000;
 
+/**
+ * What a writer remembers of its last writes of a task, so that it need not repeat them
+ * every batch (fresh marks: everything is written).
+ */
+export interface WriteMarks {
+  ttlSetAtMs?: number;
+  indexedLastSeenMs?: number;
+  indexedPhase?: TaskPhase;
+  indexedAgent?: string;
+}
+
+/** Task listings order by last activity to this granularity (ms). */
+const INDEX_GRANULARITY_MS = 1_000;
+
 export interface SaveResult {
   /** The actions to emit again (placement.reevaluate), in the same order. */
   reevaluated: AgentAction[];
@@ -135,7 +149,7 @@ export class TaskStore {
    * Writes what a placement changed, reads the steps to emit again and the delegating
    * task's facts: all issued at once, so one round trip.
    */
-  async save(path: TaskPath, placement: Placement, version: number): Promise<SaveResult> {
+  async save(path: TaskPath, placement: Placement, version: number, marks: WriteMarks = {}): Promise<SaveResult> {
     const t = path.taskId;
     const facts = path.facts as TaskFacts;
     const ttl = this.ttlMs;
@@ -164,15 +178,31 @@ export class TaskStore {
     if (placement.factsChanged) writes.push(this.store.set(taskKey(t, "facts"), JSON.stringify(facts), { ttlMs: ttl }));
     if (placement.newFacets.length > 0) writes.push(this.store.setAdd(taskKey(t, "facets"), placement.newFacets));
     if (placement.newCredentials.length > 0) writes.push(this.store.setAdd(taskKey(t, "credentials"), placement.newCredentials));
-    for (const part of TASK_PARTS) if (part !== "facts") writes.push(this.store.expire(taskKey(t, part), ttl));
-    const member = [{ score: facts.lastSeenMs, member: t }];
-    writes.push(this.store.sortedAdd(ALL, member));
-    if (facts.agentId) writes.push(this.store.sortedAdd(byAgent(facts.agentId), member));
-    if (facts.phase === "completed") {
-      writes.push(this.store.sortedAdd(COMPLETED, member));
-      if (placement.previousPhase && placement.previousPhase !== "completed") writes.push(this.store.sortedRemove(OPEN, [t]));
-    } else {
-      writes.push(this.store.sortedAdd(OPEN, member));
+    // time-to-live and the listing indexes are refreshed now and then, not on every batch:
+    // they are most of a batch's commands otherwise
+    const now = Date.now();
+    if (marks.ttlSetAtMs === undefined || now - marks.ttlSetAtMs > ttl / 10) {
+      for (const part of TASK_PARTS) if (part !== "facts") writes.push(this.store.expire(taskKey(t, part), ttl));
+      marks.ttlSetAtMs = now;
+    }
+    const reindex =
+      marks.indexedLastSeenMs === undefined ||
+      facts.lastSeenMs - marks.indexedLastSeenMs >= INDEX_GRANULARITY_MS ||
+      marks.indexedPhase !== facts.phase ||
+      marks.indexedAgent !== facts.agentId;
+    if (reindex) {
+      const member = [{ score: facts.lastSeenMs, member: t }];
+      writes.push(this.store.sortedAdd(ALL, member));
+      if (facts.agentId) writes.push(this.store.sortedAdd(byAgent(facts.agentId), member));
+      if (facts.phase === "completed") {
+        writes.push(this.store.sortedAdd(COMPLETED, member));
+        if (marks.indexedPhase !== "completed") writes.push(this.store.sortedRemove(OPEN, [t]));
+      } else {
+        writes.push(this.store.sortedAdd(OPEN, member));
+      }
+      marks.indexedLastSeenMs = facts.lastSeenMs;
+      marks.indexedPhase = facts.phase;
+      marks.indexedAgent = facts.agentId;
     }
     if (facts.parentTaskId && placement.recorded.length > 0) writes.push(this.store.setAdd(taskKey(facts.parentTaskId, "children"), [t]));
 

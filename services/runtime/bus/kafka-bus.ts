@@ -20,8 +20,6 @@ export interface KafkaBusOptions {
   partitionsConsumedConcurrently?: number;
   /** Values sent in one produce call add up to at most this (default 768 KiB, under the broker's 1 MB message.max.bytes). */
   maxRequestBytes?: number;
-  /** How often resolved offsets are committed (default 500 ms). */
-  commitIntervalMs?: number;
 }
 
 /** What the metadata of a topic just created may answer for a moment. */
@@ -184,10 +182,9 @@ export class KafkaBus implements Bus {
     await consumer.run({
       // Only resolved offsets are ever committed, and an offset is resolved only after the
       // handler (and so the stage's produce, acks=all) finished: commit-after-produce holds.
-      // Committing on an interval rather than after every batch saves a round trip per
-      // batch; a crash redelivers at most the last interval's batches (effects are idempotent).
+      // kafkajs (2.2.4) commits the resolved offsets after every batch (runner.js,
+      // autoCommitOffsets): a crash redelivers at most the batches in flight.
       autoCommit: true,
-      autoCommitInterval: this.options.commitIntervalMs ?? 500,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: this.options.partitionsConsumedConcurrently ?? 3,
       eachBatch: async ({ batch, heartbeat, isRunning, isStale, resolveOffset, commitOffsetsIfNecessary }) => {
