@@ -319,3 +319,42 @@ describe("delegation within a task, through the stage", () => {
     expect((await tasks.summary("task-w", NOW))?.status).toBe("completed");
   });
 });
+
+describe("delegation across tasks by span references (no parentTaskId)", () => {
+  it("a task whose span links to a span already recorded in another task is that task's delegate", async () => {
+    const tasks = new TaskStore(new MemoryStore());
+    const handoff = a({ declaredScope: SCOPE_A, tool: { name: "queue.send" } });
+    await recordActions(tasks, [handoff]);
+    // the consumer of the hand-off: its own task and trace, a span link back to the sender
+    const [first] = await recordActions(tasks, [
+      act("task-q", TRACE_B, RESEARCH, { links: [{ traceId: handoff.traceId, spanId: handoff.spanId }] }),
+    ]);
+    // the link is found with the batch's writes; the steps are then emitted with the lineage
+    const steps = await tasks.path("task-q");
+    expect(steps.map((s) => s.lineage)).toEqual([[hopA]]);
+    expect(first?.lineage).toEqual([hopA]);
+    expect((await tasks.facts("task-q"))?.parentTaskId).toBe("task-a");
+    expect(await tasks.children("task-a")).toEqual(["task-q"]);
+    // held to A's scope: web.search is in it, report.write is not
+    const later = await recordActions(tasks, [act("task-q", TRACE_B, RESEARCH, { tool: { name: "report.write" } })]);
+    expect(later.map((s) => s.lineage)).toEqual([[hopA]]);
+    expect(detect(later[0] as Step).map((f) => f.ruleId)).toEqual(["scope.delegation"]);
+  });
+
+  it("a span whose parent span was recorded in another task (same trace) makes its task a delegate", async () => {
+    const tasks = new TaskStore(new MemoryStore());
+    const invoke = a({ operation: "invoke_agent", name: "invoke_agent research", tool: undefined });
+    await recordActions(tasks, [invoke]);
+    await recordActions(tasks, [act("task-r", TRACE_A, RESEARCH, { parentSpanId: invoke.spanId })]);
+    expect((await tasks.facts("task-r"))?.parentTaskId).toBe("task-a");
+    expect((await tasks.path("task-r"))[0]?.lineage?.map((h) => h.taskId)).toEqual(["task-a"]);
+  });
+
+  it("a reference to a span of the task itself, or to one never recorded, makes no delegation", async () => {
+    const tasks = new TaskStore(new MemoryStore());
+    const root = a({ operation: "invoke_agent", tool: undefined });
+    await recordActions(tasks, [root, a({ parentSpanId: root.spanId, links: [{ traceId: TRACE_C, spanId: "00000000000000ff" }] })]);
+    expect((await tasks.facts("task-a"))?.parentTaskId).toBeUndefined();
+    expect((await tasks.path("task-a")).every((s) => s.lineage === undefined)).toBe(true);
+  });
+});

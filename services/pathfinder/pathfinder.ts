@@ -71,10 +71,17 @@ export function pathfinderStage(
     const index = new Map(placement.reevaluate.map((r) => [r.id, r.index]));
     for (const a of saved.reevaluated) out.push({ step: stepOf(entry.path, a, index.get(a.id) as number, { reevaluated: true }) });
 
+    const facts = entry.path.facts as TaskFacts;
+    // a span whose parent or link is in another task: that task delegated this one
+    let parent = saved.parent;
+    if (!facts.parentTaskId && saved.referencedTasks?.[0]) {
+      facts.parentTaskId = saved.referencedTasks[0];
+      parent = await tasks.facts(facts.parentTaskId);
+      if (!parent) await tasks.saveFacts(entry.path);
+    }
     // a delegate is held to its delegating task's scope: when what is known of that task
     // changed, the lineage changes and every step is looked at again
-    const lineage = saved.parent ? lineageBelow(saved.parent) : undefined;
-    const facts = entry.path.facts as TaskFacts;
+    const lineage = parent ? lineageBelow(parent) : undefined;
     if (lineage && JSON.stringify(lineage) !== JSON.stringify(facts.lineage ?? [])) {
       facts.lineage = lineage;
       await tasks.saveFacts(entry.path);

@@ -15,7 +15,8 @@ import { emptyPath, type Placement, type SpanInfo, stepOf, type TaskFacts, type 
  *   task:{id}:children     set of delegate task ids   task:{id}:revoked   JSON Revoked
  *   task:{id}:writes       hash n → writes so far (a second writer shows as a gap)
  *
- * and the indexes `tasks:all`, `tasks:open`, `tasks:completed`, `tasks:revoked`,
+ * and `trace:{traceId}:spans` (span id → task id, to follow a span's parent or link into
+ * another task), and the indexes `tasks:all`, `tasks:open`, `tasks:completed`, `tasks:revoked`,
  * `tasks:agent:<id>` (sorted by last activity; revoked by time of revocation).
  */
 export type TaskStatus = TaskPhase | "idle" | "revoked";
@@ -69,6 +70,8 @@ const OPEN = "tasks:open";
 const COMPLETED = "tasks:completed";
 const REVOKED = "tasks:revoked";
 const byAgent = (agentId: string) => `tasks:agent:${agentId}`;
+/** Span id → task id, per trace (the trace id is the hash tag). */
+const traceKey = (traceId: string) => `trace:{${traceId}}:spans`;
 
 const DEFAULT_TTL_MS = 7 * 24 * 3600 * 1000;
 const DEFAULT_IDLE_MS = 5 * 60 * 1000;
@@ -97,6 +100,11 @@ export interface SaveResult {
   conflict: boolean;
   /** The delegating task's facts, when the task has one (to refresh the lineage). */
   parent?: TaskFacts;
+  /**
+   * Other tasks this batch's spans point into (a parent span or a span link recorded in
+   * another task), when the task has no delegating task yet.
+   */
+  referencedTasks?: string[];
   version: number;
 }
 
@@ -212,18 +220,53 @@ export class TaskStore {
       placement.reevaluate.map((r) => r.id),
     );
     const parent = facts.parentTaskId ? this.store.get(taskKey(facts.parentTaskId, "facts")) : Promise.resolve(null);
-    const [, n, raw, parentFacts] = await Promise.all([Promise.all(writes), written, reevaluated, parent]);
+
+    // which task each span belongs to, per trace: a span of another task may name one of
+    // these as its parent or link to it (an agent handing work to another task)
+    const byTrace = new Map<string, Record<string, string>>();
+    for (const { action } of placement.recorded) {
+      const fields = byTrace.get(action.traceId) ?? {};
+      fields[action.spanId] = t;
+      byTrace.set(action.traceId, fields);
+    }
+    for (const [traceId, fields] of byTrace) {
+      writes.push(this.store.hashSet(traceKey(traceId), fields), this.store.expire(traceKey(traceId), ttl));
+    }
+    // and whether this task's spans point into another task: parents not in this task, links
+    const lookups: Promise<(string | null)[]>[] = [];
+    if (!facts.parentTaskId) {
+      const refs = new Map<string, Set<string>>();
+      const ref = (traceId: string, spanId: string) => {
+        if (path.spans.has(spanId)) return;
+        const set = refs.get(traceId) ?? new Set<string>();
+        set.add(spanId);
+        refs.set(traceId, set);
+      };
+      for (const { action } of placement.recorded) {
+        if (action.parentSpanId) ref(action.traceId, action.parentSpanId);
+        for (const l of action.links) ref(l.traceId, l.spanId);
+      }
+      for (const [traceId, spanIds] of refs) lookups.push(this.store.hashGet(traceKey(traceId), [...spanIds]));
+    }
+    const [, n, raw, parentFacts, found] = await Promise.all([Promise.all(writes), written, reevaluated, parent, Promise.all(lookups)]);
+    const referenced = [...new Set(found.flat().filter((x): x is string => x !== null && x !== t))];
     return {
       reevaluated: raw.filter((r): r is string => r !== null).map((r) => JSON.parse(r) as AgentAction),
       conflict: n !== version + 1,
       ...(parentFacts ? { parent: JSON.parse(parentFacts) as TaskFacts } : {}),
+      ...(referenced.length > 0 ? { referencedTasks: referenced.sort() } : {}),
       version: n,
     };
   }
 
-  /** Rewrites the task's facts (after its lineage changed). */
+  /** Rewrites the task's facts (after its lineage changed), and lists it among its parent's delegates. */
   async saveFacts(path: TaskPath): Promise<void> {
-    if (path.facts) await this.store.set(taskKey(path.taskId, "facts"), JSON.stringify(path.facts), { ttlMs: this.ttlMs });
+    const facts = path.facts;
+    if (!facts) return;
+    await Promise.all([
+      this.store.set(taskKey(path.taskId, "facts"), JSON.stringify(facts), { ttlMs: this.ttlMs }),
+      facts.parentTaskId ? this.store.setAdd(taskKey(facts.parentTaskId, "children"), [path.taskId]) : undefined,
+    ]);
   }
 
   /** Recorded actions by id, in the order asked (missing ones left out). */
