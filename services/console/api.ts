@@ -1,6 +1,9 @@
 import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import { z } from "zod";
+import { TaskScope } from "../../schemas/action.js";
+import { type Policy, profileFor } from "../detector/policy.js";
+import { limitOfProfile, limitOfScope, wider } from "../detector/scope.js";
 import { TASK_STATUSES, type TaskStore } from "../pathfinder/task-store.js";
 import { createHttpServer } from "../runtime/http.js";
 import type { Metrics } from "../runtime/telemetry.js";
@@ -9,6 +12,8 @@ import type { FindingLog, RevocationLog } from "./read-model.js";
 /** The console API for SOC analysts, under /api/v1/, plus health and metrics. */
 export interface ApiDeps {
   tasks: TaskStore;
+  /** The policy in force: a registered scope may only narrow the agent's profile. */
+  policy?: () => Policy;
   findings: FindingLog;
   revocations: RevocationLog;
   metrics: Metrics;
@@ -21,6 +26,7 @@ const Page = z.object({
   offset: z.coerce.number().int().min(0).max(1_000_000).default(0),
 });
 const TaskIdParam = z.object({ id: z.string().min(1).max(256) });
+const ScopeQuery = z.object({ agent: z.string().min(1).max(256).optional() });
 const TaskFilter = Page.extend({
   status: z.enum(TASK_STATUSES).optional(),
   agent: z.string().min(1).max(256).optional(),
@@ -111,6 +117,44 @@ export function createApi(deps: ApiDeps): FastifyInstance {
       path: path.map((s) => ({ ...s, findings: byStep.get(s.id) ?? [] })),
       findings,
       revocations,
+    };
+  });
+
+  /**
+   * The scope registry: a task's scope, registered before or while it runs (by the
+   * platform that starts the agent, not by the agent). It may only narrow: the agent's
+   * profile, the delegating task's scope, and a scope registered before.
+   */
+  app.put("/api/v1/tasks/:id/scope", async (req, reply) => {
+    const { id } = TaskIdParam.parse(req.params);
+    const { agent } = ScopeQuery.parse(req.query);
+    const scope = TaskScope.parse(req.body);
+    const [facts, before] = await Promise.all([deps.tasks.facts(id), deps.tasks.registeredScope(id)]);
+    const problems: string[] = [];
+    const agentId = agent ?? facts?.agentId;
+    const profile = agentId && deps.policy ? profileFor(deps.policy(), { id: agentId }) : undefined;
+    if (profile) problems.push(...wider(scope, limitOfProfile(profile)).map((p) => `beyond profile "${profile.id}": ${p}`));
+    if (facts?.parentTaskId) {
+      const parent = await deps.tasks.facts(facts.parentTaskId);
+      if (parent?.scope)
+        problems.push(...wider(scope, limitOfScope(parent.scope)).map((p) => `beyond delegating task ${facts.parentTaskId}: ${p}`));
+    }
+    if (before) problems.push(...wider(scope, limitOfScope(before)).map((p) => `beyond the scope registered before: ${p}`));
+    if (problems.length > 0) return reply.code(422).send({ error: "a task's scope may only narrow", details: problems });
+    await deps.tasks.registerScope(id, scope);
+    return reply.code(before ? 200 : 201).send({ taskId: id, scope, ...(profile ? { profile: profile.id } : {}) });
+  });
+
+  app.get("/api/v1/tasks/:id/scope", async (req, reply) => {
+    const { id } = TaskIdParam.parse(req.params);
+    const [facts, registered] = await Promise.all([deps.tasks.facts(id), deps.tasks.registeredScope(id)]);
+    if (!registered && !facts?.scope && !facts?.scopeError) return reply.code(404).send({ error: `no scope for task ${id}` });
+    return {
+      taskId: id,
+      ...(registered ? { registered } : {}),
+      // what the task's steps are checked against now
+      ...(facts?.scope ? { inForce: { scope: facts.scope, source: facts.scopeSource ?? "span" } } : {}),
+      ...(facts?.scopeError ? { declarationError: facts.scopeError } : {}),
     };
   });
 

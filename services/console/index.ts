@@ -1,6 +1,7 @@
 import { Finding } from "../../schemas/finding.js";
 import { Revocation } from "../../schemas/revocation.js";
 import { TOPICS, topicName } from "../../schemas/topics.js";
+import { PolicyHolder } from "../detector/policy.js";
 import { taskStoreFor } from "../pathfinder/task-store.js";
 import { decodeMessage } from "../runtime/decode.js";
 import { listen } from "../runtime/http.js";
@@ -30,8 +31,10 @@ export async function startConsole(ctx: ServiceContext): Promise<RunningService 
       return [];
     },
   });
+  const policy = new PolicyHolder(ctx.config.policyDir, ctx.logger);
   const app = createApi({
     tasks: taskStoreFor(ctx.store, ctx.config.tasks),
+    policy: () => policy.current,
     findings,
     revocations,
     metrics: ctx.metrics,
@@ -45,6 +48,7 @@ export async function startConsole(ctx: ServiceContext): Promise<RunningService 
     url,
     close: async () => {
       await app.close();
+      policy.close();
       await Promise.all([findingStage.close(), revocationStage.close()]);
     },
   };

@@ -132,7 +132,7 @@ function hostOf(step: Step): string | undefined {
   return undefined;
 }
 
-function hostAllowed(host: string, allow: string[]): boolean {
+export function hostAllowed(host: string, allow: string[]): boolean {
   return allow.some((a) => {
     const p = a.toLowerCase();
     return p.startsWith("*.") ? host === p.slice(2) || host.endsWith(p.slice(1)) : host === p;

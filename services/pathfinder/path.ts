@@ -42,6 +42,8 @@ export interface TaskFacts {
   spiffeId?: string;
   intent?: string;
   scope?: TaskScope;
+  /** Where the scope came from: the scope registry (authoritative) or the task's spans. */
+  scopeSource?: "registry" | "span";
   scopeError?: string;
   parentTaskId?: string;
   /** The hops above this task (its delegating tasks), root first. */
@@ -65,6 +67,8 @@ export interface TaskPath {
   /** What the task touched: `agent:…`, `tool:…`, `data:…`, `env:…`, `dest:…`. */
   facets: Set<string>;
   credentials: Set<string>;
+  /** The scope registered for the task through the API, if any: it wins over a span's. */
+  registeredScope?: TaskScope;
 }
 
 export function emptyPath(taskId: string): TaskPath {
@@ -352,9 +356,15 @@ function updateFacts(path: TaskPath, fresh: AgentAction[], placement: Placement,
     facts.agentName ??= a.agent.name;
     facts.spiffeId ??= a.agent.spiffeId;
     facts.intent ??= a.intent;
-    if (!facts.scope && !facts.scopeError) {
-      if (a.declaredScope) facts.scope = a.declaredScope;
-      else if (a.declaredScopeError) facts.scopeError = a.declaredScopeError;
+    if (path.registeredScope) {
+      facts.scope = path.registeredScope;
+      facts.scopeSource = "registry";
+      delete facts.scopeError;
+    } else if (!facts.scope && !facts.scopeError) {
+      if (a.declaredScope) {
+        facts.scope = a.declaredScope;
+        facts.scopeSource = "span";
+      } else if (a.declaredScopeError) facts.scopeError = a.declaredScopeError;
     }
     facts.parentTaskId ??= a.parentTaskId;
     if (isTaskRoot(a) && facts.phase !== "completed") {

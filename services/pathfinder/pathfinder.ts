@@ -80,10 +80,20 @@ export function pathfinderStage(
       if (!parent) await tasks.saveFacts(entry.path);
     }
     // a delegate is held to its delegating task's scope: when what is known of that task
-    // changed, the lineage changes and every step is looked at again
+    // changed, the lineage changes and every step is looked at again; so too when a scope
+    // was registered for the task (or changed) since the task was loaded
     const lineage = parent ? lineageBelow(parent) : undefined;
-    if (lineage && JSON.stringify(lineage) !== JSON.stringify(facts.lineage ?? [])) {
-      facts.lineage = lineage;
+    const lineageChanged = lineage !== undefined && JSON.stringify(lineage) !== JSON.stringify(facts.lineage ?? []);
+    const registered = saved.registeredScope;
+    const scopeChanged = registered !== undefined && JSON.stringify(registered) !== JSON.stringify(entry.path.registeredScope);
+    if (lineageChanged || scopeChanged) {
+      if (lineage) facts.lineage = lineage;
+      if (registered && scopeChanged) {
+        entry.path.registeredScope = registered;
+        facts.scope = registered;
+        facts.scopeSource = "registry";
+        delete facts.scopeError;
+      }
       await tasks.saveFacts(entry.path);
       const fresh = new Set(out.map((e) => e.step.id));
       const all = await tasks.actions(

@@ -175,8 +175,12 @@ function setup(options: Partial<PathfinderOptions> = {}) {
   return { store, tasks, stage, run, conflicts };
 }
 
-const LOAD_READS = ["get", "sortedRangeByScore", "hashGetAll", "setMembers", "setMembers", "hashGet"];
-const reads = (burst: Call[]) => burst.filter((c) => ["get", "sortedRangeByScore", "hashGetAll", "setMembers"].includes(c.method));
+const LOAD_READS = ["get", "sortedRangeByScore", "hashGetAll", "setMembers", "setMembers", "hashGet", "get"];
+/** Reads in a burst, but the one the save burst always makes: the scope registered for the task, which may change any time. */
+const reads = (burst: Call[]) =>
+  burst.filter(
+    (c) => ["get", "sortedRangeByScore", "hashGetAll", "setMembers"].includes(c.method) && !c.key.endsWith(":registered-scope"),
+  );
 
 describe("pathfinder stage: store round trips per batch", () => {
   it("the counting store sees calls issued together as one burst and calls after an answer as another", async () => {
@@ -192,7 +196,7 @@ describe("pathfinder stage: store round trips per batch", () => {
     expect(steps.map((s) => s.index)).toEqual([0, 1]);
     expect(bursts).toHaveLength(2);
     expect(bursts[0]?.map((c) => c.method)).toEqual(LOAD_READS);
-    // the save burst writes and asks only for the write count and the steps to emit again
+    // the save burst writes and asks only for the write count, the steps to emit again and the registered scope
     const save = bursts[1] as Call[];
     expect(save.map((c) => c.method)).toEqual(expect.arrayContaining(["hashSet", "sortedAdd", "set", "hashIncrement", "hashGet"]));
     expect(reads(save)).toEqual([]);

@@ -14,6 +14,7 @@ import { emptyPath, type Placement, type SpanInfo, stepOf, type TaskFacts, type 
  *   task:{id}:facets       set (agent:…, tool:…)      task:{id}:credentials set
  *   task:{id}:children     set of delegate task ids   task:{id}:revoked   JSON Revoked
  *   task:{id}:writes       hash n → writes so far (a second writer shows as a gap)
+ *   task:{id}:registered-scope  JSON TaskScope from the scope registry API
  *
  * and `trace:{traceId}:spans` (span id → task id, to follow a span's parent or link into
  * another task), and the indexes `tasks:all`, `tasks:open`, `tasks:completed`, `tasks:revoked`,
@@ -105,6 +106,8 @@ export interface SaveResult {
    * another task), when the task has no delegating task yet.
    */
   referencedTasks?: string[];
+  /** The scope registered for the task through the API, as it stands now. */
+  registeredScope?: TaskScope;
   version: number;
 }
 
@@ -129,7 +132,7 @@ export class TaskStore {
 
   /** Everything the pathfinder keeps of a task (one round trip), and the write count it was read at. */
   async load(taskId: string): Promise<{ path: TaskPath; version: number }> {
-    const [facts, order, spans, facets, credentials, writes] = await Promise.all([
+    const [facts, order, spans, facets, credentials, writes, registered] = await Promise.all([
       this.store.get(taskKey(taskId, "facts")),
       this.store.sortedRangeByScore(taskKey(taskId, "order"), {
         min: Number.NEGATIVE_INFINITY,
@@ -141,8 +144,10 @@ export class TaskStore {
       this.store.setMembers(taskKey(taskId, "facets")),
       this.store.setMembers(taskKey(taskId, "credentials")),
       this.store.hashGet(taskKey(taskId, "writes"), ["n"]),
+      this.store.get(taskKey(taskId, "registered-scope")),
     ]);
     const path = emptyPath(taskId);
+    if (registered) path.registeredScope = JSON.parse(registered) as TaskScope;
     if (facts) path.facts = JSON.parse(facts) as TaskFacts;
     // the sorted set's order is the path's order (score, then id)
     path.order = order.map(({ member, score }) => ({ id: member, score }));
@@ -248,13 +253,22 @@ export class TaskStore {
       }
       for (const [traceId, spanIds] of refs) lookups.push(this.store.hashGet(traceKey(traceId), [...spanIds]));
     }
-    const [, n, raw, parentFacts, found] = await Promise.all([Promise.all(writes), written, reevaluated, parent, Promise.all(lookups)]);
+    const registered = this.store.get(taskKey(t, "registered-scope"));
+    const [, n, raw, parentFacts, found, registeredScope] = await Promise.all([
+      Promise.all(writes),
+      written,
+      reevaluated,
+      parent,
+      Promise.all(lookups),
+      registered,
+    ]);
     const referenced = [...new Set(found.flat().filter((x): x is string => x !== null && x !== t))];
     return {
       reevaluated: raw.filter((r): r is string => r !== null).map((r) => JSON.parse(r) as AgentAction),
       conflict: n !== version + 1,
       ...(parentFacts ? { parent: JSON.parse(parentFacts) as TaskFacts } : {}),
       ...(referenced.length > 0 ? { referencedTasks: referenced.sort() } : {}),
+      ...(registeredScope ? { registeredScope: JSON.parse(registeredScope) as TaskScope } : {}),
       version: n,
     };
   }
@@ -267,6 +281,19 @@ export class TaskStore {
       this.store.set(taskKey(path.taskId, "facts"), JSON.stringify(facts), { ttlMs: this.ttlMs }),
       facts.parentTaskId ? this.store.setAdd(taskKey(facts.parentTaskId, "children"), [path.taskId]) : undefined,
     ]);
+  }
+
+  /**
+   * Registers a task's scope (the scope registry): the pathfinder reads it with the task's
+   * next batch, and it wins over a scope the task's spans declare.
+   */
+  async registerScope(taskId: string, scope: TaskScope): Promise<void> {
+    await this.store.set(taskKey(taskId, "registered-scope"), JSON.stringify(scope), { ttlMs: this.ttlMs });
+  }
+
+  async registeredScope(taskId: string): Promise<TaskScope | undefined> {
+    const raw = await this.store.get(taskKey(taskId, "registered-scope"));
+    return raw ? (JSON.parse(raw) as TaskScope) : undefined;
   }
 
   /** Recorded actions by id, in the order asked (missing ones left out). */
