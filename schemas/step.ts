@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { AgentAction, TaskScope } from "./action.js";
+import { AgentAction, DataClassification, TaskScope } from "./action.js";
 
 /**
  * One hop of a delegation chain: an agent acting for a task. A step's lineage lists the
@@ -24,6 +24,17 @@ export const StepContext = z.object({
 });
 export type StepContext = z.infer<typeof StepContext>;
 
+/** What the path holds before a step (in path order): what flow rules and budgets look at. */
+export const PathSoFar = z.object({
+  /** The most sensitive data an earlier step touched. */
+  maxDataClassification: DataClassification.optional(),
+  /** Earlier steps that started within the minute before this one. */
+  stepsLastMinute: z.number().int().nonnegative(),
+  /** From the start of the task's first step to this step's start. */
+  elapsedMs: z.number().nonnegative(),
+});
+export type PathSoFar = z.infer<typeof PathSoFar>;
+
 /**
  * One step of a task's path: an action placed in its task's order. On `agent.steps`,
  * keyed by task id. A step is emitted when its span arrives, and again (`reevaluated`)
@@ -37,6 +48,7 @@ export const Step = AgentAction.extend({
   /** Emitted again because the path before it changed. */
   reevaluated: z.boolean().optional(),
   context: StepContext.optional(),
+  before: PathSoFar.optional(),
   /** The delegation hops above this step, root first; absent when no one delegated to it. */
   lineage: z.array(Hop).optional(),
 });

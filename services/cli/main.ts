@@ -1,12 +1,15 @@
+import { realpathSync } from "node:fs";
+import { pathToFileURL } from "node:url";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { Severity } from "../../schemas/finding.js";
 import { loadPolicy, PolicyError } from "../detector/policy.js";
 import { ConfigError, loadConfig } from "../runtime/config.js";
 import { type App, SERVICE_NAMES, type ServiceName, startDistributed, startEmbedded } from "./app.js";
 import { runDemo } from "./demo.js";
+import { writePolicySchema } from "./policy-schema.js";
 import { exceeds, replay } from "./replay.js";
 
-/** `driftwatch`: start (embedded), run <service>, replay, policy check, demo. */
+/** `driftwatch`: start (embedded), run <service>, replay, policy check, policy schema, demo. */
 function waitForSignal(app: App): Promise<void> {
   return new Promise((resolve) => {
     let stopping = false;
@@ -90,6 +93,11 @@ export function buildCli(): Command {
         throw err;
       }
     });
+  policy
+    .command("schema")
+    .description("print the JSON Schema of a policy file (generated from the zod schema), for editors")
+    .option("--out <file>", "write it to this file instead of stdout")
+    .action((opts: { out?: string }) => writePolicySchema(opts.out));
 
   program
     .command("demo")
@@ -119,3 +127,13 @@ export async function main(argv: string[]): Promise<void> {
     process.exit(1);
   }
 }
+
+/** Run directly (`node --import tsx services/cli/main.ts …`); bin/driftwatch.js imports the built module and calls main. */
+function isEntryPoint(): boolean {
+  try {
+    return process.argv[1] !== undefined && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href;
+  } catch {
+    return false;
+  }
+}
+if (isEntryPoint()) await main(process.argv);

@@ -1,5 +1,5 @@
-import type { AgentAction, TaskScope } from "../../schemas/action.js";
-import type { Hop, Step, StepContext } from "../../schemas/step.js";
+import { type AgentAction, DATA_CLASSIFICATIONS, type DataClassification, type TaskScope } from "../../schemas/action.js";
+import type { Hop, PathSoFar, Step, StepContext } from "../../schemas/step.js";
 
 /**
  * A task's path as the pathfinder keeps it: the order of its steps, what it knows of each
@@ -19,6 +19,9 @@ export interface SpanInfo {
   spiffeId?: string;
   /** The span arrived after the lateness window (see placeActions). */
   late?: boolean;
+  /** Start time (epoch ms) and the data classification it touched: what later steps look back at. */
+  start?: number;
+  data?: DataClassification;
 }
 
 export interface TaskFacts {
@@ -190,7 +193,27 @@ export function stepOf(path: TaskPath, action: AgentAction, index: number, flags
   if (context) step.context = context;
   const lineage = lineageOf(path, action.spanId, action.agent.id);
   if (lineage) step.lineage = lineage;
+  step.before = soFar(path, index, action.startTimeMs);
   return step;
+}
+
+const RECENT_MS = 60_000;
+const sensitivity = (c: DataClassification) => DATA_CLASSIFICATIONS.indexOf(c);
+
+/** What the path holds before position `index` (a step starting at `startMs`). */
+export function soFar(path: TaskPath, index: number, startMs: number): PathSoFar {
+  let max: DataClassification | undefined;
+  let recent = 0;
+  const end = Math.min(index, path.order.length);
+  for (let i = 0; i < end; i++) {
+    const id = (path.order[i] as OrderEntry).id;
+    const info = path.spans.get(id.slice(id.indexOf(":") + 1));
+    if (!info) continue;
+    if (info.data && (max === undefined || sensitivity(info.data) > sensitivity(max))) max = info.data;
+    if (info.start !== undefined && info.start >= startMs - RECENT_MS) recent++;
+  }
+  const first = path.facts?.startMs ?? startMs;
+  return { ...(max ? { maxDataClassification: max } : {}), stepsLastMinute: recent, elapsedMs: Math.max(0, startMs - first) };
 }
 
 /**
@@ -276,7 +299,8 @@ export function placeActions(path: TaskPath, actions: AgentAction[], options: Pl
   for (const { action, entry } of entries) {
     path.order.splice(insertionPoint(path.order, entry), 0, entry);
     path.ids.add(entry.id);
-    const info: SpanInfo = { depth: depth.get(action.spanId) ?? 0 };
+    const info: SpanInfo = { depth: depth.get(action.spanId) ?? 0, start: action.startTimeMs };
+    if (action.dataClassification) info.data = action.dataClassification;
     if (action.parentSpanId) info.parent = action.parentSpanId;
     if (action.agent.id) info.agentId = action.agent.id;
     if (action.agent.spiffeId) info.spiffeId = action.agent.spiffeId;

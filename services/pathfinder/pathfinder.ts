@@ -148,6 +148,7 @@ function stepJson(step: Step, actionJson: string | undefined): string {
   if (step.reevaluated) tail += ',"reevaluated":true';
   if (step.context) tail += `,"context":${JSON.stringify(step.context)}`;
   if (step.lineage) tail += `,"lineage":${JSON.stringify(step.lineage)}`;
+  if (step.before) tail += `,"before":${JSON.stringify(step.before)}`;
   return `${actionJson.slice(0, -1)}${tail}}`;
 }
 

@@ -178,9 +178,7 @@ function setup(options: Partial<PathfinderOptions> = {}) {
 const LOAD_READS = ["get", "sortedRangeByScore", "hashGetAll", "setMembers", "setMembers", "hashGet", "get"];
 /** Reads in a burst, but the one the save burst always makes: the scope registered for the task, which may change any time. */
 const reads = (burst: Call[]) =>
-  burst.filter(
-    (c) => ["get", "sortedRangeByScore", "hashGetAll", "setMembers"].includes(c.method) && !c.key.endsWith(":registered-scope"),
-  );
+  burst.filter((c) => ["get", "sortedRangeByScore", "hashGetAll", "setMembers"].includes(c.method) && !c.key.endsWith(":registered-scope"));
 
 describe("pathfinder stage: store round trips per batch", () => {
   it("the counting store sees calls issued together as one burst and calls after an answer as another", async () => {
