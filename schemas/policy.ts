@@ -29,6 +29,30 @@ export const AgentProfile = z
     dataCeiling: DataClassification.default("internal"),
     environments: z.array(z.string().min(1)).default([]),
     egress: z.array(z.string().min(1)).default([]),
+    /** Limits on a task as a whole: its steps, its duration, its pace. */
+    budgets: z
+      .object({
+        maxSteps: z.number().int().positive().optional(),
+        maxDurationMs: z.number().int().positive().optional(),
+        maxStepsPerMinute: z.number().int().positive().optional(),
+      })
+      .strict()
+      .optional(),
+    /**
+     * Flow rules: once a task has touched data at or above `after`, its egress may go only
+     * to `egress` (hosts or `*.` wildcards; empty: nowhere), e.g. no e-mail to outside
+     * addresses after a confidential read.
+     */
+    flows: z
+      .array(
+        z
+          .object({
+            after: DataClassification,
+            egress: z.array(z.string().min(1)).default([]),
+          })
+          .strict(),
+      )
+      .default([]),
   })
   .strict();
 export type AgentProfile = z.infer<typeof AgentProfile>;

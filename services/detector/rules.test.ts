@@ -450,3 +450,69 @@ describe("evaluateStep: unattributed tool calls", () => {
     expect(evaluateStep(step({ agent: {}, tool: undefined, name: "chat", operation: "chat" }), ctx())).toEqual([]);
   });
 });
+
+describe("evaluateStep: budgets and flow rules (the path before the step)", () => {
+  const profile = {
+    id: "ops",
+    match: { agentIds: ["ops-agent"] },
+    tools: [
+      { name: "crm.read", effect: "read" },
+      { name: "email.send", effect: "egress" },
+      { name: "http.post", effect: "egress" },
+    ],
+    dataCeiling: "restricted",
+    egress: ["smtp.acme.example", "*.partner.example"],
+    budgets: { maxSteps: 5, maxDurationMs: 60_000, maxStepsPerMinute: 3 },
+    flows: [
+      { after: "confidential", egress: ["smtp.acme.example"] },
+      { after: "restricted", egress: [] },
+    ],
+  };
+  const policy = policyWith([profile]);
+  const opsStep = (over: Partial<Step> = {}) =>
+    step({ agent: { id: "ops-agent" }, tool: { name: "crm.read" }, before: { stepsLastMinute: 0, elapsedMs: 0 }, ...over });
+  const rules = (s: Step) => evaluateStep(s, { policy, now: NOW }).map((f) => f.ruleId);
+
+  it("flags the step that takes the task past its step, duration and pace budgets, once per task", () => {
+    expect(rules(opsStep({ index: 4, before: { stepsLastMinute: 2, elapsedMs: 59_000 } }))).toEqual([]);
+    expect(rules(opsStep({ index: 5, before: { stepsLastMinute: 0, elapsedMs: 0 } }))).toEqual(["budget.steps"]);
+    expect(rules(opsStep({ index: 1, before: { stepsLastMinute: 0, elapsedMs: 59_990 } }))).toEqual(["budget.duration"]);
+    expect(rules(opsStep({ index: 3, before: { stepsLastMinute: 3, elapsedMs: 1_000 } }))).toEqual(["budget.rate"]);
+    // one finding per task and rule, however many steps break it
+    const a = evaluateStep(opsStep({ index: 6 }), { policy, now: NOW })[0];
+    const b = evaluateStep(opsStep({ index: 7 }), { policy, now: NOW })[0];
+    expect(a?.id).toBe(b?.id);
+    expect(Finding.parse(a).evidence).toEqual({ observed: { steps: 7 }, expected: { maxSteps: 5 } });
+  });
+
+  it("after a confidential read, egress may go only where the flow rule allows, though the profile allows more", () => {
+    const egress = (host: string, touched?: "internal" | "confidential" | "restricted") =>
+      rules(
+        opsStep({
+          tool: { name: "http.post" },
+          destination: { address: host },
+          before: { stepsLastMinute: 0, elapsedMs: 0, ...(touched ? { maxDataClassification: touched } : {}) },
+        }),
+      );
+    expect(egress("api.partner.example")).toEqual([]);
+    expect(egress("api.partner.example", "internal")).toEqual([]);
+    expect(egress("api.partner.example", "confidential")).toEqual(["flow.egress_after_sensitive_read"]);
+    expect(egress("smtp.acme.example", "confidential")).toEqual([]);
+    // after restricted data, nowhere
+    expect(egress("smtp.acme.example", "restricted")).toEqual(["flow.egress_after_sensitive_read"]);
+    const f = evaluateStep(
+      opsStep({
+        tool: { name: "http.post" },
+        destination: { address: "api.partner.example" },
+        before: { stepsLastMinute: 0, elapsedMs: 0, maxDataClassification: "confidential" },
+      }),
+      { policy, now: NOW },
+    )[0];
+    expect(f).toMatchObject({ kind: "flow", severity: "high", mode: "enforce" });
+    expect(f?.explanation).toMatch(/after the task read confidential data/);
+  });
+
+  it("a read after egress is not a flow: only what came before the egress counts", () => {
+    expect(rules(opsStep({ tool: { name: "http.post" }, destination: { address: "api.partner.example" } }))).toEqual([]);
+  });
+});

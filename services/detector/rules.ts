@@ -27,6 +27,12 @@ const scopeTags = {
   nistAiRmf: ["MANAGE 2.4", "MEASURE 2.7"],
 };
 
+const budgetTags = {
+  owaspAgentic: ["ASI08 Cascading Failures", "ASI10 Rogue Agents"],
+  maestro: ["L3 Agent Frameworks", "L4 Deployment and Infrastructure"],
+  nistAiRmf: ["MANAGE 2.4", "MEASURE 2.6"],
+};
+
 export const RULES = {
   "scope.tool": { id: "scope.tool", kind: "out_of_scope", severity: "high", mode: "enforce", confidence: 0.95, tags: scopeTags },
   "scope.data": { id: "scope.data", kind: "out_of_scope", severity: "high", mode: "enforce", confidence: 0.9, tags: scopeTags },
@@ -74,6 +80,45 @@ export const RULES = {
       owaspAgentic: ["ASI03 Identity and Privilege Abuse", "ASI07 Insecure Inter-Agent Communication"],
       maestro: ["L7 Agent Ecosystem", "L6 Security and Compliance"],
       nistAiRmf: ["MANAGE 2.4", "GOVERN 6.1"],
+    },
+  },
+  "budget.steps": {
+    id: "budget.steps",
+    kind: "out_of_scope",
+    severity: "medium",
+    mode: "alert",
+    confidence: 0.9,
+    oncePerTask: true,
+    tags: budgetTags,
+  },
+  "budget.duration": {
+    id: "budget.duration",
+    kind: "out_of_scope",
+    severity: "medium",
+    mode: "alert",
+    confidence: 0.9,
+    oncePerTask: true,
+    tags: budgetTags,
+  },
+  "budget.rate": {
+    id: "budget.rate",
+    kind: "out_of_scope",
+    severity: "medium",
+    mode: "alert",
+    confidence: 0.8,
+    oncePerTask: true,
+    tags: budgetTags,
+  },
+  "flow.egress_after_sensitive_read": {
+    id: "flow.egress_after_sensitive_read",
+    kind: "flow",
+    severity: "high",
+    mode: "enforce",
+    confidence: 0.9,
+    tags: {
+      owaspAgentic: ["ASI02 Tool Misuse and Exploitation", "ASI01 Agent Goal Hijack"],
+      maestro: ["L2 Data Operations", "L6 Security and Compliance"],
+      nistAiRmf: ["MEASURE 2.10", "MANAGE 2.4"],
     },
   },
   "task.post_revocation": {
@@ -213,6 +258,63 @@ function scopeHits(step: Step, profile: AgentProfile, ctx: { scope?: TaskScope }
   return hits;
 }
 
+/** Budgets: the task's steps, duration and pace, as the path stands at this step. */
+function budgetHits(step: Step, profile: AgentProfile): Hit[] {
+  const budgets = profile.budgets;
+  if (!budgets || !step.before) return [];
+  const hits: Hit[] = [];
+  const agent = step.agent.id ?? step.agent.spiffeId ?? "agent";
+  const steps = step.index + 1;
+  if (budgets.maxSteps !== undefined && steps > budgets.maxSteps) {
+    hits.push({
+      rule: "budget.steps",
+      explanation: `${agent}'s task has taken ${steps} steps; its profile "${profile.id}" allows ${budgets.maxSteps}.`,
+      observed: { steps },
+      expected: { maxSteps: budgets.maxSteps },
+    });
+  }
+  const durationMs = step.before.elapsedMs + Math.max(0, step.endTimeMs - step.startTimeMs);
+  if (budgets.maxDurationMs !== undefined && durationMs > budgets.maxDurationMs) {
+    hits.push({
+      rule: "budget.duration",
+      explanation: `${agent}'s task has run for ${Math.round(durationMs)} ms; its profile "${profile.id}" allows ${budgets.maxDurationMs} ms.`,
+      observed: { durationMs },
+      expected: { maxDurationMs: budgets.maxDurationMs },
+    });
+  }
+  const perMinute = step.before.stepsLastMinute + 1;
+  if (budgets.maxStepsPerMinute !== undefined && perMinute > budgets.maxStepsPerMinute) {
+    hits.push({
+      rule: "budget.rate",
+      explanation: `${agent} took ${perMinute} steps within a minute; its profile "${profile.id}" allows ${budgets.maxStepsPerMinute}.`,
+      observed: { stepsInLastMinute: perMinute },
+      expected: { maxStepsPerMinute: budgets.maxStepsPerMinute },
+    });
+  }
+  return hits;
+}
+
+/** Flow rules: egress after the task touched sensitive data goes only where the rule allows. */
+function flowHits(step: Step, profile: AgentProfile): Hit[] {
+  const touched = step.before?.maxDataClassification;
+  if (!touched || profile.flows.length === 0) return [];
+  const grantEffect = step.tool ? profile.tools.find((t) => t.name === step.tool?.name)?.effect : undefined;
+  const host = hostOf(step);
+  if ((step.effect ?? grantEffect) !== "egress" || !host) return [];
+  for (const flow of profile.flows) {
+    if (rank(touched) < rank(flow.after) || hostAllowed(host, flow.egress)) continue;
+    return [
+      {
+        rule: "flow.egress_after_sensitive_read",
+        explanation: `${step.agent.id ?? "The agent"} sent data to ${host} after the task read ${touched} data; after ${flow.after} data its egress may go only to ${flow.egress.join(", ") || "nowhere"}.`,
+        observed: { destination: host, dataTouchedBefore: touched },
+        expected: { after: flow.after, egress: flow.egress },
+      },
+    ];
+  }
+  return [];
+}
+
 /**
  * A delegate may do no more than any agent above it (attenuation): the step is checked
  * against each hop of its lineage, that hop's profile narrowed by that hop's declared
@@ -267,7 +369,7 @@ export function evaluateStep(step: Step, ctx: StepContext): Finding[] {
       });
     }
   } else {
-    hits.push(...scopeHits(step, profile, ctx));
+    hits.push(...scopeHits(step, profile, ctx), ...budgetHits(step, profile), ...flowHits(step, profile));
   }
   const delegation = delegationHit(step, ctx);
   if (delegation) hits.push(delegation);

@@ -695,3 +695,27 @@ describe("placeActions: causal tie-break edge cases", () => {
     expect(ids(path)).toEqual([a.id, b.id, c.id, d.id, other.id]);
   });
 });
+
+describe("stepOf: what the path holds before a step", () => {
+  it("looks back in path order, not arrival order: a read that arrives late but started first counts for the egress after it", () => {
+    const path = emptyPath(TASK);
+    const egress = action(span(0x51), { startTimeMs: T0 + 20_000, dataClassification: "internal" });
+    const first = placeActions(path, [egress], WIDE);
+    expect(first.recorded[0]?.step.before).toEqual({ stepsLastMinute: 0, elapsedMs: 0, maxDataClassification: undefined });
+    const read = action(span(0x52), { startTimeMs: T0, dataClassification: "confidential" });
+    const second = placeActions(path, [read], WIDE);
+    expect(second.reevaluate).toEqual([{ id: egress.id, index: 1 }]);
+    const again = stepOf(path, egress, 1, { reevaluated: true });
+    expect(again.before).toEqual({ maxDataClassification: "confidential", stepsLastMinute: 1, elapsedMs: 20_000 });
+    // the read itself has nothing before it
+    expect(second.recorded[0]?.step.before).toEqual({ stepsLastMinute: 0, elapsedMs: 0 });
+  });
+
+  it("counts only the earlier steps that started within the minute before", () => {
+    const path = emptyPath(TASK);
+    const steps = [0, 10_000, 50_000, 65_000, 70_000].map((t, i) => action(span(0x60 + i), { startTimeMs: T0 + t }));
+    placeActions(path, steps, WIDE);
+    const last = steps[4] as AgentAction;
+    expect(stepOf(path, last, 4).before).toEqual({ stepsLastMinute: 3, elapsedMs: 70_000 });
+  });
+});
