@@ -38,6 +38,8 @@ export const AgentProfile = z
       })
       .strict()
       .optional(),
+    /** What the agent's telemetry must look like: a span at least every `silenceMs` while a task runs. */
+    telemetry: z.object({ silenceMs: z.number().int().positive() }).strict().optional(),
     /**
      * Flow rules: once a task has touched data at or above `after`, its egress may go only
      * to `egress` (hosts or `*.` wildcards; empty: nowhere), e.g. no e-mail to outside

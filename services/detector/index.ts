@@ -1,23 +1,36 @@
+import { TOPICS, topicName } from "../../schemas/topics.js";
 import { taskStoreFor } from "../pathfinder/task-store.js";
 import { type RunningService, type ServiceContext, startStage } from "../runtime/service.js";
 import { detectorStage } from "./detector.js";
 import { PolicyHolder } from "./policy.js";
+import { watchSilence } from "./silence.js";
 
 export async function startDetector(ctx: ServiceContext): Promise<RunningService> {
   const policy = new PolicyHolder(ctx.config.policyDir, ctx.logger);
   policy.watch();
+  const tasks = taskStoreFor(ctx.store, ctx.config.tasks);
+  const silence = watchSilence({
+    tasks,
+    policy: () => policy.current,
+    bus: ctx.bus,
+    findingsTopic: topicName(ctx.config.topicPrefix, TOPICS.findings),
+    intervalMs: ctx.config.tasks.silenceSweepMs,
+    logger: ctx.logger.child({ stage: "detector" }),
+    metrics: ctx.metrics,
+  });
   const stage = await startStage(
     "detector",
     ctx,
     detectorStage(ctx.config.topicPrefix, {
       policy: () => policy.current,
-      tasks: taskStoreFor(ctx.store, ctx.config.tasks),
+      tasks,
       metrics: ctx.metrics,
     }),
   );
   return {
     name: "detector",
     close: async () => {
+      silence.stop();
       policy.close();
       await stage.close();
     },

@@ -121,6 +121,19 @@ export const RULES = {
       nistAiRmf: ["MEASURE 2.10", "MANAGE 2.4"],
     },
   },
+  "task.telemetry_silence": {
+    id: "task.telemetry_silence",
+    kind: "telemetry_gap",
+    severity: "medium",
+    mode: "alert",
+    confidence: 0.7,
+    oncePerTask: true,
+    tags: {
+      owaspAgentic: ["ASI10 Rogue Agents"],
+      maestro: ["L5 Evaluation and Observability"],
+      nistAiRmf: ["MEASURE 2.4", "MANAGE 4.1"],
+    },
+  },
   "task.post_revocation": {
     id: "task.post_revocation",
     kind: "post_revocation",
@@ -381,30 +394,87 @@ export function evaluateStep(step: Step, ctx: StepContext): Finding[] {
       expected: { scope: "a JSON object with tools, dataCeiling, environments, egress" },
     });
   }
-  const findings: Finding[] = [];
-  for (const hit of hits) {
-    const def: RuleDefinition = RULES[hit.rule];
-    const setting = ctx.policy.rules.get(def.id);
-    if (setting?.enabled === false) continue;
-    findings.push({
-      id: findingId(def.id, step.taskId, step.traceId, step.spanId, def.oncePerTask),
-      taskId: step.taskId,
-      ...(step.agent.id ? { agentId: step.agent.id } : {}),
-      stepIndex: step.index,
-      traceId: step.traceId,
-      spanId: step.spanId,
-      ruleId: def.id,
-      kind: def.kind,
-      severity: setting?.severity ?? def.severity,
-      mode: setting?.mode ?? def.mode,
-      confidence: def.confidence,
-      explanation: hit.explanation,
-      evidence: { observed: hit.observed, expected: hit.expected },
-      tags: def.tags,
-      spanEndMs: step.endTimeMs,
-      detectedAtMs: ctx.now,
-      policyVersion: ctx.policy.version,
-    });
-  }
-  return findings;
+  return findingsOf(hits, step, ctx.policy, ctx.now);
+}
+
+/** Where a finding points: the step it flags (or, for a task-level finding, the task's last step). */
+interface FlaggedStep {
+  taskId: string;
+  agentId?: string;
+  index: number;
+  traceId: string;
+  spanId: string;
+  endTimeMs: number;
+}
+
+function findingsOf(hits: Hit[], step: Step, policy: Policy, now: number): Finding[] {
+  const at: FlaggedStep = {
+    taskId: step.taskId,
+    ...(step.agent.id ? { agentId: step.agent.id } : {}),
+    index: step.index,
+    traceId: step.traceId,
+    spanId: step.spanId,
+    endTimeMs: step.endTimeMs,
+  };
+  return hits.flatMap((hit) => {
+    const f = toFinding(hit, at, policy, now);
+    return f ? [f] : [];
+  });
+}
+
+/** A rule hit as a finding, with the severity and mode the policy sets; none when the rule is disabled. */
+function toFinding(hit: Hit, at: FlaggedStep, policy: Policy, now: number): Finding | undefined {
+  const def: RuleDefinition = RULES[hit.rule];
+  const setting = policy.rules.get(def.id);
+  if (setting?.enabled === false) return undefined;
+  return {
+    id: findingId(def.id, at.taskId, at.traceId, at.spanId, def.oncePerTask),
+    taskId: at.taskId,
+    ...(at.agentId ? { agentId: at.agentId } : {}),
+    stepIndex: at.index,
+    traceId: at.traceId,
+    spanId: at.spanId,
+    ruleId: def.id,
+    kind: def.kind,
+    severity: setting?.severity ?? def.severity,
+    mode: setting?.mode ?? def.mode,
+    confidence: def.confidence,
+    explanation: hit.explanation,
+    evidence: { observed: hit.observed, expected: hit.expected },
+    tags: def.tags,
+    spanEndMs: at.endTimeMs,
+    detectedAtMs: now,
+    policyVersion: policy.version,
+  };
+}
+
+/**
+ * Telemetry silence: a task not yet complete whose agent has sent no span for longer than
+ * its profile's `telemetry.silenceMs` (an agent cut off from its collector, or one that
+ * stopped reporting what it does). The finding points at the task's last step.
+ */
+export function silenceFinding(
+  task: { taskId: string; agentId?: string; spiffeId?: string; lastSeenMs: number; lastStep: Omit<FlaggedStep, "taskId" | "agentId"> },
+  policy: Policy,
+  now: number,
+): Finding | undefined {
+  const profile = profileFor(policy, {
+    ...(task.agentId ? { id: task.agentId } : {}),
+    ...(task.spiffeId ? { spiffeId: task.spiffeId } : {}),
+  });
+  const limit = profile?.telemetry?.silenceMs;
+  if (!profile || limit === undefined) return undefined;
+  const silentMs = now - task.lastSeenMs;
+  if (silentMs <= limit) return undefined;
+  return toFinding(
+    {
+      rule: "task.telemetry_silence",
+      explanation: `${task.agentId ?? "The agent"} has sent no span for task ${task.taskId} in ${Math.round(silentMs / 1000)} s, mid-task; its profile "${profile.id}" expects one at least every ${Math.round(limit / 1000)} s.`,
+      observed: { silentMs, lastSeenMs: task.lastSeenMs },
+      expected: { silenceMs: limit },
+    },
+    { taskId: task.taskId, ...(task.agentId ? { agentId: task.agentId } : {}), ...task.lastStep },
+    policy,
+    now,
+  );
 }

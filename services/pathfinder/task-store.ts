@@ -375,6 +375,34 @@ export class TaskStore {
     return actions.map((a, index) => stepOf(path, AgentActionSchema.parse(a), index));
   }
 
+  /** Open tasks (not completed) whose last span came at or before `lastSeenAtOrBeforeMs`, oldest first. */
+  async openSilentSince(lastSeenAtOrBeforeMs: number, limit: number): Promise<string[]> {
+    const page = await this.store.sortedRangeByScore(OPEN, { min: Number.NEGATIVE_INFINITY, max: lastSeenAtOrBeforeMs, offset: 0, limit });
+    return page.map((e) => e.member);
+  }
+
+  /** The task's last step in path order: its position, ids and end. */
+  async lastStep(taskId: string): Promise<{ index: number; traceId: string; spanId: string; endTimeMs: number } | undefined> {
+    const [last, count] = await Promise.all([
+      this.store.sortedRange(taskKey(taskId, "order"), { offset: 0, limit: 1, reverse: true }),
+      this.store.sortedCount(taskKey(taskId, "order")),
+    ]);
+    const id = last[0];
+    if (!id) return undefined;
+    const [action] = await this.actions(taskId, [id]);
+    if (!action) return undefined;
+    return { index: count - 1, traceId: action.traceId, spanId: action.spanId, endTimeMs: action.endTimeMs };
+  }
+
+  /** Marks a one-off event of a task (e.g. "flagged as silent"); true for the first caller only. */
+  async markOnce(taskId: string, what: string): Promise<boolean> {
+    return this.store.setIfAbsent(taskKey(taskId, `once:${what}`), "1", { ttlMs: this.ttlMs });
+  }
+
+  async marked(taskId: string, what: string): Promise<boolean> {
+    return (await this.store.get(taskKey(taskId, `once:${what}`))) !== null;
+  }
+
   async credentials(taskId: string): Promise<string[]> {
     return (await this.store.setMembers(taskKey(taskId, "credentials"))).sort();
   }

@@ -51,6 +51,7 @@ const Env = z.object({
   DRIFTWATCH_TASK_IDLE_MS: positiveInt.default(300_000),
   DRIFTWATCH_TASK_TTL_MS: positiveInt.default(7 * 24 * 3600 * 1000),
   DRIFTWATCH_PATHFINDER_CACHED_TASKS: positiveInt.default(50_000),
+  DRIFTWATCH_SILENCE_SWEEP_MS: positiveInt.default(10_000),
   DRIFTWATCH_REVOKE_MIN_SEVERITY: z.enum(["info", "low", "medium", "high", "critical"]).default("high"),
   DRIFTWATCH_REVOKE_WEBHOOK_URL: url.optional(),
   DRIFTWATCH_REVOKE_WEBHOOK_SECRET: webhookSecret.optional(),
@@ -95,6 +96,8 @@ export interface Config {
     ttlMs: number;
     /** Paths the pathfinder keeps in memory. */
     cachedTasks: number;
+    /** How often the detector looks for tasks whose telemetry went silent. */
+    silenceSweepMs: number;
   };
   revoker: {
     minSeverity: z.infer<typeof Env>["DRIFTWATCH_REVOKE_MIN_SEVERITY"];
@@ -178,6 +181,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       idleMs: e.DRIFTWATCH_TASK_IDLE_MS,
       ttlMs: e.DRIFTWATCH_TASK_TTL_MS,
       cachedTasks: e.DRIFTWATCH_PATHFINDER_CACHED_TASKS,
+      silenceSweepMs: e.DRIFTWATCH_SILENCE_SWEEP_MS,
     },
     revoker: { minSeverity: e.DRIFTWATCH_REVOKE_MIN_SEVERITY, ...(revokeWebhook ? { webhook: revokeWebhook } : {}) },
     notifier: { stdout: e.DRIFTWATCH_ALERT_STDOUT, ...(alertWebhook ? { webhook: alertWebhook } : {}) },

@@ -1,0 +1,86 @@
+import type { Logger } from "pino";
+import type { Finding } from "../../schemas/finding.js";
+import type { TaskStore } from "../pathfinder/task-store.js";
+import type { Publisher } from "../runtime/bus/bus.js";
+import type { Metrics } from "../runtime/telemetry.js";
+import type { Policy } from "./policy.js";
+import { silenceFinding } from "./rules.js";
+
+/**
+ * Telemetry silence is the absence of steps, so no step triggers it: the detector looks
+ * at the open tasks now and then. A task gets one silence finding (marked in the store,
+ * so several detector instances agree), on `agent.findings` like any other.
+ */
+export interface SilenceWatch {
+  /** One look at the open tasks; the findings it published. */
+  sweep(): Promise<Finding[]>;
+  stop(): void;
+}
+
+const MAX_TASKS_PER_SWEEP = 1_000;
+const MARK = "telemetry_silence";
+
+export function watchSilence(deps: {
+  tasks: TaskStore;
+  policy: () => Policy;
+  bus: Publisher;
+  findingsTopic: string;
+  intervalMs: number;
+  logger: Logger;
+  metrics?: Metrics;
+  now?: () => number;
+}): SilenceWatch {
+  const now = deps.now ?? Date.now;
+  const sweep = async (): Promise<Finding[]> => {
+    const policy = deps.policy();
+    const limits = policy.profiles.flatMap((p) => (p.telemetry ? [p.telemetry.silenceMs] : []));
+    if (limits.length === 0) return [];
+    const t = now();
+    const candidates = await deps.tasks.openSilentSince(t - Math.min(...limits), MAX_TASKS_PER_SWEEP);
+    const out: Finding[] = [];
+    for (const taskId of candidates) {
+      const [facts, revoked, lastStep, flagged] = await Promise.all([
+        deps.tasks.facts(taskId),
+        deps.tasks.revoked(taskId),
+        deps.tasks.lastStep(taskId),
+        deps.tasks.marked(taskId, MARK),
+      ]);
+      if (!facts || revoked || flagged || facts.phase === "completed" || !lastStep) continue;
+      const finding = silenceFinding(
+        {
+          taskId,
+          ...(facts.agentId ? { agentId: facts.agentId } : {}),
+          ...(facts.spiffeId ? { spiffeId: facts.spiffeId } : {}),
+          lastSeenMs: facts.lastSeenMs,
+          lastStep,
+        },
+        policy,
+        t,
+      );
+      if (finding) out.push(finding);
+    }
+    if (out.length > 0) {
+      // published first, marked after: a crash in between repeats the finding (same id,
+      // deduplicated downstream) rather than losing it
+      await deps.bus.publish(
+        deps.findingsTopic,
+        out.map((f) => ({ key: f.taskId, value: JSON.stringify(f) })),
+      );
+      await Promise.all(out.map((f) => deps.tasks.markOnce(f.taskId, MARK)));
+      for (const f of out) deps.metrics?.findings.inc({ rule: f.ruleId, severity: f.severity });
+    }
+    return out;
+  };
+  let running = false;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = true;
+    sweep()
+      .catch((err: unknown) => deps.logger.warn({ err }, "telemetry silence sweep failed; trying again at the next interval"))
+      .finally(() => {
+        running = false;
+      });
+  }, deps.intervalMs);
+  timer.unref();
+  return { sweep, stop: () => clearInterval(timer) };
+}
