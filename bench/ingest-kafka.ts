@@ -6,7 +6,6 @@
  *
  * Uses DRIFTWATCH_TEST_KAFKA_BROKERS, else starts the test broker with scripts/test-env.sh.
  */
-import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { Kafka, logLevel, Partitioners } from "kafkajs";
 import { TOPICS, topicName } from "../schemas/topics.js";
@@ -15,18 +14,15 @@ import { ingestStage } from "../services/ingest/ingest.js";
 import { loadConfig } from "../services/runtime/config.js";
 import { createLogger } from "../services/runtime/logging.js";
 import { packRecords } from "../services/runtime/stage.js";
+import { otlpMessages, rawConsumeMs, testServers } from "./lib/kafka.js";
 import { agentSpans, fmt, protobufRequests } from "./lib/workload.js";
 
 const totalSpans = Number(process.argv[2] ?? 100_000);
 const spansPerMessage = Number(process.argv[3] ?? 10); // 10: one trace per message, as the Collector (partition_traces_by_id) and the Kafka span exporter write; 100+: whole SDK batches
 const partitions = 3;
 
-function brokers(): string {
-  if (process.env.DRIFTWATCH_TEST_KAFKA_BROKERS) return process.env.DRIFTWATCH_TEST_KAFKA_BROKERS;
-  execFileSync("bash", ["scripts/test-env.sh", "up"], { stdio: ["ignore", "ignore", "inherit"] });
-  const env = execFileSync("bash", ["scripts/test-env.sh", "env"], { encoding: "utf8" });
-  return /DRIFTWATCH_TEST_KAFKA_BROKERS=(.*)/.exec(env)?.[1] ?? "127.0.0.1:19092";
-}
+const servers = testServers();
+const brokers = () => servers.brokers;
 
 const kafka = new Kafka({ brokers: brokers().split(","), clientId: "bench", logLevel: logLevel.NOTHING });
 const run = randomBytes(3).toString("hex");
@@ -65,15 +61,7 @@ async function rawProduce(requests: Uint8Array[]): Promise<number> {
   const batches: { key?: string | null; value: string | Buffer }[][] = [];
   const perBatch = Math.max(1, Math.round(1700 / spansPerMessage)); // about what one fetch of a partition brings
   for (let i = 0; i < requests.length; i += perBatch) {
-    const messages = requests.slice(i, i + perBatch).map((r, j) => ({
-      topic: input,
-      partition: 0,
-      offset: String(i + j),
-      key: null,
-      value: Buffer.from(r),
-      headers: {},
-      timestampMs: 0,
-    }));
+    const messages = otlpMessages(requests.slice(i, i + perBatch), input, i);
     const emits = await stage.handle(
       messages.map((m) => ({ message: m, value: stage.parse(m) })),
       () => undefined,
@@ -99,25 +87,7 @@ async function rawProduce(requests: Uint8Array[]): Promise<number> {
 }
 
 async function rawConsume(messages: number): Promise<number> {
-  const consumer = kafka.consumer({ groupId: `${prefix}raw` });
-  await consumer.connect();
-  await consumer.subscribe({ topic: input, fromBeginning: true });
-  let seen = 0;
-  let t0 = 0;
-  const done = new Promise<void>((resolve) => {
-    void consumer.run({
-      eachBatch: async ({ batch }) => {
-        if (t0 === 0) t0 = performance.now();
-        seen += batch.messages.length;
-        if (seen >= messages) resolve();
-      },
-    });
-  });
-  await done;
-  // from the first batch: the group join is the same fixed cost for both and is left out
-  const ms = performance.now() - t0;
-  await consumer.disconnect();
-  return (totalSpans / ms) * 1000;
+  return (totalSpans / (await rawConsumeMs(kafka, input, `${prefix}raw`, messages))) * 1000;
 }
 
 async function ingest(messages: number): Promise<number> {

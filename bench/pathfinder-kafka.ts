@@ -15,17 +15,16 @@
  * Uses DRIFTWATCH_TEST_KAFKA_BROKERS / DRIFTWATCH_TEST_REDIS_URL, else starts the test
  * servers with scripts/test-env.sh.
  */
-import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { Redis } from "ioredis";
 import { Kafka, logLevel, Partitioners } from "kafkajs";
 import { TOPICS, topicName } from "../schemas/topics.js";
 import { startDistributed } from "../services/cli/app.js";
 import { ingestStage } from "../services/ingest/ingest.js";
-import type { BusMessage } from "../services/runtime/bus/bus.js";
 import { loadConfig } from "../services/runtime/config.js";
 import { createLogger } from "../services/runtime/logging.js";
 import { packRecords } from "../services/runtime/stage.js";
+import { otlpMessages, rawConsumeMs, testServers } from "./lib/kafka.js";
 import { agentSpans, fmt, protobufRequests } from "./lib/workload.js";
 
 const tasks = Number(process.argv[2] ?? 10_000);
@@ -33,19 +32,7 @@ const stepsPerTask = Number(process.argv[3] ?? 10);
 const messagesPerTask = Number(process.argv[4] ?? 1);
 const partitions = 3;
 
-function testEnv(): { brokers: string; redis: string } {
-  if (process.env.DRIFTWATCH_TEST_KAFKA_BROKERS && process.env.DRIFTWATCH_TEST_REDIS_URL) {
-    return { brokers: process.env.DRIFTWATCH_TEST_KAFKA_BROKERS, redis: process.env.DRIFTWATCH_TEST_REDIS_URL };
-  }
-  execFileSync("bash", ["scripts/test-env.sh", "up"], { stdio: ["ignore", "ignore", "inherit"] });
-  const env = execFileSync("bash", ["scripts/test-env.sh", "env"], { encoding: "utf8" });
-  return {
-    brokers: /DRIFTWATCH_TEST_KAFKA_BROKERS=(.*)/.exec(env)?.[1] ?? "127.0.0.1:19092",
-    redis: /DRIFTWATCH_TEST_REDIS_URL=(.*)/.exec(env)?.[1] ?? "redis://127.0.0.1:16379",
-  };
-}
-
-const env = testEnv();
+const env = testServers();
 const kafka = new Kafka({ brokers: env.brokers.split(","), clientId: "bench", logLevel: logLevel.NOTHING });
 const run = randomBytes(3).toString("hex");
 const prefix = `bench-${run}.`;
@@ -67,15 +54,7 @@ async function fill(): Promise<{ messages: number; actions: number }> {
   // each task's actions in `messagesPerTask` parts; part k of every task before part k+1 of any
   const parts: { key: string; value: string }[][] = Array.from({ length: messagesPerTask }, () => []);
   for (let i = 0; i < requests.length; i += 100) {
-    const batch: BusMessage[] = requests.slice(i, i + 100).map((r, j) => ({
-      topic: "",
-      partition: 0,
-      offset: String(i + j),
-      key: null,
-      value: Buffer.from(r),
-      headers: {},
-      timestampMs: 0,
-    }));
+    const batch = otlpMessages(requests.slice(i, i + 100), "", i);
     const emits = await stage.handle(
       batch.map((m) => ({ message: m, value: stage.parse(m) })),
       () => undefined,
@@ -103,29 +82,6 @@ async function fill(): Promise<{ messages: number; actions: number }> {
   return { messages, actions };
 }
 
-async function rawConsume(messages: number): Promise<number> {
-  const consumer = kafka.consumer({ groupId: `${prefix}raw` });
-  await consumer.connect();
-  await consumer.subscribe({ topic: actionsTopic, fromBeginning: true });
-  let seen = 0;
-  let t0 = 0;
-  let t1 = 0;
-  await new Promise<void>((resolve) => {
-    void consumer.run({
-      eachBatch: async ({ batch }) => {
-        if (t0 === 0) t0 = performance.now();
-        seen += batch.messages.length;
-        if (seen >= messages) {
-          t1 = performance.now();
-          resolve();
-        }
-      },
-    });
-  });
-  await consumer.disconnect();
-  return t1 - t0;
-}
-
 async function redisStats(redis: Redis): Promise<{ reads: number; commands: number }> {
   const info = await redis.info("stats");
   const num = (name: string) => Number(new RegExp(`${name}:(\\d+)`).exec(info)?.[1] ?? 0);
@@ -138,7 +94,7 @@ const heap = () => {
 };
 
 const { messages, actions } = await fill();
-const rawMs = await rawConsume(messages);
+const rawMs = await rawConsumeMs(kafka, actionsTopic, `${prefix}raw`, messages);
 
 const config = loadConfig({
   DRIFTWATCH_LOG_LEVEL: "silent",

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { AgentAction, type TaskScope } from "../../schemas/action.js";
+import type { AgentAction, TaskScope } from "../../schemas/action.js";
+import { toolCall } from "../../test/support/actions.js";
 import { loadPolicy } from "../detector/policy.js";
 import { wider } from "../detector/scope.js";
 import { recordActions } from "../pathfinder/pathfinder.js";
@@ -18,28 +19,10 @@ if (!billing) throw new Error("policies/ has no billing-agent profile");
 const [inProfile, alsoInProfile] = billing.tools.map((t) => t.name) as [string, string];
 
 let n = 0;
-function act(taskId: string, over: Partial<AgentAction> = {}): AgentAction {
+const act = (taskId: string, over: Partial<AgentAction> = {}): AgentAction => {
   n++;
-  const spanId = n.toString(16).padStart(16, "0");
-  return AgentAction.parse({
-    id: `${TRACE}:${spanId}`,
-    traceId: TRACE,
-    spanId,
-    taskId,
-    taskIdSource: "attribute",
-    name: `execute_tool ${inProfile}`,
-    operation: "execute_tool",
-    agent: { id: "billing-agent" },
-    tool: { name: inProfile },
-    startTimeMs: T0 + n,
-    endTimeMs: T0 + n + 1,
-    status: "ok",
-    links: [],
-    attributes: {},
-    receivedAtMs: T0 + n + 10,
-    ...over,
-  });
-}
+  return toolCall({ taskId, traceId: TRACE, agent: { id: "billing-agent" }, tool: { name: inProfile }, startTimeMs: T0 + n, ...over });
+};
 
 describe("scope attenuation (wider)", () => {
   it("names what goes beyond the limit; fields left out inherit it", () => {

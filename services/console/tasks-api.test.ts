@@ -1,7 +1,8 @@
 import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { AgentAction, type TaskScope } from "../../schemas/action.js";
+import type { AgentAction, TaskScope } from "../../schemas/action.js";
 import { Step } from "../../schemas/step.js";
+import { toolCall } from "../../test/support/actions.js";
 import { loadPolicy } from "../detector/policy.js";
 import { evaluateStep } from "../detector/rules.js";
 import { recordActions } from "../pathfinder/pathfinder.js";
@@ -26,23 +27,14 @@ const AGENTS = {
 let counter = 0;
 function act(taskId: string, agent: AgentAction["agent"], receivedAtMs: number, over: Partial<AgentAction> = {}): AgentAction {
   counter++;
-  const spanId = counter.toString(16).padStart(16, "0");
   const start = receivedAtMs - 1_000;
-  return AgentAction.parse({
-    id: `${TRACE}:${spanId}`,
-    traceId: TRACE,
-    spanId,
+  return toolCall({
     taskId,
-    taskIdSource: "attribute",
-    name: "execute_tool web.search",
-    operation: "execute_tool",
+    traceId: TRACE,
     agent,
     tool: { name: "web.search" },
     startTimeMs: start,
     endTimeMs: start + 10,
-    status: "ok",
-    links: [],
-    attributes: {},
     receivedAtMs,
     ...over,
   });

@@ -27,11 +27,22 @@ const scopeTags = {
   nistAiRmf: ["MANAGE 2.4", "MEASURE 2.7"],
 };
 
-const budgetTags = {
-  owaspAgentic: ["ASI08 Cascading Failures", "ASI10 Rogue Agents"],
-  maestro: ["L3 Agent Frameworks", "L4 Deployment and Infrastructure"],
-  nistAiRmf: ["MANAGE 2.4", "MEASURE 2.6"],
-};
+/** A budget rule: once per task, an alert by default (a runaway task, not yet an attack). */
+function budgetRule<Id extends string>(id: Id, confidence: number) {
+  return {
+    id,
+    kind: "out_of_scope",
+    severity: "medium",
+    mode: "alert",
+    confidence,
+    oncePerTask: true,
+    tags: {
+      owaspAgentic: ["ASI08 Cascading Failures", "ASI10 Rogue Agents"],
+      maestro: ["L3 Agent Frameworks", "L4 Deployment and Infrastructure"],
+      nistAiRmf: ["MANAGE 2.4", "MEASURE 2.6"],
+    },
+  } as const satisfies RuleDefinition;
+}
 
 export const RULES = {
   "scope.tool": { id: "scope.tool", kind: "out_of_scope", severity: "high", mode: "enforce", confidence: 0.95, tags: scopeTags },
@@ -82,33 +93,9 @@ export const RULES = {
       nistAiRmf: ["MANAGE 2.4", "GOVERN 6.1"],
     },
   },
-  "budget.steps": {
-    id: "budget.steps",
-    kind: "out_of_scope",
-    severity: "medium",
-    mode: "alert",
-    confidence: 0.9,
-    oncePerTask: true,
-    tags: budgetTags,
-  },
-  "budget.duration": {
-    id: "budget.duration",
-    kind: "out_of_scope",
-    severity: "medium",
-    mode: "alert",
-    confidence: 0.9,
-    oncePerTask: true,
-    tags: budgetTags,
-  },
-  "budget.rate": {
-    id: "budget.rate",
-    kind: "out_of_scope",
-    severity: "medium",
-    mode: "alert",
-    confidence: 0.8,
-    oncePerTask: true,
-    tags: budgetTags,
-  },
+  "budget.steps": budgetRule("budget.steps", 0.9),
+  "budget.duration": budgetRule("budget.duration", 0.9),
+  "budget.rate": budgetRule("budget.rate", 0.8),
   "flow.egress_after_sensitive_read": {
     id: "flow.egress_after_sensitive_read",
     kind: "flow",

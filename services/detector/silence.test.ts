@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { AgentAction } from "../../schemas/action.js";
+import type { AgentAction } from "../../schemas/action.js";
 import { Finding } from "../../schemas/finding.js";
 import { AgentProfile } from "../../schemas/policy.js";
+import { toolCall } from "../../test/support/actions.js";
 import { recordActions } from "../pathfinder/pathfinder.js";
 import { TaskStore } from "../pathfinder/task-store.js";
 import type { OutgoingMessage } from "../runtime/bus/bus.js";
@@ -25,29 +26,8 @@ const policy: Policy = {
   files: [],
 };
 
-let n = 0;
-function act(taskId: string, agentId: string, at: number, over: Partial<AgentAction> = {}): AgentAction {
-  n++;
-  const spanId = n.toString(16).padStart(16, "0");
-  return AgentAction.parse({
-    id: `${TRACE}:${spanId}`,
-    traceId: TRACE,
-    spanId,
-    taskId,
-    taskIdSource: "attribute",
-    name: "execute_tool crm.read",
-    operation: "execute_tool",
-    agent: { id: agentId },
-    tool: { name: "crm.read" },
-    startTimeMs: at,
-    endTimeMs: at + 5,
-    status: "ok",
-    links: [],
-    attributes: {},
-    receivedAtMs: at + 10,
-    ...over,
-  });
-}
+const act = (taskId: string, agentId: string, at: number, over: Partial<AgentAction> = {}): AgentAction =>
+  toolCall({ taskId, traceId: TRACE, agent: { id: agentId }, tool: { name: "crm.read" }, startTimeMs: at, ...over });
 
 describe("telemetry silence", () => {
   let watch: SilenceWatch | undefined;

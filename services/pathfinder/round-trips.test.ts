@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { AgentAction } from "../../schemas/action.js";
+import type { AgentAction } from "../../schemas/action.js";
 import type { Step } from "../../schemas/step.js";
+import { toolCall } from "../../test/support/actions.js";
 import type { BusMessage } from "../runtime/bus/bus.js";
 import { MemoryStore } from "../runtime/store/memory-store.js";
 import type { Store } from "../runtime/store/store.js";
@@ -125,25 +126,8 @@ class CountingStore implements Store {
 let counter = 0;
 function action(taskId: string, over: Partial<AgentAction> = {}): AgentAction {
   counter++;
-  const spanId = counter.toString(16).padStart(16, "0");
-  return AgentAction.parse({
-    id: `${TRACE}:${spanId}`,
-    traceId: TRACE,
-    spanId,
-    taskId,
-    taskIdSource: "attribute",
-    name: "execute_tool invoices.read",
-    operation: "execute_tool",
-    agent: { id: "billing-agent" },
-    tool: { name: "invoices.read" },
-    startTimeMs: T0 + counter,
-    endTimeMs: T0 + counter + 5,
-    status: "ok",
-    links: [],
-    attributes: {},
-    receivedAtMs: T0 + counter + 50,
-    ...over,
-  });
+  const startTimeMs = T0 + counter;
+  return toolCall({ taskId, traceId: TRACE, agent: { id: "billing-agent" }, startTimeMs, receivedAtMs: startTimeMs + 50, ...over });
 }
 
 const message: BusMessage = { topic: "", partition: 0, offset: "0", key: null, value: Buffer.alloc(0), headers: {}, timestampMs: 0 };
