@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { context, trace } from "@opentelemetry/api";
 import { ProtobufTraceSerializer } from "@opentelemetry/otlp-transformer";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import { BasicTracerProvider, InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
@@ -34,25 +35,31 @@ export function agentSpans(tasks: number, stepsPerTask: number): ReadableSpan[] 
         "agent.credential.id": `lease-${t}`,
       },
     });
+    const inRoot = trace.setSpan(context.active(), root);
     for (let s = 0; s < stepsPerTask - 1; s++) {
       const tool = t % 10 === 0 && s === stepsPerTask - 2 ? "shell.exec" : (TOOLS[s % TOOLS.length] as string);
       provider
         .getTracer("bench")
-        .startSpan(`execute_tool ${tool}`, {
-          attributes: {
-            "gen_ai.operation.name": "execute_tool",
-            "gen_ai.agent.id": "billing-agent",
-            "agent.task.id": taskId,
-            "gen_ai.tool.name": tool,
-            "gen_ai.tool.call.id": `call_${t}_${s}`,
-            "gen_ai.tool.type": "function",
-            "gen_ai.tool.call.arguments": JSON.stringify({ customer: String(t), page: s, filter: { status: "open" } }),
-            "gen_ai.tool.call.result": JSON.stringify({ items: [{ id: `INV-${t}-${s}`, amount: 120.5 }], next: null }),
-            "data.classification": "internal",
-            "agent.credential.id": `lease-${t}`,
-            "server.address": tool === "email.send" ? "smtp.acme.example" : "api.internal.example",
+        // a tool call is a child of its agent invocation, in the same trace
+        .startSpan(
+          `execute_tool ${tool}`,
+          {
+            attributes: {
+              "gen_ai.operation.name": "execute_tool",
+              "gen_ai.agent.id": "billing-agent",
+              "agent.task.id": taskId,
+              "gen_ai.tool.name": tool,
+              "gen_ai.tool.call.id": `call_${t}_${s}`,
+              "gen_ai.tool.type": "function",
+              "gen_ai.tool.call.arguments": JSON.stringify({ customer: String(t), page: s, filter: { status: "open" } }),
+              "gen_ai.tool.call.result": JSON.stringify({ items: [{ id: `INV-${t}-${s}`, amount: 120.5 }], next: null }),
+              "data.classification": "internal",
+              "agent.credential.id": `lease-${t}`,
+              "server.address": tool === "email.send" ? "smtp.acme.example" : "api.internal.example",
+            },
           },
-        })
+          inRoot,
+        )
         .end();
     }
     root.end();

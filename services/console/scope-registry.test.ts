@@ -120,7 +120,8 @@ describe("scope registry API", () => {
 
   it("a scope registered while the task runs re-evaluates its steps with it", async () => {
     const store2 = new MemoryStore();
-    const tasks2 = new TaskStore(store2);
+    // look for a registered scope with every batch (by default at most once a second)
+    const tasks2 = new TaskStore(store2, { registryCheckMs: 0 });
     const { pathfinderStage } = await import("../pathfinder/pathfinder.js");
     const stage = pathfinderStage("", tasks2, { latenessMs: 30_000, cachedTasks: 100 });
     const message = { topic: "", partition: 0, offset: "0", key: null, value: Buffer.alloc(0), headers: {}, timestampMs: 0 };

@@ -89,7 +89,16 @@ export interface WriteMarks {
   indexedLastSeenMs?: number;
   indexedPhase?: TaskPhase;
   indexedAgent?: string;
+  /** Traces whose span index this writer gave a time-to-live. */
+  traces?: Set<string>;
+  /** Span ids this writer looked up in other tasks (parents and links). */
+  lookedUp?: Set<string>;
+  scopeCheckedAtMs?: number;
 }
+
+const SCOPE_CHECK_MS = 1_000;
+
+const MAX_MARKED_TRACES = 64;
 
 /** Task listings order by last activity to this granularity (ms). */
 const INDEX_GRANULARITY_MS = 1_000;
@@ -119,7 +128,12 @@ export function taskStoreFor(store: Store, tasks: { idleMs: number; ttlMs: numbe
 export class TaskStore {
   constructor(
     private readonly store: Store,
-    private readonly options: { ttlMs?: number; idleMs?: number } = {},
+    private readonly options: {
+      ttlMs?: number;
+      idleMs?: number;
+      /** How often a writer looks for a scope registered for a task it keeps in memory (default 1 s). */
+      registryCheckMs?: number;
+    } = {},
   ) {}
 
   private get ttlMs() {
@@ -194,7 +208,8 @@ export class TaskStore {
     // time-to-live and the listing indexes are refreshed now and then, not on every batch:
     // they are most of a batch's commands otherwise
     const now = Date.now();
-    if (marks.ttlSetAtMs === undefined || now - marks.ttlSetAtMs > ttl / 10) {
+    const refreshTtl = marks.ttlSetAtMs === undefined || now - marks.ttlSetAtMs > ttl / 10;
+    if (refreshTtl) {
       for (const part of TASK_PARTS) if (part !== "facts") writes.push(this.store.expire(taskKey(t, part), ttl));
       marks.ttlSetAtMs = now;
     }
@@ -235,14 +250,23 @@ export class TaskStore {
       byTrace.set(action.traceId, fields);
     }
     for (const [traceId, fields] of byTrace) {
-      writes.push(this.store.hashSet(traceKey(traceId), fields), this.store.expire(traceKey(traceId), ttl));
+      writes.push(this.store.hashSet(traceKey(traceId), fields));
+      // a trace's index gets its time-to-live when the task first writes to it, and with the task's own refreshes
+      if (refreshTtl || !marks.traces?.has(traceId)) {
+        writes.push(this.store.expire(traceKey(traceId), ttl));
+        marks.traces ??= new Set();
+        if (marks.traces.size < MAX_MARKED_TRACES) marks.traces.add(traceId);
+      }
     }
     // and whether this task's spans point into another task: parents not in this task, links
     const lookups: Promise<(string | null)[]>[] = [];
     if (!facts.parentTaskId) {
       const refs = new Map<string, Set<string>>();
       const ref = (traceId: string, spanId: string) => {
-        if (path.spans.has(spanId)) return;
+        // each reference is looked up once by this writer (a task's spans share their parents)
+        if (path.spans.has(spanId) || marks.lookedUp?.has(spanId)) return;
+        marks.lookedUp ??= new Set();
+        if (marks.lookedUp.size < MAX_MARKED_TRACES * 4) marks.lookedUp.add(spanId);
         const set = refs.get(traceId) ?? new Set<string>();
         set.add(spanId);
         refs.set(traceId, set);
@@ -253,7 +277,11 @@ export class TaskStore {
       }
       for (const [traceId, spanIds] of refs) lookups.push(this.store.hashGet(traceKey(traceId), [...spanIds]));
     }
-    const registered = this.store.get(taskKey(t, "registered-scope"));
+    // a scope registered through the API is looked for at most once a second per task
+    const checkScope =
+      marks.scopeCheckedAtMs === undefined || now - marks.scopeCheckedAtMs >= (this.options.registryCheckMs ?? SCOPE_CHECK_MS);
+    if (checkScope) marks.scopeCheckedAtMs = now;
+    const registered = checkScope ? this.store.get(taskKey(t, "registered-scope")) : Promise.resolve(null);
     const [, n, raw, parentFacts, found, registeredScope] = await Promise.all([
       Promise.all(writes),
       written,
