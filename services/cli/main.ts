@@ -1,13 +1,13 @@
-import { realpathSync } from "node:fs";
+import { realpathSync, writeFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { Command, InvalidArgumentError, Option } from "commander";
-import { Severity } from "../../schemas/finding.js";
+import { type Finding, Severity } from "../../schemas/finding.js";
 import { loadPolicy, PolicyError } from "../detector/policy.js";
 import { ConfigError, loadConfig } from "../runtime/config.js";
 import { type App, SERVICE_NAMES, type ServiceName, startDistributed, startEmbedded } from "./app.js";
 import { runDemo } from "./demo.js";
 import { writePolicySchema } from "./policy-schema.js";
-import { exceeds, replay } from "./replay.js";
+import { diffFindings, exceeds, replay } from "./replay.js";
 
 /** `driftwatch`: start (embedded), run <service>, replay, policy check, policy schema, demo. */
 function waitForSignal(app: App): Promise<void> {
@@ -61,16 +61,43 @@ export function buildCli(): Command {
 
   program
     .command("replay")
-    .description("run recorded OTLP (protobuf or JSON files, folders, .jsonl) through detection; findings as JSON lines")
+    .description(
+      "run recorded OTLP (protobuf or JSON files, folders, .jsonl) through detection; findings as JSON lines, or with --compare-policy the difference a policy change makes",
+    )
     .argument("<paths...>", "files or folders of recorded OTLP export requests")
     .option("--policy <dir>", "policy folder (default: DRIFTWATCH_POLICY_DIR or ./policies)")
-    .addOption(new Option("--fail-on <severity>", "exit 1 if a finding is at or above this severity").choices(Severity.options))
-    .action(async (paths: string[], opts: { policy?: string; failOn?: Severity }) => {
+    .option("--compare-policy <dir>", "a candidate policy folder: print what it would add, remove or change (shadow mode)")
+    .option("--out <file>", "write the JSON lines to this file instead of stdout")
+    .addOption(
+      new Option(
+        "--fail-on <severity>",
+        "exit 1 if a finding is at or above this severity (with --compare-policy: a finding the candidate adds)",
+      ).choices(Severity.options),
+    )
+    .action(async (paths: string[], opts: { policy?: string; comparePolicy?: string; out?: string; failOn?: Severity }) => {
       const config = loadConfig();
       if (opts.policy) config.policyDir = opts.policy;
-      const findings = await replay(config, paths);
-      for (const f of findings) process.stdout.write(`${JSON.stringify(f)}\n`);
-      if (opts.failOn && exceeds(findings, opts.failOn)) process.exitCode = 1;
+      const lines: string[] = [];
+      let failing: Finding[];
+      if (opts.comparePolicy) {
+        const before = await replay(config, paths);
+        const after = await replay({ ...config, policyDir: opts.comparePolicy }, paths);
+        const diff = diffFindings(before, after);
+        for (const f of diff.added) lines.push(JSON.stringify({ change: "added", finding: f }));
+        for (const f of diff.removed) lines.push(JSON.stringify({ change: "removed", finding: f }));
+        for (const c of diff.changed) lines.push(JSON.stringify({ change: "changed", before: c.before, finding: c.after }));
+        process.stderr.write(
+          `${opts.comparePolicy} against ${config.policyDir}: ${diff.added.length} added, ${diff.removed.length} removed, ${diff.changed.length} changed, ${diff.unchanged} unchanged\n`,
+        );
+        failing = diff.added;
+      } else {
+        failing = await replay(config, paths);
+        for (const f of failing) lines.push(JSON.stringify(f));
+      }
+      const text = lines.map((l) => `${l}\n`).join("");
+      if (opts.out) writeFileSync(opts.out, text);
+      else process.stdout.write(text);
+      if (opts.failOn && exceeds(failing, opts.failOn)) process.exitCode = 1;
     });
 
   const policy = program.command("policy").description("policy-as-code tools");

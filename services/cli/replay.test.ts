@@ -1,10 +1,10 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { RecordingExporter } from "../../test/support/recording-exporter.js";
 import { loadConfig } from "../runtime/config.js";
-import { exceeds, replay } from "./replay.js";
+import { diffFindings, exceeds, replay } from "./replay.js";
 import { billingScenario, runScenarioAgent } from "./scenario.js";
 
 async function recordScenario(encoding: "protobuf" | "json") {
@@ -57,5 +57,54 @@ describe("driftwatch replay", () => {
     );
     const findings = await replay({ ...config, policyDir }, [dir]);
     expect(findings).toEqual([]);
+  });
+});
+
+describe("driftwatch replay --compare-policy (shadow mode for a policy change)", () => {
+  const config = loadConfig({ DRIFTWATCH_LOG_LEVEL: "silent", DRIFTWATCH_POLICY_DIR: "policies" });
+
+  it("says which findings a candidate policy adds, removes or changes over the same recording", async () => {
+    const { scenario, requests } = await recordScenario("protobuf");
+    const dir = mkdtempSync(join(tmpdir(), "dw-replay-"));
+    for (const [i, r] of requests.entries()) writeFileSync(join(dir, `request-${i}.pb`), r);
+    // candidate 1: shell.exec granted to the billing agent
+    const lenient = mkdtempSync(join(tmpdir(), "dw-policy-"));
+    writeFileSync(
+      join(lenient, "billing.yaml"),
+      [
+        "apiVersion: driftwatch/v1",
+        "profiles:",
+        "  - id: billing-agent",
+        "    match: { agentIds: [billing-agent] }",
+        "    tools: [{ name: invoices.read }, { name: email.send, effect: egress }, { name: shell.exec }]",
+        "    environments: [prod]",
+        "    egress: [smtp.acme.example]",
+      ].join("\n"),
+    );
+    // candidate 2: the shipped policy, with scope.tool raised to critical
+    const stricter = mkdtempSync(join(tmpdir(), "dw-policy-"));
+    for (const name of readdirSync("policies").filter((n) => n !== "rules.yaml")) {
+      copyFileSync(join("policies", name), join(stricter, name));
+    }
+    writeFileSync(join(stricter, "rules.yaml"), "apiVersion: driftwatch/v1\nrules:\n  - { id: scope.tool, severity: critical }\n");
+
+    const shipped = await replay(config, [dir]);
+    expect(shipped.map((f) => f.ruleId)).toEqual(["scope.tool"]);
+    const removed = diffFindings(shipped, await replay({ ...config, policyDir: lenient }, [dir]));
+    expect(removed.added).toEqual([]);
+    expect(removed.removed.map((f) => [f.taskId, f.ruleId])).toEqual([[scenario.drifting.taskId, "scope.tool"]]);
+    expect(removed.unchanged).toBe(0);
+
+    const changed = diffFindings(shipped, await replay({ ...config, policyDir: stricter }, [dir]));
+    expect(changed.added).toEqual([]);
+    expect(changed.removed).toEqual([]);
+    expect(changed.changed.map((c) => [c.before.severity, c.after.severity, c.after.id === c.before.id])).toEqual([
+      ["high", "critical", true],
+    ]);
+
+    // and the other way round: what enabling the shipped policy would add to the lenient one
+    const added = diffFindings(await replay({ ...config, policyDir: lenient }, [dir]), shipped);
+    expect(added.added.map((f) => f.ruleId)).toEqual(["scope.tool"]);
+    expect(exceeds(added.added, "high")).toBe(true);
   });
 });

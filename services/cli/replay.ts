@@ -69,7 +69,41 @@ export async function replay(config: Config, paths: string[], options: { timeout
     await sub.close();
     await app.close();
   }
-  return findings;
+  // a step looked at again (a late span landed before it) gives its finding again, same id:
+  // one finding per id, as it stood last, in the order findings first appeared
+  const byId = new Map<string, Finding>();
+  for (const f of findings) byId.set(f.id, f);
+  return [...byId.values()];
+}
+
+/** How the findings of one policy differ from another's over the same recording. */
+export interface FindingsDiff {
+  /** Findings only the new policy gives. */
+  added: Finding[];
+  /** Findings only the current policy gives. */
+  removed: Finding[];
+  /** Findings both give, with another severity or mode. */
+  changed: { before: Finding; after: Finding }[];
+  unchanged: number;
+}
+
+/**
+ * Shadow mode for a policy change: compares the findings of the policy in force with those
+ * of a candidate over the same recording. Findings are the same when their ids are (rule,
+ * task and span: not the policy).
+ */
+export function diffFindings(before: Finding[], after: Finding[]): FindingsDiff {
+  const old = new Map(before.map((f) => [f.id, f]));
+  const now = new Map(after.map((f) => [f.id, f]));
+  const diff: FindingsDiff = { added: [], removed: [], changed: [], unchanged: 0 };
+  for (const f of after) {
+    const was = old.get(f.id);
+    if (!was) diff.added.push(f);
+    else if (was.severity !== f.severity || was.mode !== f.mode) diff.changed.push({ before: was, after: f });
+    else diff.unchanged++;
+  }
+  for (const f of before) if (!now.has(f.id)) diff.removed.push(f);
+  return diff;
 }
 
 export function exceeds(findings: Finding[], failOn: Severity): boolean {
