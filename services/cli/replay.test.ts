@@ -15,13 +15,37 @@ async function recordScenario(encoding: "protobuf" | "json") {
   return { scenario, requests: exporter.requests };
 }
 
+/** The scenario recorded as OTLP protobuf files in a fresh folder, one request per file. */
+async function recordToFolder() {
+  const { scenario, requests } = await recordScenario("protobuf");
+  const dir = mkdtempSync(join(tmpdir(), "dw-replay-"));
+  for (const [i, r] of requests.entries()) writeFileSync(join(dir, `request-${i}.pb`), r);
+  return { scenario, dir };
+}
+
+/** A policy folder whose billing profile also grants shell.exec (the scenario's drift). */
+function lenientPolicy(): string {
+  const policyDir = mkdtempSync(join(tmpdir(), "dw-policy-"));
+  writeFileSync(
+    join(policyDir, "billing.yaml"),
+    [
+      "apiVersion: driftwatch/v1",
+      "profiles:",
+      "  - id: billing-agent",
+      "    match: { agentIds: [billing-agent] }",
+      "    tools: [{ name: invoices.read }, { name: email.send, effect: egress }, { name: shell.exec }]",
+      "    environments: [prod]",
+      "    egress: [smtp.acme.example]",
+    ].join("\n"),
+  );
+  return policyDir;
+}
+
 describe("driftwatch replay", () => {
   const config = loadConfig({ DRIFTWATCH_LOG_LEVEL: "silent", DRIFTWATCH_POLICY_DIR: "policies" });
 
   it("finds the out-of-scope step in recorded OTLP protobuf, and nothing for the benign task", async () => {
-    const { scenario, requests } = await recordScenario("protobuf");
-    const dir = mkdtempSync(join(tmpdir(), "dw-replay-"));
-    for (const [i, r] of requests.entries()) writeFileSync(join(dir, `request-${i}.pb`), r);
+    const { scenario, dir } = await recordToFolder();
     const findings = await replay(config, [dir]);
     expect(findings.map((f) => [f.taskId, f.ruleId, f.stepIndex])).toEqual([[scenario.drifting.taskId, "scope.tool", 2]]);
     expect(exceeds(findings, "high")).toBe(true);
@@ -39,22 +63,8 @@ describe("driftwatch replay", () => {
   });
 
   it("judges a policy change before it is enabled: with shell.exec granted, the same recording gives no finding", async () => {
-    const { requests } = await recordScenario("protobuf");
-    const dir = mkdtempSync(join(tmpdir(), "dw-replay-"));
-    for (const [i, r] of requests.entries()) writeFileSync(join(dir, `request-${i}.pb`), r);
-    const policyDir = mkdtempSync(join(tmpdir(), "dw-policy-"));
-    writeFileSync(
-      join(policyDir, "billing.yaml"),
-      [
-        "apiVersion: driftwatch/v1",
-        "profiles:",
-        "  - id: billing-agent",
-        "    match: { agentIds: [billing-agent] }",
-        "    tools: [{ name: invoices.read }, { name: email.send, effect: egress }, { name: shell.exec }]",
-        "    environments: [prod]",
-        "    egress: [smtp.acme.example]",
-      ].join("\n"),
-    );
+    const { dir } = await recordToFolder();
+    const policyDir = lenientPolicy();
     const findings = await replay({ ...config, policyDir }, [dir]);
     expect(findings).toEqual([]);
   });
@@ -64,23 +74,9 @@ describe("driftwatch replay --compare-policy (shadow mode for a policy change)",
   const config = loadConfig({ DRIFTWATCH_LOG_LEVEL: "silent", DRIFTWATCH_POLICY_DIR: "policies" });
 
   it("says which findings a candidate policy adds, removes or changes over the same recording", async () => {
-    const { scenario, requests } = await recordScenario("protobuf");
-    const dir = mkdtempSync(join(tmpdir(), "dw-replay-"));
-    for (const [i, r] of requests.entries()) writeFileSync(join(dir, `request-${i}.pb`), r);
+    const { scenario, dir } = await recordToFolder();
     // candidate 1: shell.exec granted to the billing agent
-    const lenient = mkdtempSync(join(tmpdir(), "dw-policy-"));
-    writeFileSync(
-      join(lenient, "billing.yaml"),
-      [
-        "apiVersion: driftwatch/v1",
-        "profiles:",
-        "  - id: billing-agent",
-        "    match: { agentIds: [billing-agent] }",
-        "    tools: [{ name: invoices.read }, { name: email.send, effect: egress }, { name: shell.exec }]",
-        "    environments: [prod]",
-        "    egress: [smtp.acme.example]",
-      ].join("\n"),
-    );
+    const lenient = lenientPolicy();
     // candidate 2: the shipped policy, with scope.tool raised to critical
     const stricter = mkdtempSync(join(tmpdir(), "dw-policy-"));
     for (const name of readdirSync("policies").filter((n) => n !== "rules.yaml")) {

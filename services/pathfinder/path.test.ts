@@ -1,7 +1,8 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { AgentAction, type TaskScope } from "../../schemas/action.js";
+import type { AgentAction, TaskScope } from "../../schemas/action.js";
 import type { Step } from "../../schemas/step.js";
+import { agentAction } from "../../test/support/actions.js";
 import { emptyPath, facetsOf, isTaskRoot, lineageOf, type Placement, placeActions, stepOf, type TaskPath } from "./path.js";
 
 const T0 = 1_760_000_000_000;
@@ -14,26 +15,17 @@ const WIDE = { latenessMs: 1e12 };
 const span = (n: number) => n.toString(16).padStart(16, "0");
 
 /** An action of task `task-1` as ingest emits it. */
-function action(spanId: string, over: Partial<AgentAction> = {}): AgentAction {
-  const traceId = over.traceId ?? TRACE;
-  return AgentAction.parse({
-    id: `${traceId}:${spanId}`,
-    traceId,
+const action = (spanId: string, over: Partial<AgentAction> = {}): AgentAction =>
+  agentAction({
     spanId,
     taskId: TASK,
-    taskIdSource: "attribute",
-    name: `step ${spanId}`,
     operation: "execute_tool",
     agent: { id: "billing-agent", name: "Billing", spiffeId: "spiffe://acme.example/agents/billing" },
     startTimeMs: T0,
     endTimeMs: T0 + 10,
-    status: "ok",
-    links: [],
-    attributes: {},
     receivedAtMs: T0 + 100,
     ...over,
   });
-}
 
 /** The path's step ids, in order. */
 const ids = (path: TaskPath) => path.order.map((e) => e.id);

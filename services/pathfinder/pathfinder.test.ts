@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { AgentAction } from "../../schemas/action.js";
+import type { AgentAction } from "../../schemas/action.js";
+import { agentAction } from "../../test/support/actions.js";
 import { MemoryStore } from "../runtime/store/memory-store.js";
 import { recordActions } from "./pathfinder.js";
 import { TaskStore } from "./task-store.js";
@@ -8,25 +9,16 @@ const T0 = 1_760_000_000_000;
 const TRACE = "4bf92f3577b34da6a3ce929d0e0e4736";
 
 /** An action of task `task-1` as ingest emits it. */
-function action(spanId: string, over: Partial<AgentAction> = {}): AgentAction {
-  const traceId = over.traceId ?? TRACE;
-  return AgentAction.parse({
-    id: `${traceId}:${spanId}`,
-    traceId,
+const action = (spanId: string, over: Partial<AgentAction> = {}): AgentAction =>
+  agentAction({
     spanId,
     taskId: "task-1",
-    taskIdSource: "attribute",
-    name: `step ${spanId}`,
     agent: { id: "billing-agent", name: "Billing", spiffeId: "spiffe://acme.example/agents/billing" },
     startTimeMs: T0,
     endTimeMs: T0 + 10,
-    status: "ok",
-    links: [],
-    attributes: {},
     receivedAtMs: T0 + 100,
     ...over,
   });
-}
 
 const span = (n: number) => n.toString(16).padStart(16, "0");
 

@@ -13,19 +13,17 @@ export function nextSpanId(): string {
 
 export const TEST_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736";
 
-export function toolCall(fields: Partial<AgentAction> & { taskId: string; startTimeMs: number; tool?: AgentAction["tool"] }): AgentAction {
+/** Any span of a task: the fields given, and what every action must have. */
+export function agentAction(fields: Partial<AgentAction> & { taskId: string; startTimeMs: number }): AgentAction {
   const traceId = fields.traceId ?? TEST_TRACE;
   const spanId = fields.spanId ?? nextSpanId();
-  const tool = fields.tool ?? { name: "invoices.read" };
   return AgentAction.parse({
     id: `${traceId}:${spanId}`,
     traceId,
     spanId,
     taskIdSource: "attribute",
-    name: `execute_tool ${tool.name}`,
-    operation: "execute_tool",
+    name: `step ${spanId}`,
     agent: {},
-    tool,
     endTimeMs: fields.startTimeMs + 5,
     status: "ok",
     links: [],
@@ -33,4 +31,10 @@ export function toolCall(fields: Partial<AgentAction> & { taskId: string; startT
     receivedAtMs: fields.startTimeMs + 10,
     ...fields,
   });
+}
+
+/** A tool call (`execute_tool`), by default of invoices.read. */
+export function toolCall(fields: Partial<AgentAction> & { taskId: string; startTimeMs: number; tool?: AgentAction["tool"] }): AgentAction {
+  const tool = fields.tool ?? { name: "invoices.read" };
+  return agentAction({ name: `execute_tool ${tool.name}`, operation: "execute_tool", tool, ...fields });
 }
