@@ -32,6 +32,11 @@ export const PathSoFar = z.object({
   stepsLastMinute: z.number().int().nonnegative(),
   /** From the start of the task's first step to this step's start. */
   elapsedMs: z.number().nonnegative(),
+  /**
+   * The entities earlier tool calls returned (see schemas/entities.ts), by tool, the most
+   * recent last: where the provenance rule looks for an argument's origin.
+   */
+  outputs: z.array(z.object({ tool: z.string(), entities: z.array(z.string()) })).optional(),
 });
 export type PathSoFar = z.infer<typeof PathSoFar>;
 

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { DATA_CLASSIFICATIONS, type DataClassification, type TaskScope } from "../../schemas/action.js";
+import { entitiesOf } from "../../schemas/entities.js";
 import type { Finding, FindingKind, RuleMode, Severity } from "../../schemas/finding.js";
 import type { AgentProfile } from "../../schemas/policy.js";
 import type { Step } from "../../schemas/step.js";
@@ -106,6 +107,18 @@ export const RULES = {
       owaspAgentic: ["ASI02 Tool Misuse and Exploitation", "ASI01 Agent Goal Hijack"],
       maestro: ["L2 Data Operations", "L6 Security and Compliance"],
       nistAiRmf: ["MEASURE 2.10", "MANAGE 2.4"],
+    },
+  },
+  "provenance.untrusted_argument": {
+    id: "provenance.untrusted_argument",
+    kind: "provenance",
+    severity: "high",
+    mode: "enforce",
+    confidence: 0.8,
+    tags: {
+      owaspAgentic: ["ASI01 Agent Goal Hijack", "ASI06 Memory and Context Poisoning"],
+      maestro: ["L1 Foundation Models", "L3 Agent Frameworks"],
+      nistAiRmf: ["MEASURE 2.7", "MANAGE 2.4"],
     },
   },
   "task.telemetry_silence": {
@@ -294,6 +307,39 @@ function budgetHits(step: Step, profile: AgentProfile): Hit[] {
   return hits;
 }
 
+/**
+ * Argument provenance: a write or egress whose argument (an address, URL, account, file id)
+ * appears in the output of an untrusted tool earlier in the task (a web page, an e-mail),
+ * and nowhere the task can vouch for: not in its objective, not in a trusted tool's output.
+ * The mark of an instruction injected through tool output.
+ */
+function provenanceHits(step: Step, profile: AgentProfile): Hit[] {
+  const outputs = step.before?.outputs;
+  if (!step.tool || !outputs || step.tool.arguments === undefined) return [];
+  const grant = profile.tools.find((t) => t.name === step.tool?.name);
+  const effect = step.effect ?? grant?.effect;
+  if (effect !== "write" && effect !== "egress") return [];
+  // a tool the profile does not know is taken as untrusted (scope.tool flags it anyway)
+  const trusted = (tool: string) => profile.tools.find((t) => t.name === tool)?.output === "trusted";
+  const vouched = new Set(entitiesOf(step.context?.intent));
+  const objective = (step.context?.intent ?? "").toLowerCase();
+  for (const o of outputs) if (trusted(o.tool)) for (const e of o.entities) vouched.add(e);
+  for (const entity of entitiesOf(step.tool.arguments)) {
+    if (vouched.has(entity) || objective.includes(entity)) continue;
+    const source = outputs.find((o) => !trusted(o.tool) && o.entities.includes(entity));
+    if (!source) continue;
+    return [
+      {
+        rule: "provenance.untrusted_argument",
+        explanation: `${step.agent.id ?? "The agent"} called ${step.tool.name} (${effect}) with "${entity}", which came from the output of ${source.tool} (untrusted) and not from the task's objective or a trusted tool: the mark of an injected instruction.`,
+        observed: { tool: step.tool.name, argument: entity, source: source.tool },
+        expected: { argumentsFrom: ["the task objective", "trusted tool output"] },
+      },
+    ];
+  }
+  return [];
+}
+
 /** Flow rules: egress after the task touched sensitive data goes only where the rule allows. */
 function flowHits(step: Step, profile: AgentProfile): Hit[] {
   const touched = step.before?.maxDataClassification;
@@ -369,7 +415,7 @@ export function evaluateStep(step: Step, ctx: StepContext): Finding[] {
       });
     }
   } else {
-    hits.push(...scopeHits(step, profile, ctx), ...budgetHits(step, profile), ...flowHits(step, profile));
+    hits.push(...scopeHits(step, profile, ctx), ...budgetHits(step, profile), ...flowHits(step, profile), ...provenanceHits(step, profile));
   }
   const delegation = delegationHit(step, ctx);
   if (delegation) hits.push(delegation);

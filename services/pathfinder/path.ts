@@ -1,4 +1,5 @@
 import { type AgentAction, DATA_CLASSIFICATIONS, type DataClassification, type TaskScope } from "../../schemas/action.js";
+import { entitiesOf } from "../../schemas/entities.js";
 import type { Hop, PathSoFar, Step, StepContext } from "../../schemas/step.js";
 
 /**
@@ -22,6 +23,9 @@ export interface SpanInfo {
   /** Start time (epoch ms) and the data classification it touched: what later steps look back at. */
   start?: number;
   data?: DataClassification;
+  /** The tool called and the entities its result held (for the provenance rule). */
+  tool?: string;
+  out?: string[];
 }
 
 export interface TaskFacts {
@@ -198,12 +202,15 @@ export function stepOf(path: TaskPath, action: AgentAction, index: number, flags
 }
 
 const RECENT_MS = 60_000;
+/** The most recent earlier outputs a step carries. */
+const MAX_OUTPUTS = 50;
 const sensitivity = (c: DataClassification) => DATA_CLASSIFICATIONS.indexOf(c);
 
 /** What the path holds before position `index` (a step starting at `startMs`). */
 export function soFar(path: TaskPath, index: number, startMs: number): PathSoFar {
   let max: DataClassification | undefined;
   let recent = 0;
+  const outputs: { tool: string; entities: string[] }[] = [];
   const end = Math.min(index, path.order.length);
   for (let i = 0; i < end; i++) {
     const id = (path.order[i] as OrderEntry).id;
@@ -211,9 +218,15 @@ export function soFar(path: TaskPath, index: number, startMs: number): PathSoFar
     if (!info) continue;
     if (info.data && (max === undefined || sensitivity(info.data) > sensitivity(max))) max = info.data;
     if (info.start !== undefined && info.start >= startMs - RECENT_MS) recent++;
+    if (info.tool && info.out) outputs.push({ tool: info.tool, entities: info.out });
   }
   const first = path.facts?.startMs ?? startMs;
-  return { ...(max ? { maxDataClassification: max } : {}), stepsLastMinute: recent, elapsedMs: Math.max(0, startMs - first) };
+  return {
+    ...(max ? { maxDataClassification: max } : {}),
+    stepsLastMinute: recent,
+    elapsedMs: Math.max(0, startMs - first),
+    ...(outputs.length > 0 ? { outputs: outputs.slice(-MAX_OUTPUTS) } : {}),
+  };
 }
 
 /**
@@ -301,6 +314,11 @@ export function placeActions(path: TaskPath, actions: AgentAction[], options: Pl
     path.ids.add(entry.id);
     const info: SpanInfo = { depth: depth.get(action.spanId) ?? 0, start: action.startTimeMs };
     if (action.dataClassification) info.data = action.dataClassification;
+    if (action.tool) {
+      info.tool = action.tool.name;
+      const out = entitiesOf(action.tool.result);
+      if (out.length > 0) info.out = out;
+    }
     if (action.parentSpanId) info.parent = action.parentSpanId;
     if (action.agent.id) info.agentId = action.agent.id;
     if (action.agent.spiffeId) info.spiffeId = action.agent.spiffeId;
