@@ -94,6 +94,8 @@ export interface WriteMarks {
   /** Span ids this writer looked up in other tasks (parents and links). */
   lookedUp?: Set<string>;
   scopeCheckedAtMs?: number;
+  /** The delegating task this writer listed the task under. */
+  listedUnder?: string;
 }
 
 const SCOPE_CHECK_MS = 1_000;
@@ -232,7 +234,11 @@ export class TaskStore {
       marks.indexedPhase = facts.phase;
       marks.indexedAgent = facts.agentId;
     }
-    if (facts.parentTaskId && placement.recorded.length > 0) writes.push(this.store.setAdd(taskKey(facts.parentTaskId, "children"), [t]));
+    // listed among its parent's delegates once per writer (and again with each TTL refresh)
+    if (facts.parentTaskId && (refreshTtl || marks.listedUnder !== facts.parentTaskId)) {
+      writes.push(this.store.setAdd(taskKey(facts.parentTaskId, "children"), [t]));
+      marks.listedUnder = facts.parentTaskId;
+    }
 
     const written = this.store.hashIncrement(taskKey(t, "writes"), "n", 1);
     const reevaluated = this.store.hashGet(
