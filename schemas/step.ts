@@ -37,6 +37,10 @@ export const PathSoFar = z.object({
    * recent last: where the provenance rule looks for an argument's origin.
    */
   outputs: z.array(z.object({ tool: z.string(), entities: z.array(z.string()) })).optional(),
+  /** The tool this step's agent called last in the task (the transition baselines look at). */
+  lastTool: z.string().optional(),
+  /** The entities the user's own messages held earlier in the task: vouched for, like the objective. */
+  userEntities: z.array(z.string()).optional(),
 });
 export type PathSoFar = z.infer<typeof PathSoFar>;
 

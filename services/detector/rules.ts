@@ -310,7 +310,8 @@ function budgetHits(step: Step, profile: AgentProfile): Hit[] {
 /**
  * Argument provenance: a write or egress whose argument (an address, URL, account, file id)
  * appears in the output of an untrusted tool earlier in the task (a web page, an e-mail),
- * and nowhere the task can vouch for: not in its objective, not in a trusted tool's output.
+ * and nowhere the task can vouch for: not in its objective, not in the user's own messages,
+ * not in a trusted tool's output.
  * The mark of an instruction injected through tool output.
  */
 function provenanceHits(step: Step, profile: AgentProfile): Hit[] {
@@ -321,7 +322,7 @@ function provenanceHits(step: Step, profile: AgentProfile): Hit[] {
   if (effect !== "write" && effect !== "egress") return [];
   // a tool the profile does not know is taken as untrusted (scope.tool flags it anyway)
   const trusted = (tool: string) => profile.tools.find((t) => t.name === tool)?.output === "trusted";
-  const vouched = new Set(entitiesOf(step.context?.intent));
+  const vouched = new Set([...entitiesOf(step.context?.intent), ...(step.before?.userEntities ?? [])]);
   const objective = (step.context?.intent ?? "").toLowerCase();
   for (const o of outputs) if (trusted(o.tool)) for (const e of o.entities) vouched.add(e);
   for (const entity of entitiesOf(step.tool.arguments)) {
@@ -331,9 +332,9 @@ function provenanceHits(step: Step, profile: AgentProfile): Hit[] {
     return [
       {
         rule: "provenance.untrusted_argument",
-        explanation: `${step.agent.id ?? "The agent"} called ${step.tool.name} (${effect}) with "${entity}", which came from the output of ${source.tool} (untrusted) and not from the task's objective or a trusted tool: the mark of an injected instruction.`,
+        explanation: `${step.agent.id ?? "The agent"} called ${step.tool.name} (${effect}) with "${entity}", which came from the output of ${source.tool} (untrusted) and not from the task's objective, the user's messages or a trusted tool: the mark of an injected instruction.`,
         observed: { tool: step.tool.name, argument: entity, source: source.tool },
-        expected: { argumentsFrom: ["the task objective", "trusted tool output"] },
+        expected: { argumentsFrom: ["the task objective", "the user's messages", "trusted tool output"] },
       },
     ];
   }

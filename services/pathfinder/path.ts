@@ -1,4 +1,10 @@
-import { type AgentAction, DATA_CLASSIFICATIONS, type DataClassification, type TaskScope } from "../../schemas/action.js";
+import {
+  type AgentAction,
+  type AttributeValue,
+  DATA_CLASSIFICATIONS,
+  type DataClassification,
+  type TaskScope,
+} from "../../schemas/action.js";
 import { entitiesOf } from "../../schemas/entities.js";
 import type { Hop, PathSoFar, Step, StepContext } from "../../schemas/step.js";
 
@@ -26,6 +32,8 @@ export interface SpanInfo {
   /** The tool called and the entities its result held (for the provenance rule). */
   tool?: string;
   out?: string[];
+  /** Entities the user's own messages held (an inference span's `gen_ai.input.messages`, role `user`). */
+  said?: string[];
 }
 
 export interface TaskFacts {
@@ -197,20 +205,24 @@ export function stepOf(path: TaskPath, action: AgentAction, index: number, flags
   if (context) step.context = context;
   const lineage = lineageOf(path, action.spanId, action.agent.id);
   if (lineage) step.lineage = lineage;
-  step.before = soFar(path, index, action.startTimeMs);
+  step.before = soFar(path, index, action.startTimeMs, action.agent.id);
   return step;
 }
 
 const RECENT_MS = 60_000;
 /** The most recent earlier outputs a step carries. */
 const MAX_OUTPUTS = 50;
+/** The most recent entities of the user's messages a step carries. */
+const MAX_USER_ENTITIES = 64;
 const sensitivity = (c: DataClassification) => DATA_CLASSIFICATIONS.indexOf(c);
 
-/** What the path holds before position `index` (a step starting at `startMs`). */
-export function soFar(path: TaskPath, index: number, startMs: number): PathSoFar {
+/** What the path holds before position `index` (a step of `agentId` starting at `startMs`). */
+export function soFar(path: TaskPath, index: number, startMs: number, agentId?: string): PathSoFar {
   let max: DataClassification | undefined;
   let recent = 0;
+  let lastTool: string | undefined;
   const outputs: { tool: string; entities: string[] }[] = [];
+  const said = new Set<string>();
   const end = Math.min(index, path.order.length);
   for (let i = 0; i < end; i++) {
     const id = (path.order[i] as OrderEntry).id;
@@ -219,14 +231,42 @@ export function soFar(path: TaskPath, index: number, startMs: number): PathSoFar
     if (info.data && (max === undefined || sensitivity(info.data) > sensitivity(max))) max = info.data;
     if (info.start !== undefined && info.start >= startMs - RECENT_MS) recent++;
     if (info.tool && info.out) outputs.push({ tool: info.tool, entities: info.out });
+    if (info.tool && info.agentId === agentId) lastTool = info.tool;
+    if (info.said) for (const e of info.said) said.add(e);
   }
   const first = path.facts?.startMs ?? startMs;
   return {
     ...(max ? { maxDataClassification: max } : {}),
     stepsLastMinute: recent,
     elapsedMs: Math.max(0, startMs - first),
+    ...(lastTool ? { lastTool } : {}),
     ...(outputs.length > 0 ? { outputs: outputs.slice(-MAX_OUTPUTS) } : {}),
+    ...(said.size > 0 ? { userEntities: [...said].slice(-MAX_USER_ENTITIES) } : {}),
   };
+}
+
+/**
+ * The entities in the user's own messages on an inference span: `gen_ai.input.messages`
+ * (the GenAI conventions' chat history), messages with role `user` only (a `tool` message
+ * is a tool's output, not the user's word). A history cut short by ingest's size limit no
+ * longer parses and vouches for nothing.
+ */
+export function userEntitiesOf(action: AgentAction): string[] {
+  const raw = action.attributes["gen_ai.input.messages"];
+  if (raw === undefined) return [];
+  let messages: unknown = raw;
+  if (typeof raw === "string") {
+    try {
+      messages = JSON.parse(raw);
+    } catch {
+      return [];
+    }
+  }
+  if (!Array.isArray(messages)) return [];
+  const user = messages.filter(
+    (m): m is AttributeValue => typeof m === "object" && m !== null && (m as { role?: unknown }).role === "user",
+  );
+  return entitiesOf(user);
 }
 
 /**
@@ -319,6 +359,8 @@ export function placeActions(path: TaskPath, actions: AgentAction[], options: Pl
       const out = entitiesOf(action.tool.result);
       if (out.length > 0) info.out = out;
     }
+    const said = userEntitiesOf(action);
+    if (said.length > 0) info.said = said;
     if (action.parentSpanId) info.parent = action.parentSpanId;
     if (action.agent.id) info.agentId = action.agent.id;
     if (action.agent.spiffeId) info.spiffeId = action.agent.spiffeId;

@@ -91,6 +91,10 @@ class CountingStore implements Store {
   listRange(key: string, start: number, stop: number) {
     return this.call("listRange", key, () => this.inner.listRange(key, start, stop));
   }
+  listTrim(key: string, start: number, stop: number) {
+    return this.call("listTrim", key, () => this.inner.listTrim(key, start, stop));
+  }
+
   setAdd(key: string, members: string[]) {
     return this.call("setAdd", key, () => this.inner.setAdd(key, members));
   }

@@ -60,6 +60,17 @@ describe.each(adapters)("Store contract: %s", (_name, make) => {
     expect(await store.listRange("l", 5, 9)).toEqual([]);
   });
 
+  it("lists: trim keeps the range asked for, and an empty range removes the list", async () => {
+    await store.listPush("trimmed", ["a", "b", "c", "d", "e"]);
+    await store.listTrim("trimmed", -3, -1);
+    expect(await store.listRange("trimmed", 0, -1)).toEqual(["c", "d", "e"]);
+    await store.listTrim("trimmed", 0, 0);
+    expect(await store.listRange("trimmed", 0, -1)).toEqual(["c"]);
+    await store.listTrim("trimmed", 5, 9);
+    expect(await store.listRange("trimmed", 0, -1)).toEqual([]);
+    expect(await store.listPush("trimmed", ["z"])).toBe(1);
+  });
+
   it("sets: add counts new members only", async () => {
     expect(await store.setAdd("set", ["x", "y"])).toBe(2);
     expect(await store.setAdd("set", ["y", "z"])).toBe(1);

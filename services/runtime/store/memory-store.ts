@@ -116,6 +116,14 @@ export class MemoryStore implements Store {
     return s > e ? [] : l.slice(s, e + 1);
   }
 
+  async listTrim(key: string, start: number, stop: number): Promise<void> {
+    const kept = await this.listRange(key, start, stop);
+    const l = this.typed(key, "list", false)?.value as string[] | undefined;
+    if (!l) return;
+    if (kept.length === 0) await this.delete(key);
+    else l.splice(0, l.length, ...kept);
+  }
+
   async setAdd(key: string, members: string[]): Promise<number> {
     const s = this.typed(key, "set", true)?.value as Set<string>;
     let added = 0;

@@ -78,6 +78,10 @@ export class RedisStore implements Store {
     return this.redis.lrange(key, start, stop);
   }
 
+  async listTrim(key: string, start: number, stop: number): Promise<void> {
+    await this.redis.ltrim(key, start, stop);
+  }
+
   async setAdd(key: string, members: string[]): Promise<number> {
     if (members.length === 0) return 0;
     return this.redis.sadd(key, ...members);

@@ -21,6 +21,8 @@ export interface Store {
 
   listPush(key: string, values: string[]): Promise<number>;
   listRange(key: string, start: number, stop: number): Promise<string[]>;
+  /** Keeps only the elements from `start` to `stop` (inclusive; negative counts from the end). */
+  listTrim(key: string, start: number, stop: number): Promise<void>;
 
   setAdd(key: string, members: string[]): Promise<number>;
   setMembers(key: string): Promise<string[]>;
