@@ -13,6 +13,33 @@ export const ToolGrant = z
   .strict();
 export type ToolGrant = z.infer<typeof ToolGrant>;
 
+/**
+ * Behaviour baselines: when a step is unlike the agent's own history. The detector learns
+ * each agent's tools, tool-to-tool transitions, destinations, argument domains, pace and
+ * path length from its finished tasks (those without policy findings) and, once it has
+ * learned `warmUpTasks` of them, flags what departs from them.
+ */
+export const BaselineSettings = z
+  .object({
+    enabled: z.boolean().default(true),
+    /** Finished tasks learned before any anomaly is raised. */
+    warmUpTasks: z.number().int().positive().default(30),
+    /** A tool-to-tool transition more surprising than this (bits: -log2 of its likelihood) is an anomaly. */
+    maxSurprisalBits: z.number().positive().default(8),
+    /** Transitions out of a tool are judged only once the agent has made this many. */
+    minTransitions: z.number().int().positive().default(30),
+    /** A pace (steps in a minute) or path length this many robust standard deviations above the median is an anomaly. */
+    maxRobustZ: z.number().positive().default(6),
+    /**
+     * A never-seen tool, destination or argument domain is an anomaly only while new values
+     * are rare in the agent's history: the Good-Turing estimate of the chance that the next
+     * observation is new (the share of observations whose value was seen just once) is below this.
+     */
+    maxNovelty: z.number().min(0).max(1).default(0.05),
+  })
+  .strict();
+export type BaselineSettings = z.infer<typeof BaselineSettings>;
+
 /** The widest scope an agent may ever have. Matched by agent id or SPIFFE id pattern (`*` wildcard). */
 export const AgentProfile = z
   .object({
@@ -38,6 +65,8 @@ export const AgentProfile = z
       })
       .strict()
       .optional(),
+    /** How far a step may depart from the agent's learned behaviour (defaults apply when absent). */
+    baseline: BaselineSettings.optional(),
     /** What the agent's telemetry must look like: a span at least every `silenceMs` while a task runs. */
     telemetry: z.object({ silenceMs: z.number().int().positive() }).strict().optional(),
     /**

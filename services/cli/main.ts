@@ -3,11 +3,13 @@ import { pathToFileURL } from "node:url";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { type Finding, Severity } from "../../schemas/finding.js";
 import { loadPolicy, PolicyError } from "../detector/policy.js";
-import { ConfigError, loadConfig } from "../runtime/config.js";
+import { type Config, ConfigError, loadConfig } from "../runtime/config.js";
+import { createLogger } from "../runtime/logging.js";
 import { type App, SERVICE_NAMES, type ServiceName, startDistributed, startEmbedded } from "./app.js";
 import { runDemo } from "./demo.js";
 import { writePolicySchema } from "./policy-schema.js";
-import { diffFindings, exceeds, replay } from "./replay.js";
+import { diffFindings, exceeds, type ReplayRequest, recordedRequests, replay } from "./replay.js";
+import { checkRangeBounds, describeRead, KafkaRangeError, parseRangeBound, type RangeBound, readTopicRange } from "./replay-kafka.js";
 
 /** `driftwatch`: start (embedded), run <service>, replay, policy check, policy schema, demo. */
 function waitForSignal(app: App): Promise<void> {
@@ -31,6 +33,65 @@ function serviceName(value: string, previous: ServiceName[] = []): ServiceName[]
     throw new InvalidArgumentError(`unknown service "${value}"; one of: ${SERVICE_NAMES.join(", ")}, all`);
   }
   return [...previous, value as ServiceName];
+}
+
+interface ReplayCliOptions {
+  topic?: string;
+  kafkaBrokers?: string;
+  from?: RangeBound;
+  to?: RangeBound;
+  policy?: string;
+  comparePolicy?: string;
+  out?: string;
+  failOn?: Severity;
+}
+
+function rangeBound(value: string): RangeBound {
+  try {
+    return parseRangeBound(value);
+  } catch (err) {
+    if (err instanceof KafkaRangeError) throw new InvalidArgumentError(err.message);
+    throw err;
+  }
+}
+
+/** What `replay` reads: the files and folders named, or the Kafka topic range (read once). */
+async function replayInput(paths: string[], opts: ReplayCliOptions, config: Config, command: Command): Promise<ReplayRequest[]> {
+  if (!opts.topic) {
+    const kafkaOnly = (["kafkaBrokers", "from", "to"] as const).filter((k) => opts[k] !== undefined);
+    if (kafkaOnly.length > 0) {
+      const flag = { kafkaBrokers: "--kafka-brokers", from: "--from", to: "--to" }[kafkaOnly[0] as (typeof kafkaOnly)[number]];
+      command.error(`error: ${flag} reads a Kafka topic range: give --topic too (e.g. --topic otlp_spans)`);
+    }
+    if (paths.length === 0)
+      command.error("error: nothing to replay: give files or folders of recorded OTLP, or --topic <name> for a Kafka topic range");
+    return recordedRequests(paths);
+  }
+  if (paths.length > 0)
+    command.error(`error: replay either files and folders or --topic, not both (got ${paths.join(" ")} and --topic ${opts.topic})`);
+  try {
+    checkRangeBounds(opts.from, opts.to);
+  } catch (err) {
+    if (err instanceof KafkaRangeError) command.error(`error: ${err.message}`);
+    throw err;
+  }
+  const brokers = opts.kafkaBrokers
+    ? opts.kafkaBrokers
+        .split(",")
+        .map((b) => b.trim())
+        .filter(Boolean)
+    : config.kafka.brokers;
+  if (brokers.length === 0) command.error("error: --kafka-brokers names no broker");
+  const read = await readTopicRange(
+    { brokers, topic: opts.topic, ...(opts.from ? { from: opts.from } : {}), ...(opts.to ? { to: opts.to } : {}) },
+    {
+      clientId: `${config.kafka.clientId}-replay`,
+      groupPrefix: config.groupPrefix,
+      logger: createLogger(config.logLevel === "info" ? "warn" : config.logLevel),
+    },
+  );
+  process.stderr.write(`${describeRead(read)}\n`);
+  return read.requests;
 }
 
 export function buildCli(): Command {
@@ -62,9 +123,24 @@ export function buildCli(): Command {
   program
     .command("replay")
     .description(
-      "run recorded OTLP (protobuf or JSON files, folders, .jsonl) through detection; findings as JSON lines, or with --compare-policy the difference a policy change makes",
+      "run recorded OTLP through detection, from files or folders (protobuf, JSON, .jsonl) or a Kafka topic range; findings as JSON lines, or with --compare-policy the difference a policy change makes",
     )
-    .argument("<paths...>", "files or folders of recorded OTLP export requests")
+    .argument("[paths...]", "files or folders of recorded OTLP export requests")
+    .option(
+      "--topic <name>",
+      "replay a Kafka topic instead, e.g. otlp_spans (its name on the broker: with DRIFTWATCH_TOPIC_PREFIX if the pipeline has one)",
+    )
+    .option("--kafka-brokers <list>", "with --topic: comma-separated brokers (default: DRIFTWATCH_KAFKA_BROKERS)")
+    .option(
+      "--from <bound>",
+      "with --topic: where to start, inclusive: an ISO 8601 time (2025-06-01T10:00:00Z), epoch ms, offset:N (every partition) or offset:P=N,P=N (per partition) (default: the earliest message kept)",
+      rangeBound,
+    )
+    .option(
+      "--to <bound>",
+      "with --topic: where to stop, exclusive, in the same forms (default: each partition's end when replay starts, so replay ends)",
+      rangeBound,
+    )
     .option("--policy <dir>", "policy folder (default: DRIFTWATCH_POLICY_DIR or ./policies)")
     .option("--compare-policy <dir>", "a candidate policy folder: print what it would add, remove or change (shadow mode)")
     .option("--out <file>", "write the JSON lines to this file instead of stdout")
@@ -74,14 +150,29 @@ export function buildCli(): Command {
         "exit 1 if a finding is at or above this severity (with --compare-policy: a finding the candidate adds)",
       ).choices(Severity.options),
     )
-    .action(async (paths: string[], opts: { policy?: string; comparePolicy?: string; out?: string; failOn?: Severity }) => {
+    .addHelpText(
+      "after",
+      [
+        "",
+        "Examples:",
+        "  driftwatch replay recordings/ --fail-on high",
+        "  driftwatch replay --topic otlp_spans --from 2025-06-01T10:00:00Z --to 2025-06-01T11:00:00Z",
+        "  driftwatch replay --topic otlp_spans --kafka-brokers kafka:9092 --from offset:0=1200,1=1180 --compare-policy policies-next/",
+        "",
+        "A topic range is read from every partition (times resolved per partition to offsets), as a consumer",
+        "group of its own that commits nothing and is deleted afterwards; the live pipeline's groups are untouched.",
+      ].join("\n"),
+    )
+    .action(async (paths: string[], opts: ReplayCliOptions, command: Command) => {
       const config = loadConfig();
       if (opts.policy) config.policyDir = opts.policy;
+      const requests = await replayInput(paths, opts, config, command);
       const lines: string[] = [];
       let failing: Finding[];
       if (opts.comparePolicy) {
-        const before = await replay(config, paths);
-        const after = await replay({ ...config, policyDir: opts.comparePolicy }, paths);
+        // read once, replayed under both policies
+        const before = await replay(config, requests);
+        const after = await replay({ ...config, policyDir: opts.comparePolicy }, requests);
         const diff = diffFindings(before, after);
         for (const f of diff.added) lines.push(JSON.stringify({ change: "added", finding: f }));
         for (const f of diff.removed) lines.push(JSON.stringify({ change: "removed", finding: f }));
@@ -91,7 +182,7 @@ export function buildCli(): Command {
         );
         failing = diff.added;
       } else {
-        failing = await replay(config, paths);
+        failing = await replay(config, requests);
         for (const f of failing) lines.push(JSON.stringify(f));
       }
       const text = lines.map((l) => `${l}\n`).join("");

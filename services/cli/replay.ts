@@ -9,12 +9,32 @@ import { createLogger } from "../runtime/logging.js";
 import { startEmbedded } from "./app.js";
 
 /**
- * Replay (backtest): recorded OTLP requests, protobuf or JSON (one request per file, or
- * OTLP JSON lines as the Collector's file exporter writes them), through the detection
- * pipeline in this process. Returns the findings in detection order.
+ * Replay (backtest): recorded OTLP export requests through the detection pipeline in this
+ * process (ingest, pathfinder, detector on the in-process bus and store). The requests come
+ * from files (recordedRequests) or from a Kafka topic range (replay-kafka.ts); either way
+ * they are published to `otlp_spans` as the gateway or a Collector would have, with their
+ * content type, so ingest reads them as it reads live traffic.
  */
-export function recordedRequests(paths: string[]): { source: string; bytes: Buffer; contentType?: string }[] {
-  const out: { source: string; bytes: Buffer; contentType?: string }[] = [];
+export interface ReplayRequest {
+  /** Where it was recorded: `file`, `file:line`, or `topic/partition@offset`. */
+  source: string;
+  bytes: Buffer;
+  /** The content type it was sent with (OTLP JSON or protobuf); without it ingest tells them apart by the bytes. */
+  contentType?: string;
+}
+
+export interface ReplayOptions {
+  /** How long the pipeline may take to settle after the last request (default 2 minutes). */
+  timeoutMs?: number;
+}
+
+/**
+ * Recorded OTLP requests in files or folders (walked in name order): protobuf or JSON, one
+ * request per file, or OTLP JSON lines (`.jsonl`, `.ndjson`) as the Collector's file exporter
+ * writes them.
+ */
+export function recordedRequests(paths: readonly string[]): ReplayRequest[] {
+  const out: ReplayRequest[] = [];
   const visit = (p: string) => {
     if (statSync(p).isDirectory()) {
       for (const name of readdirSync(p).sort()) visit(join(p, name));
@@ -36,8 +56,19 @@ export function recordedRequests(paths: string[]): { source: string; bytes: Buff
   return out;
 }
 
-export async function replay(config: Config, paths: string[], options: { timeoutMs?: number } = {}): Promise<Finding[]> {
-  const requests = recordedRequests(paths);
+/**
+ * Runs recorded requests (or the files and folders named) through detection; returns the
+ * findings in detection order. Requests already read (e.g. from Kafka) can be replayed
+ * again, under another policy, without reading them again.
+ */
+export async function replay(
+  config: Config,
+  input: readonly string[] | readonly ReplayRequest[],
+  options: ReplayOptions = {},
+): Promise<Finding[]> {
+  const requests = input.every((i) => typeof i === "string")
+    ? recordedRequests(input as readonly string[])
+    : (input as readonly ReplayRequest[]);
   const logger = createLogger(config.logLevel === "info" ? "warn" : config.logLevel);
   const app = await startEmbedded(
     { ...config, revoker: { ...config.revoker } },

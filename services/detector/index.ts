@@ -1,7 +1,9 @@
 import { TOPICS, topicName } from "../../schemas/topics.js";
 import { taskStoreFor } from "../pathfinder/task-store.js";
 import { type RunningService, type ServiceContext, startStage } from "../runtime/service.js";
+import { BaselineStore } from "./baseline-store.js";
 import { detectorStage } from "./detector.js";
+import { watchLearning } from "./learner.js";
 import { PolicyHolder } from "./policy.js";
 import { watchSilence } from "./silence.js";
 
@@ -18,12 +20,24 @@ export async function startDetector(ctx: ServiceContext): Promise<RunningService
     logger: ctx.logger.child({ stage: "detector" }),
     metrics: ctx.metrics,
   });
+  const baselines = new BaselineStore(ctx.store);
+  const learner = watchLearning({
+    tasks,
+    baselines,
+    policy: () => policy.current,
+    intervalMs: ctx.config.baselines.sweepMs,
+    settleMs: ctx.config.baselines.settleMs,
+    idleMs: ctx.config.tasks.idleMs,
+    logger: ctx.logger.child({ stage: "detector" }),
+    metrics: ctx.metrics,
+  });
   const stage = await startStage(
     "detector",
     ctx,
     detectorStage(ctx.config.topicPrefix, {
       policy: () => policy.current,
       tasks,
+      baselines,
       metrics: ctx.metrics,
     }),
   );
@@ -31,6 +45,7 @@ export async function startDetector(ctx: ServiceContext): Promise<RunningService
     name: "detector",
     close: async () => {
       silence.stop();
+      learner.stop();
       policy.close();
       await stage.close();
     },

@@ -4,6 +4,7 @@ import { entitiesOf } from "../../schemas/entities.js";
 import type { Finding, FindingKind, RuleMode, Severity } from "../../schemas/finding.js";
 import type { AgentProfile } from "../../schemas/policy.js";
 import type { Step } from "../../schemas/step.js";
+import { anomalyHits, type Baseline, baselineSettings, hostOf } from "./baseline.js";
 import { type Policy, profileFor } from "./policy.js";
 
 /**
@@ -41,6 +42,23 @@ function budgetRule<Id extends string>(id: Id, confidence: number) {
       owaspAgentic: ["ASI08 Cascading Failures", "ASI10 Rogue Agents"],
       maestro: ["L3 Agent Frameworks", "L4 Deployment and Infrastructure"],
       nistAiRmf: ["MANAGE 2.4", "MEASURE 2.6"],
+    },
+  } as const satisfies RuleDefinition;
+}
+
+/** A baseline rule: an alert by default (unlike the agent's history, not against its policy). */
+function anomalyRule<Id extends string>(id: Id, severity: Severity, confidence: number, oncePerTask = false) {
+  return {
+    id,
+    kind: "anomaly",
+    severity,
+    mode: "alert",
+    confidence,
+    ...(oncePerTask ? { oncePerTask } : {}),
+    tags: {
+      owaspAgentic: ["ASI10 Rogue Agents", "ASI01 Agent Goal Hijack"],
+      maestro: ["L5 Evaluation and Observability", "L3 Agent Frameworks"],
+      nistAiRmf: ["MEASURE 2.4", "MEASURE 3.1"],
     },
   } as const satisfies RuleDefinition;
 }
@@ -134,6 +152,12 @@ export const RULES = {
       nistAiRmf: ["MEASURE 2.4", "MANAGE 4.1"],
     },
   },
+  "anomaly.novel_tool": anomalyRule("anomaly.novel_tool", "medium", 0.7),
+  "anomaly.transition": anomalyRule("anomaly.transition", "low", 0.6),
+  "anomaly.novel_destination": anomalyRule("anomaly.novel_destination", "medium", 0.7),
+  "anomaly.novel_entity": anomalyRule("anomaly.novel_entity", "low", 0.6),
+  "anomaly.rate": anomalyRule("anomaly.rate", "medium", 0.6, true),
+  "anomaly.path_length": anomalyRule("anomaly.path_length", "medium", 0.6, true),
   "task.post_revocation": {
     id: "task.post_revocation",
     kind: "post_revocation",
@@ -156,10 +180,12 @@ export interface StepContext {
   scope?: TaskScope;
   scopeError?: string;
   revokedAtMs?: number;
+  /** The learned behaviour of the step's agent, if any. */
+  baseline?: Baseline;
   now: number;
 }
 
-interface Hit {
+export interface Hit {
   rule: RuleId;
   explanation: string;
   observed: unknown;
@@ -176,18 +202,6 @@ const rank = (c: DataClassification) => DATA_CLASSIFICATIONS.indexOf(c);
 /** The effective limit: the profile, narrowed by the task's declared scope (never widened). */
 function narrowed<T>(profile: T[], declared: T[] | undefined): T[] {
   return declared ? declared.filter((x) => profile.includes(x)) : profile;
-}
-
-function hostOf(step: Step): string | undefined {
-  if (step.destination?.address) return step.destination.address.toLowerCase();
-  if (step.destination?.url) {
-    try {
-      return new URL(step.destination.url).hostname.toLowerCase();
-    } catch {
-      return undefined;
-    }
-  }
-  return undefined;
 }
 
 export function hostAllowed(host: string, allow: string[]): boolean {
@@ -418,6 +432,18 @@ export function evaluateStep(step: Step, ctx: StepContext): Finding[] {
   } else {
     hits.push(...scopeHits(step, profile, ctx), ...budgetHits(step, profile), ...flowHits(step, profile), ...provenanceHits(step, profile));
   }
+  const grant = step.tool ? profile?.tools.find((t) => t.name === step.tool?.name) : undefined;
+  const flagged = new Set(hits.map((h) => h.rule));
+  hits.push(
+    ...anomalyHits(step, ctx.baseline, baselineSettings(profile), {
+      effect: step.effect ?? grant?.effect,
+      // a value a policy rule flags on this step is not also reported as new
+      skip: {
+        tool: flagged.has("scope.tool"),
+        destination: flagged.has("scope.egress") || flagged.has("flow.egress_after_sensitive_read"),
+      },
+    }),
+  );
   const delegation = delegationHit(step, ctx);
   if (delegation) hits.push(delegation);
   if (ctx.scopeError) {

@@ -84,4 +84,19 @@ describe("telemetry silence", () => {
     await recordActions(tasks, [act("t-quiet", "quiet-agent", T0)]);
     expect(await sweep(T0 + 100 * SILENCE_MS)).toEqual([]);
   });
+
+  it("finds a task that just fell silent behind more long-idle tasks than one sweep looks at", async () => {
+    const { tasks, sweep } = setup();
+    // 1,100 tasks abandoned hours ago (flagged back then, or never watched): more than a sweep reads
+    for (let i = 0; i < 1_100; i += 100) {
+      await recordActions(
+        tasks,
+        Array.from({ length: 100 }, (_, j) => act(`t-old-${i + j}`, "watched-agent", T0 + i + j)),
+      );
+    }
+    const later = T0 + 3 * 3_600_000;
+    await recordActions(tasks, [act("t-new", "watched-agent", later)]);
+    const found = await sweep(later + SILENCE_MS + 1_000);
+    expect(found.map((f) => f.taskId)).toEqual(["t-new"]);
+  });
 });

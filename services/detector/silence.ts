@@ -36,9 +36,16 @@ export function watchSilence(deps: {
     const limits = policy.profiles.flatMap((p) => (p.telemetry ? [p.telemetry.silenceMs] : []));
     if (limits.length === 0) return [];
     const t = now();
-    const candidates = await deps.tasks.openSilentSince(t - Math.min(...limits), MAX_TASKS_PER_SWEEP);
+    // the tasks that fell silent most recently first, and none silent for so long that an
+    // earlier sweep must have looked at them: long-idle tasks never crowd out new ones
+    const candidates = await deps.tasks.byLastSeen("open", {
+      min: t - Math.max(...limits) - 2 * deps.intervalMs,
+      max: t - Math.min(...limits),
+      limit: MAX_TASKS_PER_SWEEP,
+      reverse: true,
+    });
     const out: Finding[] = [];
-    for (const taskId of candidates) {
+    for (const { taskId } of candidates) {
       const [facts, revoked, lastStep, flagged] = await Promise.all([
         deps.tasks.facts(taskId),
         deps.tasks.revoked(taskId),

@@ -409,10 +409,17 @@ export class TaskStore {
     return actions.map((a, index) => stepOf(path, AgentActionSchema.parse(a), index));
   }
 
-  /** Open tasks (not completed) whose last span came at or before `lastSeenAtOrBeforeMs`, oldest first. */
-  async openSilentSince(lastSeenAtOrBeforeMs: number, limit: number): Promise<string[]> {
-    const page = await this.store.sortedRangeByScore(OPEN, { min: Number.NEGATIVE_INFINITY, max: lastSeenAtOrBeforeMs, offset: 0, limit });
-    return page.map((e) => e.member);
+  /**
+   * Tasks of an index with min ≤ score ≤ max, oldest first: `completed` scored by their last
+   * span when they completed, `open` by their last span (an open one long silent is idle);
+   * newest first when `reverse`.
+   */
+  async byLastSeen(
+    index: "completed" | "open",
+    range: { min: number; max: number; offset?: number; limit: number; reverse?: boolean },
+  ): Promise<{ taskId: string; lastSeenMs: number }[]> {
+    const page = await this.store.sortedRangeByScore(index === "completed" ? COMPLETED : OPEN, { offset: 0, ...range });
+    return page.map((e) => ({ taskId: e.member, lastSeenMs: e.score }));
   }
 
   /** The task's last step in path order: its position, ids and end. */

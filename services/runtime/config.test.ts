@@ -34,6 +34,7 @@ describe("loadConfig", () => {
       api: { host: "127.0.0.1", port: 8080 },
       policyDir: "policies",
       tasks: { latenessMs: 30_000, idleMs: 300_000, ttlMs: 604_800_000, cachedTasks: 50_000, silenceSweepMs: 10_000 },
+      baselines: { sweepMs: 10_000, settleMs: 60_000 },
       revoker: { minSeverity: "high" },
       notifier: { stdout: true },
       webhookTimeoutMs: 5000,

@@ -52,6 +52,8 @@ const Env = z.object({
   DRIFTWATCH_TASK_TTL_MS: positiveInt.default(7 * 24 * 3600 * 1000),
   DRIFTWATCH_PATHFINDER_CACHED_TASKS: positiveInt.default(50_000),
   DRIFTWATCH_SILENCE_SWEEP_MS: positiveInt.default(10_000),
+  DRIFTWATCH_BASELINE_SWEEP_MS: positiveInt.default(10_000),
+  DRIFTWATCH_BASELINE_SETTLE_MS: positiveInt.default(60_000),
   DRIFTWATCH_REVOKE_MIN_SEVERITY: z.enum(["info", "low", "medium", "high", "critical"]).default("high"),
   DRIFTWATCH_REVOKE_WEBHOOK_URL: url.optional(),
   DRIFTWATCH_REVOKE_WEBHOOK_SECRET: webhookSecret.optional(),
@@ -98,6 +100,12 @@ export interface Config {
     cachedTasks: number;
     /** How often the detector looks for tasks whose telemetry went silent. */
     silenceSweepMs: number;
+  };
+  baselines: {
+    /** How often the detector learns the tasks that finished. */
+    sweepMs: number;
+    /** A finished task is learned once no span came for this long (its steps all judged). */
+    settleMs: number;
   };
   revoker: {
     minSeverity: z.infer<typeof Env>["DRIFTWATCH_REVOKE_MIN_SEVERITY"];
@@ -183,6 +191,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       cachedTasks: e.DRIFTWATCH_PATHFINDER_CACHED_TASKS,
       silenceSweepMs: e.DRIFTWATCH_SILENCE_SWEEP_MS,
     },
+    baselines: { sweepMs: e.DRIFTWATCH_BASELINE_SWEEP_MS, settleMs: e.DRIFTWATCH_BASELINE_SETTLE_MS },
     revoker: { minSeverity: e.DRIFTWATCH_REVOKE_MIN_SEVERITY, ...(revokeWebhook ? { webhook: revokeWebhook } : {}) },
     notifier: { stdout: e.DRIFTWATCH_ALERT_STDOUT, ...(alertWebhook ? { webhook: alertWebhook } : {}) },
     webhookTimeoutMs: e.DRIFTWATCH_WEBHOOK_TIMEOUT_MS,

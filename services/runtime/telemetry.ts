@@ -46,6 +46,12 @@ export class Metrics {
     buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10],
     registers: [this.registry],
   });
+  readonly baselineTasks = new Counter({
+    name: "driftwatch_baseline_tasks_total",
+    help: "Finished tasks the baseline learner looked at: learned, or excluded (a policy finding on them)",
+    labelNames: ["outcome"],
+    registers: [this.registry],
+  });
   readonly revocations = new Counter({
     name: "driftwatch_revocations_total",
     help: "Credential revocations by outcome",

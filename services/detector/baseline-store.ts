@@ -1,0 +1,140 @@
+import type { Store } from "../runtime/store/store.js";
+import { type Baseline, spreadOf, type TaskBehaviour, tallyOf } from "./baseline.js";
+
+/**
+ * Where the baselines live: one hash of counts per agent, and its recent task samples.
+ *
+ *   baseline:{agent}          hash  tasks → n, tool⇥name, next⇥from⇥to, dest⇥host, dom⇥domain → count
+ *   baseline:{agent}:lengths  list  path lengths of its latest tasks (at most `samples`)
+ *   baseline:{agent}:rates    list  most steps in a minute, same tasks
+ *   baseline:meta             hash  generation (bumped after each learning), the learner's cursors
+ *
+ * The braces are a Redis Cluster hash tag: an agent's keys share a slot. Detectors keep
+ * the baselines they read in memory until the generation changes (the learner bumps it
+ * after it learned something), so reading costs one GET per batch.
+ */
+const FIELD = "\t";
+const META = "baseline:meta";
+const countsKey = (agent: string) => `baseline:{${agent}}`;
+const lengthsKey = (agent: string) => `baseline:{${agent}}:lengths`;
+const ratesKey = (agent: string) => `baseline:{${agent}}:rates`;
+
+export interface BaselineStoreOptions {
+  /** Path length and pace samples kept per agent (the most recent tasks). */
+  samples?: number;
+  /** Distinct values kept per feature and agent; past it, new values are not added. */
+  maxValues?: number;
+  /** Baselines kept in memory. */
+  cached?: number;
+}
+
+export class BaselineStore {
+  private readonly cache = new Map<string, Baseline>();
+  private generation: string | null | undefined;
+  private readonly samples: number;
+  private readonly maxValues: number;
+  private readonly cached: number;
+
+  constructor(
+    private readonly store: Store,
+    options: BaselineStoreOptions = {},
+  ) {
+    this.samples = options.samples ?? 500;
+    this.maxValues = options.maxValues ?? 10_000;
+    this.cached = options.cached ?? 10_000;
+  }
+
+  /** The baselines of these agents as learned so far (read again after new learning). */
+  async forAgents(agents: string[]): Promise<Map<string, Baseline>> {
+    const [generation] = await this.store.hashGet(META, ["generation"]);
+    if (generation !== this.generation) {
+      this.cache.clear();
+      this.generation = generation ?? null;
+    }
+    const missing = [...new Set(agents)].filter((a) => !this.cache.has(a));
+    const loaded = await Promise.all(missing.map((a) => this.load(a)));
+    for (const b of loaded) {
+      if (this.cache.size >= this.cached) this.cache.delete(this.cache.keys().next().value as string);
+      this.cache.set(b.agent, b);
+    }
+    return new Map(agents.flatMap((a) => (this.cache.has(a) ? [[a, this.cache.get(a) as Baseline]] : [])));
+  }
+
+  /** One agent's baseline, read from the store. */
+  async load(agent: string): Promise<Baseline> {
+    const [hash, lengths, rates] = await Promise.all([
+      this.store.hashGetAll(countsKey(agent)),
+      this.store.listRange(lengthsKey(agent), 0, -1),
+      this.store.listRange(ratesKey(agent), 0, -1),
+    ]);
+    const tools = new Map<string, number>();
+    const next = new Map<string, Map<string, number>>();
+    const destinations = new Map<string, number>();
+    const domains = new Map<string, number>();
+    for (const [field, value] of Object.entries(hash)) {
+      const n = Number(value);
+      const [kind, a, b] = field.split(FIELD) as [string, string | undefined, string | undefined];
+      if (a === undefined || !(n > 0)) continue;
+      if (kind === "tool") tools.set(a, n);
+      else if (kind === "dest") destinations.set(a, n);
+      else if (kind === "dom") domains.set(a, n);
+      else if (kind === "next" && b !== undefined) {
+        const m = next.get(a) ?? new Map<string, number>();
+        m.set(b, n);
+        next.set(a, m);
+      }
+    }
+    return {
+      agent,
+      tasks: Number(hash.tasks ?? 0),
+      tools: tallyOf(tools),
+      transitions: new Map([...next].map(([from, m]) => [from, tallyOf(m)])),
+      destinations: tallyOf(destinations),
+      domains: tallyOf(domains),
+      lengths: spreadOf(lengths.map(Number)),
+      rates: spreadOf(rates.map(Number)),
+    };
+  }
+
+  /**
+   * Adds one task's behaviour to its agent's baseline: counts incremented, samples pushed
+   * (the oldest dropped past `samples`). Not transactional: a crash midway learns part of
+   * one task, which moves a baseline by less than one task does.
+   */
+  async learn(b: TaskBehaviour, current?: Baseline): Promise<void> {
+    const key = countsKey(b.agent);
+    const counts = new Map<string, number>();
+    const add = (field: string, known: Map<string, number> | undefined, value: string) => {
+      // past the cap, only values already known are counted
+      if (current && known && !known.has(value) && known.size >= this.maxValues) return;
+      counts.set(field, (counts.get(field) ?? 0) + 1);
+    };
+    for (const t of b.tools) add(`tool${FIELD}${t}`, current?.tools.counts, t);
+    for (const [from, to] of b.transitions) add(`next${FIELD}${from}${FIELD}${to}`, current?.transitions.get(from)?.counts, to);
+    for (const d of b.destinations) add(`dest${FIELD}${d}`, current?.destinations.counts, d);
+    for (const d of b.domains) add(`dom${FIELD}${d}`, current?.domains.counts, d);
+    await Promise.all([
+      this.store.hashIncrement(key, "tasks", 1),
+      ...[...counts].map(([field, n]) => this.store.hashIncrement(key, field, n)),
+      this.store.listPush(lengthsKey(b.agent), [String(b.length)]),
+      this.store.listPush(ratesKey(b.agent), [String(b.peakRate)]),
+      this.store.listTrim(lengthsKey(b.agent), -this.samples, -1),
+      this.store.listTrim(ratesKey(b.agent), -this.samples, -1),
+    ]);
+  }
+
+  /** Tells every detector that baselines changed (they read them again). */
+  async bumpGeneration(): Promise<void> {
+    await this.store.hashIncrement(META, "generation", 1);
+  }
+
+  /** The learner's position in an index of finished tasks. */
+  async cursor(name: string): Promise<number | undefined> {
+    const [raw] = await this.store.hashGet(META, [`cursor${FIELD}${name}`]);
+    return raw === null || raw === undefined ? undefined : Number(raw);
+  }
+
+  async setCursor(name: string, score: number): Promise<void> {
+    await this.store.hashSet(META, { [`cursor${FIELD}${name}`]: String(score) });
+  }
+}

@@ -1,0 +1,310 @@
+import { median, medianAbsoluteDeviation } from "simple-statistics";
+import type { ToolEffect } from "../../schemas/action.js";
+import { entitiesOf } from "../../schemas/entities.js";
+import { BaselineSettings } from "../../schemas/policy.js";
+import type { Step } from "../../schemas/step.js";
+import type { Hit } from "./rules.js";
+
+/**
+ * Behaviour baselines: each agent's own history, and how far a step departs from it.
+ * Pure functions; baseline-store.ts keeps the counts in the store, learner.ts feeds it
+ * finished tasks. Features:
+ * - tools: how often each is called; a tool never called before is new;
+ * - transitions: which tool follows which (first-order Markov chain, `^` = task start),
+ *   scored by surprisal, -log2 of the smoothed likelihood of the step given the one before;
+ * - destinations (hosts reached) and argument domains (of e-mail addresses, URLs, domains
+ *   and IBAN banks in a write or egress), judged new or known;
+ * - pace (the most steps in a minute) and path length, by robust z-score (median and MAD).
+ */
+
+/** Where a transition starts when the step is the agent's first tool call of the task. */
+export const TASK_START = "^";
+/** Additive smoothing of transition likelihoods (a transition never seen counts as 0.1). */
+const SMOOTHING = 0.1;
+/** MAD → standard deviation of a normal distribution. */
+const MAD_TO_SD = 1.4826;
+/** The most values listed in a finding's evidence. */
+const EVIDENCE_VALUES = 10;
+
+/** What one agent did in one finished task: what its baseline learns. */
+export interface TaskBehaviour {
+  agent: string;
+  /** One entry per tool call. */
+  tools: string[];
+  /** [previous tool (or TASK_START), tool], one per tool call. */
+  transitions: [string, string][];
+  /** Hosts reached, one per step with a destination. */
+  destinations: string[];
+  /** Domains in the arguments of writes and egress. */
+  domains: string[];
+  /** The task's steps (all agents'). */
+  length: number;
+  /** The most steps the task took within a minute. */
+  peakRate: number;
+}
+
+/** Counts of values: how often each was seen, in all, and how many were seen just once. */
+export interface Tally {
+  counts: Map<string, number>;
+  total: number;
+  once: number;
+}
+
+/** The median and median absolute deviation of a feature's recent samples. */
+export interface Spread {
+  n: number;
+  median: number;
+  mad: number;
+}
+
+export interface Baseline {
+  agent: string;
+  /** Finished tasks learned. */
+  tasks: number;
+  tools: Tally;
+  /** Next tools by the tool before them. */
+  transitions: Map<string, Tally>;
+  destinations: Tally;
+  domains: Tally;
+  lengths: Spread;
+  rates: Spread;
+}
+
+export function tallyOf(counts: Map<string, number>): Tally {
+  let total = 0;
+  let once = 0;
+  for (const c of counts.values()) {
+    total += c;
+    if (c === 1) once++;
+  }
+  return { counts, total, once };
+}
+
+export function spreadOf(samples: number[]): Spread {
+  if (samples.length === 0) return { n: 0, median: 0, mad: 0 };
+  return { n: samples.length, median: median(samples), mad: medianAbsoluteDeviation(samples) };
+}
+
+/** The agent a step belongs to, as baselines key it. */
+export function agentKey(step: Pick<Step, "agent">): string | undefined {
+  return step.agent.id ?? step.agent.spiffeId;
+}
+
+/** The host a step reached: its `server.address`, or its URL's host. */
+export function hostOf(step: Pick<Step, "destination">): string | undefined {
+  if (step.destination?.address) return step.destination.address.toLowerCase();
+  if (step.destination?.url) {
+    try {
+      return new URL(step.destination.url).hostname.toLowerCase() || undefined;
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
+}
+
+/** The organisation-level domain of a host: its last two labels, or three under a short second level (`co.uk`). */
+export function domainOf(host: string): string {
+  const labels = host.toLowerCase().split(".").filter(Boolean);
+  if (labels.length <= 2) return labels.join(".");
+  const [second, top] = labels.slice(-2) as [string, string];
+  return labels.slice(top.length === 2 && second.length <= 3 ? -3 : -2).join(".");
+}
+
+/**
+ * What an argument entity says about where things go, as a value an agent repeats: the
+ * domain of an e-mail address, URL or domain, the country and bank of an IBAN. Account,
+ * phone numbers and file ids differ every time and say nothing here.
+ */
+export function entityDomain(entity: string): string | undefined {
+  const at = entity.lastIndexOf("@");
+  if (at >= 0) return domainOf(entity.slice(at + 1));
+  if (/^[A-Z]{2}\d{2}[A-Z0-9]{4}/.test(entity)) return `iban:${entity.slice(0, 2)}-${entity.slice(4, 8)}`;
+  if (/^[a-z0-9.-]+\.[a-z]{2,24}$/.test(entity)) return domainOf(entity);
+  return undefined;
+}
+
+/** The domains in a step's arguments, when it writes or sends (see entityDomain). */
+export function argumentDomains(step: Step, effect: ToolEffect | undefined): string[] {
+  if (!step.tool || step.tool.arguments === undefined || (effect !== "write" && effect !== "egress")) return [];
+  const out = new Set<string>();
+  for (const e of entitiesOf(step.tool.arguments)) {
+    const d = entityDomain(e);
+    if (d) out.add(d);
+  }
+  return [...out];
+}
+
+/** Each agent's behaviour in one finished task, from its steps in path order. */
+export function behaviourOf(steps: Step[], effectOf: (step: Step) => ToolEffect | undefined): TaskBehaviour[] {
+  const peakRate = Math.max(0, ...steps.map((s) => (s.before?.stepsLastMinute ?? 0) + 1));
+  const byAgent = new Map<string, TaskBehaviour>();
+  for (const step of steps) {
+    const agent = agentKey(step);
+    if (!agent) continue;
+    let b = byAgent.get(agent);
+    if (!b) {
+      b = { agent, tools: [], transitions: [], destinations: [], domains: [], length: steps.length, peakRate };
+      byAgent.set(agent, b);
+    }
+    if (step.tool) {
+      b.tools.push(step.tool.name);
+      b.transitions.push([step.before?.lastTool ?? TASK_START, step.tool.name]);
+    }
+    const host = hostOf(step);
+    if (host) b.destinations.push(host);
+    b.domains.push(...argumentDomains(step, effectOf(step)));
+  }
+  return [...byAgent.values()];
+}
+
+/** The Good-Turing estimate of the chance that the next value is one never seen. */
+export function novelty(t: Tally): number {
+  return t.total === 0 ? 1 : t.once / t.total;
+}
+
+/** Surprisal (bits) of `to` following `from`, smoothed over the tools the agent knows. */
+export function surprisal(baseline: Baseline, from: string, to: string): { bits: number; seen: number; outOf: number } {
+  const next = baseline.transitions.get(from);
+  const seen = next?.counts.get(to) ?? 0;
+  const outOf = next?.total ?? 0;
+  const k = baseline.tools.counts.size + 1;
+  return { bits: -Math.log2((seen + SMOOTHING) / (outOf + SMOOTHING * k)), seen, outOf };
+}
+
+/** How many robust standard deviations `x` lies above the median (at least one unit of scale, a tenth of the median). */
+export function robustZ(x: number, spread: Spread): number {
+  const scale = Math.max(MAD_TO_SD * spread.mad, 1, 0.1 * spread.median);
+  return (x - spread.median) / scale;
+}
+
+const round = (x: number, digits = 2) => Math.round(x * 10 ** digits) / 10 ** digits;
+
+function mostSeen(t: Tally): Record<string, number> {
+  return Object.fromEntries([...t.counts.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).slice(0, EVIDENCE_VALUES));
+}
+
+function newValueHit(
+  rule: "anomaly.novel_tool" | "anomaly.novel_destination" | "anomaly.novel_entity",
+  feature: string,
+  value: string,
+  tally: Tally,
+  baseline: Baseline,
+  settings: BaselineSettings,
+  explanation: string,
+): Hit | undefined {
+  if (tally.counts.has(value)) return undefined;
+  const chance = novelty(tally);
+  if (chance >= settings.maxNovelty) return undefined;
+  return {
+    rule,
+    explanation: `${explanation} In ${baseline.tasks} learned tasks, a new ${feature} turned up in ${round(chance * 100, 1)}% of observations.`,
+    observed: { feature, value, score: round(chance, 4) },
+    expected: {
+      baseline: { tasks: baseline.tasks, observations: tally.total, mostSeen: mostSeen(tally) },
+      maxNovelty: settings.maxNovelty,
+    },
+  };
+}
+
+/**
+ * How a step departs from its agent's baseline. Nothing before the warm-up, nor for a value
+ * a policy rule on the same step already flags (`skip`: a tool out of scope is not also new).
+ */
+export function anomalyHits(
+  step: Step,
+  baseline: Baseline | undefined,
+  settings: BaselineSettings,
+  options: { effect: ToolEffect | undefined; skip?: { tool?: boolean; destination?: boolean } },
+): Hit[] {
+  if (!settings.enabled || !baseline || baseline.tasks < settings.warmUpTasks) return [];
+  const hits: Hit[] = [];
+  const agent = agentKey(step) ?? "The agent";
+  const tool = step.tool?.name;
+  if (tool && !options.skip?.tool) {
+    const fresh = newValueHit(
+      "anomaly.novel_tool",
+      "tool",
+      tool,
+      baseline.tools,
+      baseline,
+      settings,
+      `${agent} called "${tool}", a tool it has not used before.`,
+    );
+    if (fresh) hits.push(fresh);
+    else if (baseline.tools.counts.has(tool)) {
+      const from = step.before?.lastTool ?? TASK_START;
+      const s = surprisal(baseline, from, tool);
+      if (s.outOf >= settings.minTransitions && s.bits > settings.maxSurprisalBits) {
+        const next = baseline.transitions.get(from);
+        hits.push({
+          rule: "anomaly.transition",
+          explanation: `${agent} ${from === TASK_START ? "began a task with" : `went from "${from}" to`} "${tool}": in its history that happened ${s.seen} times in ${s.outOf} (surprisal ${round(s.bits, 1)} bits, over the limit of ${settings.maxSurprisalBits}).`,
+          observed: { feature: "transition", value: `${from} -> ${tool}`, score: round(s.bits, 2) },
+          expected: {
+            baseline: { from, outOf: s.outOf, seen: s.seen, usualNext: next ? mostSeen(next) : {} },
+            maxSurprisalBits: settings.maxSurprisalBits,
+          },
+        });
+      }
+    }
+  }
+  const host = hostOf(step);
+  if (host && !options.skip?.destination) {
+    const fresh = newValueHit(
+      "anomaly.novel_destination",
+      "destination",
+      host,
+      baseline.destinations,
+      baseline,
+      settings,
+      `${agent} reached ${host}, a destination it has not reached before.`,
+    );
+    if (fresh) hits.push(fresh);
+  }
+  for (const domain of argumentDomains(step, options.effect)) {
+    const fresh = newValueHit(
+      "anomaly.novel_entity",
+      "argument domain",
+      domain,
+      baseline.domains,
+      baseline,
+      settings,
+      `${agent} called ${tool} with an argument at ${domain}, a domain its writes and messages have not used before.`,
+    );
+    if (fresh) {
+      hits.push(fresh);
+      break;
+    }
+  }
+  if (step.before) {
+    const pace = step.before.stepsLastMinute + 1;
+    const z = robustZ(pace, baseline.rates);
+    if (baseline.rates.n > 0 && z > settings.maxRobustZ) {
+      hits.push({
+        rule: "anomaly.rate",
+        explanation: `${agent}'s task took ${pace} steps within a minute; its tasks peak at a median of ${baseline.rates.median} (robust z-score ${round(z, 1)}, over the limit of ${settings.maxRobustZ}).`,
+        observed: { feature: "steps per minute", value: pace, score: round(z, 2) },
+        expected: { baseline: { ...baseline.rates }, maxRobustZ: settings.maxRobustZ },
+      });
+    }
+  }
+  const length = step.index + 1;
+  const z = robustZ(length, baseline.lengths);
+  if (baseline.lengths.n > 0 && z > settings.maxRobustZ) {
+    hits.push({
+      rule: "anomaly.path_length",
+      explanation: `${agent}'s task has taken ${length} steps; its tasks take a median of ${baseline.lengths.median} (robust z-score ${round(z, 1)}, over the limit of ${settings.maxRobustZ}).`,
+      observed: { feature: "path length", value: length, score: round(z, 2) },
+      expected: { baseline: { ...baseline.lengths }, maxRobustZ: settings.maxRobustZ },
+    });
+  }
+  return hits;
+}
+
+const DEFAULT_SETTINGS = BaselineSettings.parse({});
+
+/** A profile's baseline settings, with the defaults for what it leaves out. */
+export function baselineSettings(profile: { baseline?: BaselineSettings } | undefined): BaselineSettings {
+  return profile?.baseline ?? DEFAULT_SETTINGS;
+}

@@ -1,0 +1,123 @@
+import type { Logger } from "pino";
+import type { TaskStore } from "../pathfinder/task-store.js";
+import type { Metrics } from "../runtime/telemetry.js";
+import { type Baseline, behaviourOf } from "./baseline.js";
+import type { BaselineStore } from "./baseline-store.js";
+import { type Policy, profileFor } from "./policy.js";
+
+/**
+ * The baseline learner: now and then, the tasks that finished since its last look (their
+ * root span ended, or no span came for the idle timeout) are added to their agents'
+ * baselines, once each (marked in the store, so several detectors agree). A task with a
+ * policy finding (out of scope, flow, provenance, after revocation) is left out: drift must
+ * not teach the baseline that drift is normal. A task is learned once it has settled (no
+ * span for `settleMs`), so that the detector has judged all of its steps first.
+ */
+export interface Learner {
+  /** One look at the finished tasks; how many it learned. */
+  sweep(): Promise<number>;
+  /** Learns every task finished or not, now (replay's warm-up); how many it learned. */
+  learnAll(): Promise<number>;
+  stop(): void;
+}
+
+/** Marks a task as having a policy finding (the detector sets it; the learner reads it). */
+export const VIOLATION_MARK = "violation";
+const LEARNED_MARK = "baseline_learned";
+const PAGE = 500;
+const PARALLEL = 32;
+
+export function watchLearning(deps: {
+  tasks: TaskStore;
+  baselines: BaselineStore;
+  policy: () => Policy;
+  intervalMs: number;
+  settleMs: number;
+  idleMs: number;
+  logger: Logger;
+  metrics?: Metrics;
+  now?: () => number;
+}): Learner {
+  const now = deps.now ?? Date.now;
+
+  /** The baselines as a sweep began (read once per agent and sweep: for the cap on distinct values). */
+  type Known = Map<string, Promise<Baseline>>;
+  const knownOf = (known: Known, agent: string) => {
+    let b = known.get(agent);
+    if (!b) {
+      b = deps.baselines.load(agent);
+      known.set(agent, b);
+    }
+    return b;
+  };
+
+  async function learnTask(taskId: string, policy: Policy, known: Known): Promise<boolean> {
+    if (await deps.tasks.marked(taskId, VIOLATION_MARK)) {
+      deps.metrics?.baselineTasks.inc({ outcome: "excluded" });
+      return false;
+    }
+    if (!(await deps.tasks.markOnce(taskId, LEARNED_MARK))) return false;
+    const steps = await deps.tasks.path(taskId);
+    const behaviours = behaviourOf(steps, (step) => {
+      if (step.effect) return step.effect;
+      const profile = profileFor(policy, step.agent);
+      return profile?.tools.find((t) => t.name === step.tool?.name)?.effect;
+    });
+    for (const b of behaviours) await deps.baselines.learn(b, await knownOf(known, b.agent));
+    deps.metrics?.baselineTasks.inc({ outcome: "learned" });
+    return behaviours.length > 0;
+  }
+
+  /** One page of an index past its cursor, up to `max`; the cursor moves to the last task looked at. */
+  async function page(index: "completed" | "open", max: number, policy: Policy, known: Known): Promise<{ learned: number; full: boolean }> {
+    const cursor = (await deps.baselines.cursor(index)) ?? Number.NEGATIVE_INFINITY;
+    const found = await deps.tasks.byLastSeen(index, { min: cursor, max, limit: PAGE });
+    let learned = 0;
+    for (let i = 0; i < found.length; i += PARALLEL) {
+      const results = await Promise.all(found.slice(i, i + PARALLEL).map((t) => learnTask(t.taskId, policy, known)));
+      learned += results.filter(Boolean).length;
+    }
+    const last = found.at(-1);
+    // the cursor stays on the last score (ties with it are looked at again, and skipped as learned)
+    if (last && last.lastSeenMs > cursor) await deps.baselines.setCursor(index, last.lastSeenMs);
+    const stuck = last !== undefined && last.lastSeenMs === cursor;
+    return { learned, full: found.length === PAGE && !stuck };
+  }
+
+  async function sweepUntil(completedMax: number, idleMax: number, all: boolean): Promise<number> {
+    const policy = deps.policy();
+    const known: Known = new Map();
+    let learned = 0;
+    for (const [index, max] of [
+      ["completed", completedMax],
+      ["open", idleMax],
+    ] as const) {
+      for (;;) {
+        const r = await page(index, max, policy, known);
+        learned += r.learned;
+        if (!all || !r.full) break;
+      }
+    }
+    if (learned > 0) await deps.baselines.bumpGeneration();
+    return learned;
+  }
+
+  const sweep = () => {
+    const t = now();
+    return sweepUntil(t - deps.settleMs, t - Math.max(deps.idleMs, deps.settleMs), false);
+  };
+  const learnAll = () => sweepUntil(Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY, true);
+
+  let running = false;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = true;
+    sweep()
+      .catch((err: unknown) => deps.logger.warn({ err }, "baseline learning failed; trying again at the next interval"))
+      .finally(() => {
+        running = false;
+      });
+  }, deps.intervalMs);
+  timer.unref();
+  return { sweep, learnAll, stop: () => clearInterval(timer) };
+}
