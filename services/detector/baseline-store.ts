@@ -8,6 +8,7 @@ import { type Baseline, spreadOf, type TaskBehaviour, tallyOf } from "./baseline
  *   baseline:{agent}:lengths  list  path lengths of its latest tasks (at most `samples`)
  *   baseline:{agent}:rates    list  most steps in a minute, same tasks
  *   baseline:meta             hash  generation (bumped after each learning), the learner's cursors
+ *   baseline:pending          zset  finished tasks waiting to settle, by when the learner found them
  *
  * The braces are a Redis Cluster hash tag: an agent's keys share a slot. Detectors keep
  * the baselines they read in memory until the generation changes (the learner bumps it
@@ -15,6 +16,7 @@ import { type Baseline, spreadOf, type TaskBehaviour, tallyOf } from "./baseline
  */
 const FIELD = "\t";
 const META = "baseline:meta";
+const PENDING = "baseline:pending";
 const countsKey = (agent: string) => `baseline:{${agent}}`;
 const lengthsKey = (agent: string) => `baseline:{${agent}}:lengths`;
 const ratesKey = (agent: string) => `baseline:{${agent}}:rates`;
@@ -136,5 +138,24 @@ export class BaselineStore {
 
   async setCursor(name: string, score: number): Promise<void> {
     await this.store.hashSet(META, { [`cursor${FIELD}${name}`]: String(score) });
+  }
+
+  /** Finished tasks found at `atMs`, to be learned once they have settled. */
+  async addPending(taskIds: string[], atMs: number): Promise<void> {
+    if (taskIds.length > 0)
+      await this.store.sortedAdd(
+        PENDING,
+        taskIds.map((member) => ({ member, score: atMs })),
+      );
+  }
+
+  /** Pending tasks found at or before `foundAtOrBeforeMs`, oldest first. */
+  async duePending(foundAtOrBeforeMs: number, limit: number): Promise<string[]> {
+    const page = await this.store.sortedRangeByScore(PENDING, { min: Number.NEGATIVE_INFINITY, max: foundAtOrBeforeMs, offset: 0, limit });
+    return page.map((e) => e.member);
+  }
+
+  async removePending(taskIds: string[]): Promise<void> {
+    if (taskIds.length > 0) await this.store.sortedRemove(PENDING, taskIds);
   }
 }

@@ -10,8 +10,8 @@ import { type Policy, profileFor } from "./policy.js";
  * root span ended, or no span came for the idle timeout) are added to their agents'
  * baselines, once each (marked in the store, so several detectors agree). A task with a
  * policy finding (out of scope, flow, provenance, after revocation) is left out: drift must
- * not teach the baseline that drift is normal. A task is learned once it has settled (no
- * span for `settleMs`), so that the detector has judged all of its steps first.
+ * not teach the baseline that drift is normal. A task is learned `settleMs` after the
+ * learner found it finished, so that the detector has judged all of its steps first.
  */
 export interface Learner {
   /** One look at the finished tasks; how many it learned. */
@@ -24,7 +24,7 @@ export interface Learner {
 /** Marks a task as having a policy finding (the detector sets it; the learner reads it). */
 export const VIOLATION_MARK = "violation";
 const LEARNED_MARK = "baseline_learned";
-const PAGE = 500;
+const PAGE = 1_000;
 const PARALLEL = 32;
 
 export function watchLearning(deps: {
@@ -68,45 +68,59 @@ export function watchLearning(deps: {
     return behaviours.length > 0;
   }
 
-  /** One page of an index past its cursor, up to `max`; the cursor moves to the last task looked at. */
-  async function page(index: "completed" | "open", max: number, policy: Policy, known: Known): Promise<{ learned: number; full: boolean }> {
+  /**
+   * Moves the tasks that finished past an index's cursor (up to `max`) to the pending set,
+   * with the time they were found: the settle time runs from then, on this clock, so a
+   * task whose spans carry old times (a backlog) still waits for the detector to judge it.
+   */
+  async function collect(index: "completed" | "open", max: number, foundAtMs: number): Promise<boolean> {
     const cursor = (await deps.baselines.cursor(index)) ?? Number.NEGATIVE_INFINITY;
     const found = await deps.tasks.byLastSeen(index, { min: cursor, max, limit: PAGE });
-    let learned = 0;
-    for (let i = 0; i < found.length; i += PARALLEL) {
-      const results = await Promise.all(found.slice(i, i + PARALLEL).map((t) => learnTask(t.taskId, policy, known)));
-      learned += results.filter(Boolean).length;
-    }
+    await deps.baselines.addPending(
+      found.map((t) => t.taskId),
+      foundAtMs,
+    );
     const last = found.at(-1);
-    // the cursor stays on the last score (ties with it are looked at again, and skipped as learned)
+    // the cursor stays on the last score (ties with it are found again: learned ones are skipped)
     if (last && last.lastSeenMs > cursor) await deps.baselines.setCursor(index, last.lastSeenMs);
-    const stuck = last !== undefined && last.lastSeenMs === cursor;
-    return { learned, full: found.length === PAGE && !stuck };
+    return found.length === PAGE && last !== undefined && last.lastSeenMs > cursor;
   }
 
-  async function sweepUntil(completedMax: number, idleMax: number, all: boolean): Promise<number> {
+  /** Learns one page of the pending tasks found at or before `dueMs`; how many it learned, and whether more are due. */
+  async function learnDue(dueMs: number, policy: Policy, known: Known): Promise<{ learned: number; more: boolean }> {
+    const due = await deps.baselines.duePending(dueMs, PAGE);
+    let learned = 0;
+    for (let i = 0; i < due.length; i += PARALLEL) {
+      const results = await Promise.all(due.slice(i, i + PARALLEL).map((t) => learnTask(t, policy, known)));
+      learned += results.filter(Boolean).length;
+    }
+    await deps.baselines.removePending(due);
+    return { learned, more: due.length === PAGE };
+  }
+
+  async function run(at: number, options: { settleMs: number; idleMs: number; all: boolean }): Promise<number> {
     const policy = deps.policy();
     const known: Known = new Map();
-    let learned = 0;
     for (const [index, max] of [
-      ["completed", completedMax],
-      ["open", idleMax],
+      ["completed", at],
+      ["open", at - options.idleMs],
     ] as const) {
-      for (;;) {
-        const r = await page(index, max, policy, known);
-        learned += r.learned;
-        if (!all || !r.full) break;
-      }
+      let more = true;
+      while (more) more = (await collect(index, max, at)) && options.all;
+    }
+    let learned = 0;
+    for (;;) {
+      const r = await learnDue(at - options.settleMs, policy, known);
+      learned += r.learned;
+      if (!r.more || !options.all) break;
     }
     if (learned > 0) await deps.baselines.bumpGeneration();
     return learned;
   }
 
-  const sweep = () => {
-    const t = now();
-    return sweepUntil(t - deps.settleMs, t - Math.max(deps.idleMs, deps.settleMs), false);
-  };
-  const learnAll = () => sweepUntil(Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY, true);
+  const sweep = () => run(now(), { settleMs: deps.settleMs, idleMs: deps.idleMs, all: false });
+  // replay's warm-up: every task there is, open or not, without waiting
+  const learnAll = () => run(Number.MAX_SAFE_INTEGER, { settleMs: 0, idleMs: 0, all: true });
 
   let running = false;
   const timer = setInterval(() => {
