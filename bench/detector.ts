@@ -8,7 +8,12 @@
  * The steps are the workload's spans through ingest and the pathfinder (in memory), so
  * they carry context, lineage and the path before them as on the bus.
  */
+
+import pino from "pino";
 import { Step } from "../schemas/step.js";
+import { agentKey, type Baseline } from "../services/detector/baseline.js";
+import { BaselineStore } from "../services/detector/baseline-store.js";
+import { watchLearning } from "../services/detector/learner.js";
 import { loadPolicy } from "../services/detector/policy.js";
 import { evaluateStep } from "../services/detector/rules.js";
 import { ingestStage } from "../services/ingest/ingest.js";
@@ -30,11 +35,33 @@ const emits = await ingest.handle(
   () => undefined,
 );
 const actions = emits.map((e) => JSON.parse(String(e.message.value)));
-const steps = await recordActions(new TaskStore(new MemoryStore()), actions);
+const store = new MemoryStore();
+const taskStore = new TaskStore(store);
+const steps = await recordActions(taskStore, actions);
+// every task learned into its agent's baseline, as the learner would once they finished
+const baselineStore = new BaselineStore(store);
+const learner = watchLearning({
+  tasks: taskStore,
+  baselines: baselineStore,
+  policy: () => policy,
+  intervalMs: 3_600_000,
+  settleMs: 0,
+  idleMs: 0,
+  logger: pino({ level: "silent" }),
+});
+learner.stop();
+const learned = await learner.learnAll();
+const agents = [...new Set(steps.flatMap((s) => agentKey(s) ?? []))];
+const baselines = await baselineStore.forAgents(agents);
+const withBaseline = (s: Step) => {
+  const b = baselines.get(agentKey(s) ?? "");
+  return b ? { baseline: b as Baseline } : {};
+};
 const texts = steps.map((s) => JSON.stringify(s));
 const parsed = texts.map((t) => Step.parse(JSON.parse(t)));
 const now = Date.now();
 let findings = 0;
+let anomalies = 0;
 
 const r = await rates(steps.length, 10, {
   baseline: () => {
@@ -47,17 +74,25 @@ const r = await rates(steps.length, 10, {
   stage: () => {
     for (const t of texts) evaluateStep(Step.parse(JSON.parse(t)), { policy, now });
   },
+  baselines: () => {
+    anomalies = 0;
+    for (const s of parsed) anomalies += evaluateStep(s, { policy, now, ...withBaseline(s) }).filter((f) => f.kind === "anomaly").length;
+  },
 });
 
 // latency of each decision, one at a time (after the warm-up above)
-const latencies = new Float64Array(parsed.length);
-for (const [i, s] of parsed.entries()) {
-  const t0 = performance.now();
-  evaluateStep(s, { policy, now });
-  latencies[i] = performance.now() - t0;
+function latencyOf(context: (s: Step) => object) {
+  const latencies = new Float64Array(parsed.length);
+  for (const [i, s] of parsed.entries()) {
+    const t0 = performance.now();
+    evaluateStep(s, { policy, now, ...context(s) });
+    latencies[i] = performance.now() - t0;
+  }
+  latencies.sort();
+  return (p: number) => (latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] as number) * 1000;
 }
-latencies.sort();
-const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] as number;
+const pct = latencyOf(() => ({}));
+const pctBaselines = latencyOf(withBaseline);
 
 const line = (label: string, what: string, v: number) =>
   console.log(`${label.padEnd(10)}${what.padEnd(52)}${fmt(v).padStart(10)} steps/s  ${(v / r.baseline).toFixed(3)} × baseline`);
@@ -67,7 +102,12 @@ console.log(
 line("baseline", "JSON.parse of the step messages", r.baseline);
 line("decide", "evaluateStep on parsed steps (the decisions)", r.decide);
 line("stage", "JSON.parse + zod Step + evaluateStep", r.stage);
+line("baselines", "evaluateStep with the agent's learned baseline", r.baselines);
+const latency = (label: string, p: (q: number) => number) =>
+  console.log(`latency   ${label.padEnd(24)} p50 ${p(50).toFixed(1)} µs, p99 ${p(99).toFixed(1)} µs, max ${p(100).toFixed(1)} µs`);
+latency("one decision:", pct);
+latency("with baselines:", pctBaselines);
 console.log(
-  `latency   one decision: p50 ${(pct(50) * 1000).toFixed(1)} µs, p99 ${(pct(99) * 1000).toFixed(1)} µs, max ${(pct(100) * 1000).toFixed(1)} µs`,
+  `baselines ${fmt(learned)} tasks learned for ${fmt(agents.length)} agents; anomaly findings on the same steps: ${fmt(anomalies)}`,
 );
 console.log(`check     findings in the last run: ${fmt(findings)} (the workload plants one out-of-scope tool in every tenth task)`);

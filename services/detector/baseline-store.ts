@@ -130,14 +130,16 @@ export class BaselineStore {
     await this.store.hashIncrement(META, "generation", 1);
   }
 
-  /** The learner's position in an index of finished tasks. */
-  async cursor(name: string): Promise<number | undefined> {
+  /** The learner's position in an index of finished tasks: a score, and how many tasks with it it has seen. */
+  async cursor(name: string): Promise<{ score: number; seen: number } | undefined> {
     const [raw] = await this.store.hashGet(META, [`cursor${FIELD}${name}`]);
-    return raw === null || raw === undefined ? undefined : Number(raw);
+    if (raw === null || raw === undefined) return undefined;
+    const [score, seen] = raw.split(" ").map(Number) as [number, number | undefined];
+    return { score, seen: seen ?? 0 };
   }
 
-  async setCursor(name: string, score: number): Promise<void> {
-    await this.store.hashSet(META, { [`cursor${FIELD}${name}`]: String(score) });
+  async setCursor(name: string, cursor: { score: number; seen: number }): Promise<void> {
+    await this.store.hashSet(META, { [`cursor${FIELD}${name}`]: `${cursor.score} ${cursor.seen}` });
   }
 
   /** Finished tasks found at `atMs`, to be learned once they have settled. */

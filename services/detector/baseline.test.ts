@@ -231,6 +231,41 @@ describe("baselines learned from finished tasks", () => {
     expect(all.find((f) => f.ruleId === "anomaly.rate")?.evidence.observed).toMatchObject({ feature: "steps per minute", value: 13 });
   });
 
+  it("finds every finished task when more of them share one last-seen time than a page holds", async () => {
+    const store = new MemoryStore();
+    const tasks = new TaskStore(store);
+    const baselines = new BaselineStore(store);
+    const same = T0 + 5_000;
+    for (let i = 0; i < 1_500; i += 250) {
+      const batch = Array.from({ length: 250 }, (_, j) =>
+        toolCall({ taskId: `tie-${i + j}`, agent, startTimeMs: T0, receivedAtMs: same, tool: { name: "inbox.read" } }),
+      );
+      await recordActions(tasks, batch);
+    }
+    let clock = same + 1_000;
+    const learner = watchLearning({
+      tasks,
+      baselines,
+      policy: () => policy,
+      intervalMs: 60_000,
+      settleMs: 10,
+      idleMs: 100,
+      logger,
+      now: () => clock,
+    });
+    learner.stop();
+    // one sweep finds a page and learns what has settled; the next ones go on from the cursor
+    expect(await learner.sweep()).toBe(0);
+    clock += 20;
+    let total = 0;
+    for (let i = 0; i < 4; i++) {
+      total += await learner.sweep();
+      clock += 20;
+    }
+    expect(total).toBe(1_500);
+    expect((await baselines.load("support-agent")).tasks).toBe(1_500);
+  });
+
   it("leaves tasks with a policy finding out of the baseline", async () => {
     const env = await learned(25);
     await env.tasks.markOnce("hist-3", VIOLATION_MARK);

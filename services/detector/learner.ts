@@ -74,16 +74,18 @@ export function watchLearning(deps: {
    * task whose spans carry old times (a backlog) still waits for the detector to judge it.
    */
   async function collect(index: "completed" | "open", max: number, foundAtMs: number): Promise<boolean> {
-    const cursor = (await deps.baselines.cursor(index)) ?? Number.NEGATIVE_INFINITY;
-    const found = await deps.tasks.byLastSeen(index, { min: cursor, max, limit: PAGE });
+    // the cursor: the last score looked at, and how many tasks with that score were
+    const { score, seen } = (await deps.baselines.cursor(index)) ?? { score: Number.NEGATIVE_INFINITY, seen: 0 };
+    const found = await deps.tasks.byLastSeen(index, { min: score, max, offset: seen, limit: PAGE });
     await deps.baselines.addPending(
       found.map((t) => t.taskId),
       foundAtMs,
     );
     const last = found.at(-1);
-    // the cursor stays on the last score (ties with it are found again: learned ones are skipped)
-    if (last && last.lastSeenMs > cursor) await deps.baselines.setCursor(index, last.lastSeenMs);
-    return found.length === PAGE && last !== undefined && last.lastSeenMs > cursor;
+    if (!last) return false;
+    const atLast = found.filter((t) => t.lastSeenMs === last.lastSeenMs).length;
+    await deps.baselines.setCursor(index, { score: last.lastSeenMs, seen: last.lastSeenMs === score ? seen + atLast : atLast });
+    return found.length === PAGE;
   }
 
   /** Learns one page of the pending tasks found at or before `dueMs`; how many it learned, and whether more are due. */

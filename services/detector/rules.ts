@@ -432,18 +432,17 @@ export function evaluateStep(step: Step, ctx: StepContext): Finding[] {
   } else {
     hits.push(...scopeHits(step, profile, ctx), ...budgetHits(step, profile), ...flowHits(step, profile), ...provenanceHits(step, profile));
   }
-  const grant = step.tool ? profile?.tools.find((t) => t.name === step.tool?.name) : undefined;
-  const flagged = new Set(hits.map((h) => h.rule));
-  hits.push(
-    ...anomalyHits(step, ctx.baseline, baselineSettings(profile), {
-      effect: step.effect ?? grant?.effect,
-      // a value a policy rule flags on this step is not also reported as new
-      skip: {
-        tool: flagged.has("scope.tool"),
-        destination: flagged.has("scope.egress") || flagged.has("flow.egress_after_sensitive_read"),
-      },
-    }),
-  );
+  if (ctx.baseline) {
+    const grant = step.tool ? profile?.tools.find((t) => t.name === step.tool?.name) : undefined;
+    const flagged = (rule: RuleId) => hits.some((h) => h.rule === rule);
+    hits.push(
+      ...anomalyHits(step, ctx.baseline, baselineSettings(profile), {
+        effect: step.effect ?? grant?.effect,
+        // a value a policy rule flags on this step is not also reported as new
+        skip: { tool: flagged("scope.tool"), destination: flagged("scope.egress") || flagged("flow.egress_after_sensitive_read") },
+      }),
+    );
+  }
   const delegation = delegationHit(step, ctx);
   if (delegation) hits.push(delegation);
   if (ctx.scopeError) {
