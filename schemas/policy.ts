@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { DataClassification, ToolEffect } from "./action.js";
-import { RuleMode, Severity } from "./finding.js";
+import { FindingKind, RuleMode, Severity } from "./finding.js";
 
 /** A tool an agent profile allows, with its effect and the trust of its output. */
 export const ToolGrant = z
@@ -112,6 +112,63 @@ export const Redaction = z
   .strict();
 export type Redaction = z.infer<typeof Redaction>;
 
+/**
+ * What the revoker does about a finding: revoke the task's credentials, quarantine the
+ * agent (revoke every open task's credentials and flag whatever it does next), notify
+ * only, or ask a human (approve or reject through the API; past `approval.timeoutMs` the
+ * `approval.onTimeout` action is taken). A dry run records what it would have done.
+ */
+export const ResponseAction = z.enum(["revoke", "quarantine", "notify", "ask_human"]);
+export type ResponseAction = z.infer<typeof ResponseAction>;
+
+export const ResponseRule = z
+  .object({
+    /** A name for the ledger and the API: which response rule decided. */
+    id: z.string().min(1),
+    /** Which findings it applies to; every condition given must hold. No conditions: every finding. */
+    when: z
+      .object({
+        minSeverity: Severity.optional(),
+        kinds: z.array(FindingKind).min(1).optional(),
+        /** Rule modes (default: enforce only; a shadow finding never gets a response). */
+        modes: z
+          .array(RuleMode.exclude(["shadow"]))
+          .min(1)
+          .default(["enforce"]),
+        /** Rule ids; a trailing `*` matches a prefix (`scope.*`). */
+        rules: z.array(z.string().min(1)).min(1).optional(),
+        /** Agent ids; a trailing `*` matches a prefix. */
+        agents: z.array(z.string().min(1)).min(1).optional(),
+      })
+      .strict()
+      .prefault({}),
+    action: ResponseAction,
+    approval: z
+      .object({
+        timeoutMs: z.number().int().positive().default(900_000),
+        onTimeout: ResponseAction.exclude(["ask_human"]).default("revoke"),
+      })
+      .strict()
+      .optional(),
+    dryRun: z.boolean().default(false),
+  })
+  .strict()
+  .refine((r) => r.action === "ask_human" || r.approval === undefined, {
+    message: "approval applies only to action ask_human",
+    path: ["approval"],
+  });
+export type ResponseRule = z.infer<typeof ResponseRule>;
+
+/** The response policy: rules tried in order (files in name order), the first that matches decides. */
+export const ResponsePolicy = z
+  .object({
+    /** Everything is a dry run: responses recorded, nothing revoked or quarantined. */
+    dryRun: z.boolean().default(false),
+    rules: z.array(ResponseRule).default([]),
+  })
+  .strict();
+export type ResponsePolicy = z.infer<typeof ResponsePolicy>;
+
 /** One policy file (YAML). A policy folder is the union of its files. */
 export const PolicyFile = z
   .object({
@@ -119,6 +176,7 @@ export const PolicyFile = z
     profiles: z.array(AgentProfile).default([]),
     rules: z.array(RuleSetting).default([]),
     redaction: Redaction.optional(),
+    responses: ResponsePolicy.optional(),
   })
   .strict();
 export type PolicyFile = z.infer<typeof PolicyFile>;

@@ -3,7 +3,7 @@ import { type FSWatcher, readdirSync, readFileSync, statSync, watch } from "node
 import { join, relative } from "node:path";
 import type { Logger } from "pino";
 import { isMap, isScalar, LineCounter, parseAllDocuments } from "yaml";
-import type { AgentProfile, Redaction, RuleSetting } from "../../schemas/policy.js";
+import type { AgentProfile, Redaction, ResponsePolicy, RuleSetting } from "../../schemas/policy.js";
 import { PolicyFile } from "../../schemas/policy.js";
 
 /**
@@ -17,6 +17,8 @@ export interface Policy {
   rules: Map<string, RuleSetting>;
   /** The union of every file's redaction settings. */
   redaction: Redaction;
+  /** Every file's response rules, in file order; a dry run when any file asks for one. */
+  responses?: ResponsePolicy;
   files: string[];
 }
 
@@ -100,6 +102,8 @@ export function loadPolicy(path: string): Policy {
   const profiles: AgentProfile[] = [];
   const rules = new Map<string, RuleSetting>();
   const redaction: Redaction = { attributes: [], argumentKeys: [] };
+  const responses: ResponsePolicy = { dryRun: false, rules: [] };
+  const responseOrigin = new Map<string, string>();
   const profileOrigin = new Map<string, string>();
   if (files.length === 0) problems.push({ file: path, line: 0, column: 0, message: "no policy files (*.yaml, *.yml) found" });
   for (const file of files) {
@@ -120,9 +124,19 @@ export function loadPolicy(path: string): Policy {
     for (const rule of result.policy?.rules ?? []) rules.set(rule.id, rule);
     redaction.attributes.push(...(result.policy?.redaction?.attributes ?? []));
     redaction.argumentKeys.push(...(result.policy?.redaction?.argumentKeys ?? []));
+    if (result.policy?.responses?.dryRun) responses.dryRun = true;
+    for (const [i, rule] of (result.policy?.responses?.rules ?? []).entries()) {
+      const prior = responseOrigin.get(rule.id);
+      if (prior) {
+        const where = result.lineOf?.(["responses", "rules", i, "id"]) ?? { line: 0, column: 0 };
+        problems.push({ file: name, ...where, message: `response rule "${rule.id}" is already defined in ${prior}` });
+      }
+      responseOrigin.set(rule.id, name);
+      responses.rules.push(rule);
+    }
   }
   if (problems.length > 0) throw new PolicyError(problems);
-  return { version: hash.digest("hex").slice(0, 12), profiles, rules, redaction, files };
+  return { version: hash.digest("hex").slice(0, 12), profiles, rules, redaction, responses, files };
 }
 
 /** SPIFFE id patterns: `*` matches within one path segment, `**` across segments. */
