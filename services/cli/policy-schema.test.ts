@@ -32,6 +32,12 @@ const validPolicy = () => ({
   ],
   rules: [{ id: "scope.tool", severity: "high", mode: "enforce" }],
   redaction: { argumentKeys: ["password"] },
+  responses: {
+    rules: [
+      { id: "ask-finance", when: { agents: ["finance-*"], minSeverity: "high" }, action: "ask_human", approval: { timeoutMs: 60000 } },
+      { id: "revoke-rest", action: "revoke" },
+    ],
+  },
 });
 
 describe("policy JSON Schema", () => {
@@ -98,6 +104,11 @@ describe("policy JSON Schema", () => {
     ["a profile that matches no agent", (p) => ({ ...p, profiles: [{ ...p.profiles[0], match: {} }] })],
     ["a profile whose id lists are empty", (p) => ({ ...p, profiles: [{ ...p.profiles[0], match: { agentIds: [], spiffeIds: [] } }] })],
     ["an unknown rule mode", (p) => ({ ...p, rules: [{ id: "scope.tool", mode: "block" }] })],
+    ["an unknown response action", (p) => ({ ...p, responses: { rules: [{ id: "r", action: "explode" }] } })],
+    [
+      "an approval on a response that asks no one",
+      (p) => ({ ...p, responses: { rules: [{ id: "r", action: "revoke", approval: { timeoutMs: 1000 } }] } }),
+    ],
     ["another apiVersion", (p) => ({ ...p, apiVersion: "driftwatch/v2" })],
     ["no apiVersion", ({ apiVersion: _, ...p }) => p],
   ];

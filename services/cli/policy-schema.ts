@@ -1,6 +1,6 @@
 import { writeFileSync } from "node:fs";
 import { z } from "zod";
-import { AgentProfile, PolicyFile } from "../../schemas/policy.js";
+import { AgentProfile, PolicyFile, ResponseRule } from "../../schemas/policy.js";
 
 /**
  * The JSON Schema of a policy file, for editors (`# yaml-language-server: $schema=…`).
@@ -23,6 +23,15 @@ const REFINEMENTS = new Map<z.core.$ZodType, z.core.JSONSchema.BaseSchema>([
         { required: ["agentIds"], properties: { agentIds: { type: "array", minItems: 1 } } },
         { required: ["spiffeIds"], properties: { spiffeIds: { type: "array", minItems: 1 } } },
       ],
+    },
+  ],
+  [
+    ResponseRule,
+    {
+      description: "approval applies only to action ask_human",
+      if: { required: ["action"], properties: { action: { not: { const: "ask_human" } } } },
+      // biome-ignore lint/suspicious/noThenProperty: `then` is JSON Schema's keyword
+      then: { properties: { approval: false } },
     },
   ],
 ]);
@@ -50,7 +59,7 @@ export function policyJsonSchema(): z.core.JSONSchema.BaseSchema {
     $id: POLICY_SCHEMA_ID,
     title: "Driftwatch policy file",
     description:
-      "One Driftwatch policy file (YAML, apiVersion driftwatch/v1): agent profiles, rule settings and redaction. A policy folder is the union of its files. Generated from schemas/policy.ts by `npm run schema`; do not edit.",
+      "One Driftwatch policy file (YAML, apiVersion driftwatch/v1): agent profiles, rule settings, redaction and response rules. A policy folder is the union of its files. Generated from schemas/policy.ts by `npm run schema`; do not edit.",
     ...body,
   };
 }
