@@ -122,6 +122,7 @@ export function buildCli(): Command {
 
   program
     .command("replay")
+    .showHelpAfterError("(driftwatch replay --help for usage)")
     .description(
       "run recorded OTLP through detection, from files or folders (protobuf, JSON, .jsonl) or a Kafka topic range; findings as JSON lines, or with --compare-policy the difference a policy change makes",
     )

@@ -165,20 +165,25 @@ function debugLogCreator(logger: Logger | undefined) {
     };
 }
 
-/** Merges the partitions' messages by timestamp, keeping each partition's offset order. */
-function mergeByTime(perPartition: { timestampMs: number; request: ReplayRequest }[][]): ReplayRequest[] {
-  const heads = perPartition.map(() => 0);
+/** A message read, with its timestamp (for the merge). */
+interface Timed {
+  timestampMs: number;
+  request: ReplayRequest;
+}
+
+/** Merges the partitions' messages by timestamp (ties: the lower partition), keeping each partition's offset order. */
+function mergeByTime(perPartition: Timed[][]): ReplayRequest[] {
+  const queues = perPartition.map((messages) => ({ messages, next: 0 }));
   const out: ReplayRequest[] = [];
   for (;;) {
-    let best = -1;
-    for (let p = 0; p < perPartition.length; p++) {
-      const m = perPartition[p]?.[heads[p] as number];
-      if (m && (best < 0 || m.timestampMs < (perPartition[best]?.[heads[best] as number]?.timestampMs ?? Number.POSITIVE_INFINITY)))
-        best = p;
+    let best: { head: Timed; queue: (typeof queues)[number] } | undefined;
+    for (const queue of queues) {
+      const head = queue.messages[queue.next];
+      if (head && (!best || head.timestampMs < best.head.timestampMs)) best = { head, queue };
     }
-    if (best < 0) return out;
-    out.push((perPartition[best]?.[heads[best] as number] as { request: ReplayRequest }).request);
-    heads[best] = (heads[best] as number) + 1;
+    if (!best) return out;
+    out.push(best.head.request);
+    best.queue.next++;
   }
 }
 
@@ -209,21 +214,29 @@ export async function readTopicRange(range: TopicRange, options: ReadOptions = {
       timeoutMs,
       () => `Kafka at ${brokers} did not list its topics within ${timeoutMs / 1000} s`,
     );
-    if (!topics.includes(range.topic)) {
-      const alike = topics.filter((t) => t !== range.topic && (t.endsWith(range.topic) || range.topic.endsWith(t))).sort();
-      throw new KafkaRangeError(
-        `topic "${range.topic}" does not exist on ${brokers}${alike.length > 0 ? ` (did you mean ${alike.map((t) => `"${t}"`).join(", ")}?)` : ""}`,
-      );
-    }
+    if (!topics.includes(range.topic))
+      throw new KafkaRangeError(`topic "${range.topic}" does not exist on ${brokers}${topicHint(range.topic, topics)}`);
     const partitions = await resolveRange(admin, range, options.logger);
     const requests = await readPartitions(kafka, admin, range.topic, partitions, { ...options, timeoutMs });
     return { topic: range.topic, requests, partitions };
   } finally {
-    await admin.disconnect().catch(() => undefined);
+    // a connection still being tried (a broker that does not answer) is dropped, not waited for
+    await within(admin.disconnect(), 2_000, () => "disconnect").catch(() => undefined);
   }
 }
 
 type Admin = ReturnType<Kafka["admin"]>;
+
+/** Names like the one asked for (the same name under a prefix, or the OTLP topic of another prefix). */
+export function topicHint(asked: string, topics: string[]): string {
+  const base = asked.slice(asked.lastIndexOf(".") + 1);
+  const alike = topics
+    .filter((t) => t !== asked && (t.endsWith(asked) || asked.endsWith(t) || t.endsWith(`.${base}`) || t.endsWith("otlp_spans")))
+    .sort();
+  if (alike.length === 0) return "";
+  const shown = alike.slice(0, 5).map((t) => `"${t}"`);
+  return ` (topics there with a name like it: ${shown.join(", ")}${alike.length > 5 ? `, and ${alike.length - 5} more` : ""})`;
+}
 
 /** Each partition's [from, to): the bounds resolved against the log as it is when the read starts. */
 async function resolveRange(admin: Admin, range: TopicRange, logger: Logger | undefined): Promise<PartitionRead[]> {
@@ -278,7 +291,7 @@ async function readPartitions(
   partitions: PartitionRead[],
   options: ReadOptions & { timeoutMs: number },
 ): Promise<ReplayRequest[]> {
-  const got = new Map(partitions.map((p) => [p.partition, [] as { timestampMs: number; request: ReplayRequest }[]]));
+  const got = new Map(partitions.map((p) => [p.partition, [] as Timed[]]));
   // the next offset wanted in each partition not yet read to its end
   const next = new Map(partitions.filter((p) => p.from < p.to).map((p) => [p.partition, p.from]));
   const range = new Map(partitions.map((p) => [p.partition, p]));
@@ -290,16 +303,16 @@ async function readPartitions(
       await consumer.subscribe({ topics: [topic], fromBeginning: true });
       await new Promise<void>((resolve, reject) => {
         let lastProgress = Date.now();
-        const stall = setInterval(() => {
-          if (Date.now() - lastProgress < options.timeoutMs) return;
-          const behind = [...next].map(([p, o]) => `partition ${p} at offset ${o} of ${range.get(p)?.to}`).join(", ");
-          reject(new KafkaRangeError(`reading ${topic} made no progress for ${options.timeoutMs / 1000} s (${behind})`));
-        }, 250);
         const finish = (err?: Error) => {
           clearInterval(stall);
           if (err) reject(err);
           else resolve();
         };
+        const stall = setInterval(() => {
+          if (Date.now() - lastProgress < options.timeoutMs) return;
+          const behind = [...next].map(([p, o]) => `partition ${p} at offset ${o} of ${range.get(p)?.to}`).join(", ");
+          finish(new KafkaRangeError(`reading ${topic} made no progress for ${options.timeoutMs / 1000} s (${behind})`));
+        }, 250);
         const advance = (partition: number, offset: number) => {
           const wanted = next.get(partition);
           if (wanted === undefined) return;

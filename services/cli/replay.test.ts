@@ -2,6 +2,7 @@ import { copyFileSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { driftPolicy, driftTasks, recordWorkload } from "../../test/support/drift-workload.js";
 import { RecordingExporter } from "../../test/support/recording-exporter.js";
 import { loadConfig } from "../runtime/config.js";
 import { diffFindings, exceeds, replay } from "./replay.js";
@@ -60,6 +61,22 @@ describe("driftwatch replay", () => {
     const findings = await replay(config, [file]);
     expect(findings).toHaveLength(1);
     expect(findings[0]).toMatchObject({ taskId: scenario.drifting.taskId, ruleId: "scope.tool" });
+  });
+
+  it("replays requests one after the other, as they arrived live: a delegate's lineage is known when its spans come", async () => {
+    // the delegating task's first step, then its delegate (which searches the web, which the
+    // delegating agent may not), then the delegating task's end: three exports, in that order
+    const [delegating] = driftTasks(`r${Date.now()}`).filter((t) => t.name === "delegate");
+    if (!delegating?.delegate) throw new Error("the workload has no delegation");
+    const recorded = await recordWorkload([delegating], "json");
+    expect(recorded).toHaveLength(3);
+    // requests already read (as from Kafka) replay as files do, with their content type
+    const requests = recorded.map((bytes, i) => ({ source: `export ${i}`, bytes: Buffer.from(bytes), contentType: "application/json" }));
+    const policyDir = driftPolicy();
+    for (let run = 0; run < 5; run++) {
+      const findings = await replay({ ...config, policyDir }, requests);
+      expect(findings.map((f) => [f.taskId, f.ruleId, f.stepIndex])).toEqual([[delegating.delegate.taskId, "scope.delegation", 2]]);
+    }
   });
 
   it("judges a policy change before it is enabled: with shell.exec granted, the same recording gives no finding", async () => {

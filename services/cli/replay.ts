@@ -24,7 +24,7 @@ export interface ReplayRequest {
 }
 
 export interface ReplayOptions {
-  /** How long the pipeline may take to settle after the last request (default 2 minutes). */
+  /** How long the pipeline may take to settle after each request (default 2 minutes). */
   timeoutMs?: number;
 }
 
@@ -83,18 +83,15 @@ export async function replay(
     },
   );
   try {
+    // One request after the other, each once the pipeline has settled, as live exports
+    // arrive (seconds apart) rather than all at once: taken all at once, the partitions would
+    // interleave them in another order, e.g. a delegate's spans before its delegating task's
+    // (so without its lineage), and the findings would differ from the live pipeline's.
     for (const r of requests) {
       await bus.publish(topicName(config.topicPrefix, TOPICS.otlpSpans), [
         { key: null, value: r.bytes, ...(r.contentType ? { headers: { "content-type": r.contentType } } : {}) },
       ]);
-    }
-    const deadline = Date.now() + (options.timeoutMs ?? 120_000);
-    // idle twice in a row: nothing queued, nothing being handled
-    let calm = 0;
-    while (calm < 2) {
-      if (Date.now() > deadline) throw new Error("replay did not finish in time");
-      await new Promise((r) => setTimeout(r, 20));
-      calm = bus.idle() ? calm + 1 : 0;
+      await settled(bus, Date.now() + (options.timeoutMs ?? 120_000), r.source);
     }
   } finally {
     await sub.close();
@@ -105,6 +102,18 @@ export async function replay(
   const byId = new Map<string, Finding>();
   for (const f of findings) byId.set(f.id, f);
   return [...byId.values()];
+}
+
+/** Waits until the in-process pipeline is idle twice in a row: nothing queued, nothing being handled. */
+async function settled(bus: MemoryBus, deadline: number, source: string): Promise<void> {
+  let calm = 0;
+  for (let turns = 0; calm < 2; turns++) {
+    if (Date.now() > deadline) throw new Error(`replay did not finish in time (the pipeline was still busy with ${source})`);
+    // the in-process bus hands batches over on the next turn of the event loop; a handler
+    // waiting on a timer (a redelivery) is waited for less eagerly
+    await new Promise((r) => (turns < 1_000 ? setImmediate(r) : setTimeout(r, 5)));
+    calm = bus.idle() ? calm + 1 : 0;
+  }
 }
 
 /** How the findings of one policy differ from another's over the same recording. */
