@@ -44,6 +44,7 @@ interface ReplayCliOptions {
   comparePolicy?: string;
   out?: string;
   failOn?: Severity;
+  warmUp?: string[];
 }
 
 function rangeBound(value: string): RangeBound {
@@ -144,6 +145,10 @@ export function buildCli(): Command {
     )
     .option("--policy <dir>", "policy folder (default: DRIFTWATCH_POLICY_DIR or ./policies)")
     .option("--compare-policy <dir>", "a candidate policy folder: print what it would add, remove or change (shadow mode)")
+    .option(
+      "--warm-up <paths...>",
+      "recorded history (files or folders) to learn behaviour baselines from first; its own findings are not printed",
+    )
     .option("--out <file>", "write the JSON lines to this file instead of stdout")
     .addOption(
       new Option(
@@ -157,6 +162,7 @@ export function buildCli(): Command {
         "",
         "Examples:",
         "  driftwatch replay recordings/ --fail-on high",
+        "  driftwatch replay recordings/today/ --warm-up recordings/last-week/",
         "  driftwatch replay --topic otlp_spans --from 2025-06-01T10:00:00Z --to 2025-06-01T11:00:00Z",
         "  driftwatch replay --topic otlp_spans --kafka-brokers kafka:9092 --from offset:0=1200,1=1180 --compare-policy policies-next/",
         "",
@@ -170,10 +176,14 @@ export function buildCli(): Command {
       const requests = await replayInput(paths, opts, config, command);
       const lines: string[] = [];
       let failing: Finding[];
+      const warmUp = opts.warmUp ? recordedRequests(opts.warmUp) : undefined;
+      const options = warmUp
+        ? { warmUp, onWarmedUp: (n: number) => process.stderr.write(`warm-up: ${n} tasks learned into the behaviour baselines\n`) }
+        : {};
       if (opts.comparePolicy) {
         // read once, replayed under both policies
-        const before = await replay(config, requests);
-        const after = await replay({ ...config, policyDir: opts.comparePolicy }, requests);
+        const before = await replay(config, requests, options);
+        const after = await replay({ ...config, policyDir: opts.comparePolicy }, requests, options);
         const diff = diffFindings(before, after);
         for (const f of diff.added) lines.push(JSON.stringify({ change: "added", finding: f }));
         for (const f of diff.removed) lines.push(JSON.stringify({ change: "removed", finding: f }));
@@ -183,7 +193,7 @@ export function buildCli(): Command {
         );
         failing = diff.added;
       } else {
-        failing = await replay(config, requests);
+        failing = await replay(config, requests, options);
         for (const f of failing) lines.push(JSON.stringify(f));
       }
       const text = lines.map((l) => `${l}\n`).join("");

@@ -6,7 +6,7 @@ import { driftPolicy, driftTasks, recordWorkload } from "../../test/support/drif
 import { RecordingExporter } from "../../test/support/recording-exporter.js";
 import { loadConfig } from "../runtime/config.js";
 import { diffFindings, exceeds, replay } from "./replay.js";
-import { billingScenario, runScenarioAgent } from "./scenario.js";
+import { billingScenario, runScenarioAgent, type Scenario } from "./scenario.js";
 
 async function recordScenario(encoding: "protobuf" | "json") {
   const scenario = billingScenario();
@@ -119,5 +119,49 @@ describe("driftwatch replay --compare-policy (shadow mode for a policy change)",
     const added = diffFindings(await replay({ ...config, policyDir: lenient }, [dir]), shipped);
     expect(added.added.map((f) => f.ruleId)).toEqual(["scope.tool"]);
     expect(exceeds(added.added, "high")).toBe(true);
+  });
+
+  it("--warm-up: learns baselines from recorded history first, then flags what departs from it, and only then", async () => {
+    const { agent } = billingScenario();
+    const reminder = (n: number) => ({
+      taskId: `history-${n}`,
+      intent: `Remind customer ${n} of an overdue invoice`,
+      credentialId: `lease-history-${n}`,
+      steps: [
+        { tool: "invoices.read", effect: "read" as const, classification: "internal" as const, arguments: { customer: String(n) } },
+        { tool: "email.send", effect: "egress" as const, destination: "smtp.acme.example", arguments: { to: `ap@customer${n}.example` } },
+      ],
+    });
+    const record = async (scenario: Scenario) => {
+      const exporter = new RecordingExporter("protobuf");
+      await runScenarioAgent(scenario, exporter);
+      const dir = mkdtempSync(join(tmpdir(), "dw-warmup-"));
+      for (const [i, r] of exporter.requests.entries()) writeFileSync(join(dir, `request-${String(i).padStart(4, "0")}.pb`), r);
+      return dir;
+    };
+    const history = await record({ agent, tasks: Array.from({ length: 32 }, (_, n) => reminder(n)) });
+    // today: a usual reminder, and one that issues a refund, a tool the profile allows but the agent never used
+    const today = await record({
+      agent,
+      tasks: [
+        { ...reminder(100), taskId: "usual" },
+        {
+          taskId: "refund",
+          intent: "Remind customer 7 of an overdue invoice",
+          credentialId: "lease-refund",
+          steps: [
+            { tool: "invoices.read", effect: "read", classification: "internal", arguments: { customer: "7" } },
+            { tool: "payments.refund", effect: "write", arguments: { invoice: "INV-7", amount: 90 } },
+          ],
+        },
+      ],
+    });
+    let learned = 0;
+    const findings = await replay(config, [today], { warmUp: [history], onWarmedUp: (n) => (learned = n) });
+    expect(learned).toBe(32);
+    expect(findings.map((f) => [f.taskId, f.ruleId])).toEqual([["refund", "anomaly.novel_tool"]]);
+    expect(findings[0]?.evidence.observed).toMatchObject({ feature: "tool", value: "payments.refund" });
+    // without the history there is no baseline, so no anomaly
+    expect(await replay(config, [today])).toEqual([]);
   });
 });

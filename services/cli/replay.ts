@@ -2,6 +2,10 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { Finding, SEVERITY_RANK, type Severity } from "../../schemas/finding.js";
 import { TOPICS, topicName } from "../../schemas/topics.js";
+import { BaselineStore } from "../detector/baseline-store.js";
+import { watchLearning } from "../detector/learner.js";
+import { loadPolicy } from "../detector/policy.js";
+import { taskStoreFor } from "../pathfinder/task-store.js";
 import type { MemoryBus } from "../runtime/bus/memory-bus.js";
 import type { Config } from "../runtime/config.js";
 import { recordsOf } from "../runtime/decode.js";
@@ -26,7 +30,18 @@ export interface ReplayRequest {
 export interface ReplayOptions {
   /** How long the pipeline may take to settle after each request (default 2 minutes). */
   timeoutMs?: number;
+  /**
+   * History to learn behaviour baselines from before the replay proper: replayed first,
+   * every task in it learned (as the detector's learner would once they finished, leaving
+   * out tasks with policy findings), its own findings discarded.
+   */
+  warmUp?: readonly string[] | readonly ReplayRequest[];
+  /** Told how many tasks the warm-up taught the baselines. */
+  onWarmedUp?: (tasksLearned: number) => void;
 }
+
+const requestsOf = (input: readonly string[] | readonly ReplayRequest[]): readonly ReplayRequest[] =>
+  input.every((i) => typeof i === "string") ? recordedRequests(input as readonly string[]) : (input as readonly ReplayRequest[]);
 
 /**
  * Recorded OTLP requests in files or folders (walked in name order): protobuf or JSON, one
@@ -66,9 +81,8 @@ export async function replay(
   input: readonly string[] | readonly ReplayRequest[],
   options: ReplayOptions = {},
 ): Promise<Finding[]> {
-  const requests = input.every((i) => typeof i === "string")
-    ? recordedRequests(input as readonly string[])
-    : (input as readonly ReplayRequest[]);
+  const requests = requestsOf(input);
+  const history = options.warmUp ? requestsOf(options.warmUp) : [];
   const logger = createLogger(config.logLevel === "info" ? "warn" : config.logLevel);
   const app = await startEmbedded(
     { ...config, revoker: { ...config.revoker } },
@@ -87,12 +101,31 @@ export async function replay(
     // arrive (seconds apart) rather than all at once: taken all at once, the partitions would
     // interleave them in another order, e.g. a delegate's spans before its delegating task's
     // (so without its lineage), and the findings would differ from the live pipeline's.
-    for (const r of requests) {
-      await bus.publish(topicName(config.topicPrefix, TOPICS.otlpSpans), [
-        { key: null, value: r.bytes, ...(r.contentType ? { headers: { "content-type": r.contentType } } : {}) },
-      ]);
-      await settled(bus, Date.now() + (options.timeoutMs ?? 120_000), r.source);
+    const play = async (list: readonly ReplayRequest[]) => {
+      for (const r of list) {
+        await bus.publish(topicName(config.topicPrefix, TOPICS.otlpSpans), [
+          { key: null, value: r.bytes, ...(r.contentType ? { headers: { "content-type": r.contentType } } : {}) },
+        ]);
+        await settled(bus, Date.now() + (options.timeoutMs ?? 120_000), r.source);
+      }
+    };
+    if (options.warmUp) {
+      await play(history);
+      const policy = loadPolicy(config.policyDir);
+      const learner = watchLearning({
+        tasks: taskStoreFor(app.store, config.tasks),
+        baselines: new BaselineStore(app.store),
+        policy: () => policy,
+        intervalMs: 3_600_000,
+        settleMs: 0,
+        idleMs: 0,
+        logger,
+      });
+      learner.stop();
+      options.onWarmedUp?.(await learner.learnAll());
+      findings.length = 0;
     }
+    await play(requests);
   } finally {
     await sub.close();
     await app.close();
