@@ -147,6 +147,8 @@ export const ResponseRule = z
       .object({
         timeoutMs: z.number().int().positive().default(900_000),
         onTimeout: ResponseAction.exclude(["ask_human"]).default("revoke"),
+        /** What an approval does. */
+        onApprove: ResponseAction.exclude(["ask_human", "notify"]).default("revoke"),
       })
       .strict()
       .optional(),

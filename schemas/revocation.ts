@@ -1,16 +1,47 @@
 import { z } from "zod";
 
-/** The outcome of revoking one credential bound to a task. On `agent.revocations`, keyed by task id. */
+/**
+ * Why a credential was revoked. `finding`: a finding's response; `quarantine`: its agent was
+ * quarantined; `approval`: a human approved the response; `approval_timeout`: no one
+ * answered in time and the default applied.
+ */
+export const RevocationTrigger = z.enum(["finding", "quarantine", "approval", "approval_timeout"]);
+export type RevocationTrigger = z.infer<typeof RevocationTrigger>;
+
+/**
+ * `revoked`: the credential store said so (2xx); `recorded`: no store configured, decided and
+ * recorded only; `dry_run`: what a dry-run response would have done; `failed`: the store
+ * could not be reached or refused, retried later while `retrying`; `dead_lettered`: given
+ * up after the last attempt (on `agent.deadletter`, and alerted).
+ */
+export const RevocationStatus = z.enum(["revoked", "recorded", "dry_run", "failed", "dead_lettered"]);
+export type RevocationStatus = z.infer<typeof RevocationStatus>;
+
+/**
+ * One credential's revocation, as the ledger holds it (who, what, when, why, latency,
+ * outcome). On `agent.revocations`, keyed by task id, each time its outcome changes.
+ */
 export const Revocation = z.object({
-  id: z.string().min(1), // deterministic per credential: revoked once, whatever the number of findings
+  /** Deterministic per credential and store: revoked once, whatever the number of findings and tasks. */
+  id: z.string().min(1),
   taskId: z.string().min(1),
+  agentId: z.string().optional(),
   credentialId: z.string().min(1),
-  findingId: z.string().min(1),
   credentialStore: z.string().min(1),
-  status: z.enum(["revoked", "failed", "recorded"]),
+  /** The finding (or event) that caused it. */
+  findingId: z.string().min(1),
+  trigger: RevocationTrigger.default("finding"),
+  /** Who decided: `policy:<response rule>` or `human:<name>`. */
+  decidedBy: z.string().default("policy:default"),
+  status: RevocationStatus,
   detail: z.string(),
+  /** Requests sent to the store so far (0: none, e.g. a dry run or a malformed reference). */
+  attempts: z.number().int().nonnegative(),
+  /** A failed revocation is tried again at this time. */
+  retryAtMs: z.number().optional(),
   requestedAtMs: z.number(),
   completedAtMs: z.number(),
-  attempts: z.number().int().positive(),
+  /** From the finding's detection, and from the offending span's end, to the store's answer. */
+  latencyMs: z.object({ fromDetection: z.number(), fromSpanEnd: z.number() }).partial().optional(),
 });
 export type Revocation = z.infer<typeof Revocation>;

@@ -2,12 +2,16 @@ import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import { z } from "zod";
 import { TaskScope } from "../../schemas/action.js";
+import { ApprovalDecision, ApprovalStatus } from "../../schemas/approval.js";
 import { type Policy, profileFor } from "../detector/policy.js";
 import { limitOfProfile, limitOfScope, wider } from "../detector/scope.js";
 import { TASK_STATUSES, type TaskStore } from "../pathfinder/task-store.js";
+import type { Approvals } from "../revoker/approvals.js";
+import type { RevocationLedger } from "../revoker/ledger.js";
+import type { AgentQuarantine } from "../revoker/quarantine.js";
 import { createHttpServer } from "../runtime/http.js";
 import type { Metrics } from "../runtime/telemetry.js";
-import type { FindingLog, RevocationLog } from "./read-model.js";
+import type { FindingLog } from "./read-model.js";
 
 /** The console API for SOC analysts, under /api/v1/, plus health and metrics. */
 export interface ApiDeps {
@@ -15,7 +19,10 @@ export interface ApiDeps {
   /** The policy in force: a registered scope may only narrow the agent's profile. */
   policy?: () => Policy;
   findings: FindingLog;
-  revocations: RevocationLog;
+  /** The revoker's ledger. */
+  revocations: RevocationLedger;
+  approvals: Approvals;
+  quarantine: AgentQuarantine;
   metrics: Metrics;
   logger: Logger;
   ready: () => Promise<boolean>;
@@ -26,6 +33,9 @@ const Page = z.object({
   offset: z.coerce.number().int().min(0).max(1_000_000).default(0),
 });
 const TaskIdParam = z.object({ id: z.string().min(1).max(256) });
+const IdParam = z.object({ id: z.string().min(1).max(256) });
+const ApprovalFilter = Page.extend({ status: ApprovalStatus.optional() });
+const Lift = z.object({ by: z.string().min(1).max(200), comment: z.string().max(2_000).optional() }).strict();
 const ScopeQuery = z.object({ agent: z.string().min(1).max(256).optional() });
 const TaskFilter = Page.extend({
   status: z.enum(TASK_STATUSES).optional(),
@@ -168,6 +178,49 @@ export function createApi(deps: ApiDeps): FastifyInstance {
     const page = Page.parse(req.query);
     const [revocations, total] = await Promise.all([deps.revocations.list(page), deps.revocations.count()]);
     return { revocations, total, ...page };
+  });
+
+  app.get("/api/v1/revocations/:id", async (req, reply) => {
+    const { id } = IdParam.parse(req.params);
+    const [revocation, history] = await Promise.all([deps.revocations.get(id), deps.revocations.history(id)]);
+    if (!revocation) return reply.code(404).send({ error: `no revocation ${id}` });
+    return { revocation, history };
+  });
+
+  // responses held for a human (response rules with `ask_human`)
+  app.get("/api/v1/approvals", async (req) => {
+    const query = ApprovalFilter.parse(req.query);
+    return { approvals: await deps.approvals.list(query), ...query };
+  });
+
+  app.get("/api/v1/approvals/:id", async (req, reply) => {
+    const { id } = IdParam.parse(req.params);
+    const approval = await deps.approvals.get(id);
+    return approval ?? reply.code(404).send({ error: `no approval ${id}` });
+  });
+
+  app.post("/api/v1/approvals/:id/decision", async (req, reply) => {
+    const { id } = IdParam.parse(req.params);
+    const answer = ApprovalDecision.parse(req.body);
+    const result = await deps.approvals.decide(id, answer, Date.now());
+    if (result.ok) {
+      deps.logger.info({ approval: id, decision: answer.decision, by: answer.by }, "approval decided");
+      return result.approval;
+    }
+    if (result.reason === "not_found") return reply.code(404).send({ error: `no approval ${id}` });
+    // 409: the approval was decided already, or expired (its default was taken)
+    return reply.code(409).send({ error: `approval ${id} ${result.reason.replace("_", " ")}`, approval: result.approval });
+  });
+
+  app.get("/api/v1/quarantine", async () => ({ agents: await deps.quarantine.list() }));
+
+  app.post("/api/v1/agents/:id/quarantine/lift", async (req, reply) => {
+    const { id } = IdParam.parse(req.params);
+    const { by, comment } = Lift.parse(req.body);
+    const lifted = await deps.quarantine.lift(id);
+    if (!lifted) return reply.code(404).send({ error: `agent ${id} is not quarantined` });
+    deps.logger.info({ agent: id, by, comment }, "quarantine lifted");
+    return { lifted, by, ...(comment ? { comment } : {}) };
   });
 
   return app;

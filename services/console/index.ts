@@ -1,18 +1,20 @@
 import { Finding } from "../../schemas/finding.js";
-import { Revocation } from "../../schemas/revocation.js";
 import { TOPICS, topicName } from "../../schemas/topics.js";
 import { PolicyHolder } from "../detector/policy.js";
 import { taskStoreFor } from "../pathfinder/task-store.js";
+import { Approvals } from "../revoker/approvals.js";
+import { RevocationLedger } from "../revoker/ledger.js";
+import { AgentQuarantine } from "../revoker/quarantine.js";
 import { decodeMessage } from "../runtime/decode.js";
 import { listen } from "../runtime/http.js";
 import { type RunningService, type ServiceContext, startStage } from "../runtime/service.js";
 import { createApi } from "./api.js";
-import { FindingLog, RevocationLog } from "./read-model.js";
+import { FindingLog } from "./read-model.js";
 
-/** console: keeps the findings and revocations read model and serves the API. */
+/** console: keeps the findings read model, and serves the API over it, the task store and the revoker's ledger. */
 export async function startConsole(ctx: ServiceContext): Promise<RunningService & { url: string }> {
   const findings = new FindingLog(ctx.store);
-  const revocations = new RevocationLog(ctx.store);
+  const revocations = new RevocationLedger(ctx.store);
   const findingStage = await startStage("console-findings", ctx, {
     name: "console-findings",
     input: topicName(ctx.config.topicPrefix, TOPICS.findings),
@@ -22,21 +24,14 @@ export async function startConsole(ctx: ServiceContext): Promise<RunningService 
       return [];
     },
   });
-  const revocationStage = await startStage("console-revocations", ctx, {
-    name: "console-revocations",
-    input: topicName(ctx.config.topicPrefix, TOPICS.revocations),
-    parse: (m) => decodeMessage(Revocation, m, "a revocation"),
-    handle: async (items) => {
-      for (const { value } of items) await revocations.record(value);
-      return [];
-    },
-  });
   const policy = new PolicyHolder(ctx.config.policyDir, ctx.logger);
   const app = createApi({
     tasks: taskStoreFor(ctx.store, ctx.config.tasks),
     policy: () => policy.current,
     findings,
     revocations,
+    approvals: new Approvals(ctx.store),
+    quarantine: new AgentQuarantine(ctx.store),
     metrics: ctx.metrics,
     logger: ctx.logger,
     ready: async () => (await ctx.store.ping()) && (await ctx.bus.ready()),
@@ -49,7 +44,7 @@ export async function startConsole(ctx: ServiceContext): Promise<RunningService 
     close: async () => {
       await app.close();
       policy.close();
-      await Promise.all([findingStage.close(), revocationStage.close()]);
+      await findingStage.close();
     },
   };
 }

@@ -1,9 +1,8 @@
 import type { Finding } from "../../schemas/finding.js";
-import type { Revocation } from "../../schemas/revocation.js";
 import { type Store, taskKey } from "../runtime/store/store.js";
 
 /**
- * What the console shows: findings and revocations as they come off the bus, kept once
+ * What the console shows: findings as they come off the bus, kept once
  * per id (a repeated message changes nothing), listed newest first, overall and per task.
  */
 const TTL_MS = 30 * 24 * 3600 * 1000;
@@ -38,35 +37,5 @@ export class FindingLog {
   private async load(ids: string[]): Promise<Finding[]> {
     const raw = await Promise.all(ids.map((id) => this.store.get(`finding:${id}`)));
     return raw.filter((r): r is string => r !== null).map((r) => JSON.parse(r) as Finding);
-  }
-}
-
-export class RevocationLog {
-  constructor(private readonly store: Store) {}
-
-  /** Keeps the latest outcome per revocation id (a failed attempt may later succeed). */
-  async record(revocation: Revocation): Promise<void> {
-    await Promise.all([
-      this.store.set(`revocation:${revocation.id}`, JSON.stringify(revocation), { ttlMs: TTL_MS }),
-      this.store.sortedAdd("revocations:by-time", [{ score: revocation.requestedAtMs, member: revocation.id }]),
-      this.store.sortedAdd(taskKey(revocation.taskId, "revocations"), [{ score: revocation.requestedAtMs, member: revocation.id }]),
-    ]);
-  }
-
-  async list(options: { offset: number; limit: number }): Promise<Revocation[]> {
-    return this.load(await this.store.sortedRange("revocations:by-time", { ...options, reverse: true }));
-  }
-
-  async count(): Promise<number> {
-    return this.store.sortedCount("revocations:by-time");
-  }
-
-  async forTask(taskId: string): Promise<Revocation[]> {
-    return this.load(await this.store.sortedRange(taskKey(taskId, "revocations"), { offset: 0, limit: 10_000 }));
-  }
-
-  private async load(ids: string[]): Promise<Revocation[]> {
-    const raw = await Promise.all(ids.map((id) => this.store.get(`revocation:${id}`)));
-    return raw.filter((r): r is string => r !== null).map((r) => JSON.parse(r) as Revocation);
   }
 }

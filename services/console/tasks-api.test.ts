@@ -7,11 +7,14 @@ import { loadPolicy } from "../detector/policy.js";
 import { evaluateStep } from "../detector/rules.js";
 import { recordActions } from "../pathfinder/pathfinder.js";
 import { TaskStore, type TaskSummary } from "../pathfinder/task-store.js";
+import { Approvals } from "../revoker/approvals.js";
+import { RevocationLedger } from "../revoker/ledger.js";
+import { AgentQuarantine } from "../revoker/quarantine.js";
 import { createLogger } from "../runtime/logging.js";
 import { MemoryStore } from "../runtime/store/memory-store.js";
 import { Metrics } from "../runtime/telemetry.js";
 import { createApi } from "./api.js";
-import { FindingLog, RevocationLog } from "./read-model.js";
+import { FindingLog } from "./read-model.js";
 
 const TRACE = "4bf92f3577b34da6a3ce929d0e0e4736";
 /** Task status depends on the time the API reads it: activity is placed relative to now. */
@@ -90,7 +93,9 @@ beforeAll(async () => {
   app = createApi({
     tasks,
     findings,
-    revocations: new RevocationLog(store),
+    revocations: new RevocationLedger(store),
+    approvals: new Approvals(store),
+    quarantine: new AgentQuarantine(store),
     metrics: new Metrics(false),
     logger: createLogger("silent"),
     ready: async () => true,

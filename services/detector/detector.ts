@@ -2,6 +2,7 @@ import type { Finding, FindingKind } from "../../schemas/finding.js";
 import { Step } from "../../schemas/step.js";
 import { TOPICS, topicName } from "../../schemas/topics.js";
 import type { TaskStore } from "../pathfinder/task-store.js";
+import type { AgentQuarantine } from "../revoker/quarantine.js";
 import type { BusMessage } from "../runtime/bus/bus.js";
 import { decodeMessage } from "../runtime/decode.js";
 import type { Emit, StageLogic } from "../runtime/stage.js";
@@ -21,7 +22,14 @@ const isViolation = (f: Finding) => f.mode !== "shadow" && VIOLATIONS.has(f.kind
 
 export function detectorStage(
   topicPrefix: string,
-  deps: { policy: () => Policy; tasks: TaskStore; baselines?: BaselineStore; metrics?: Metrics; now?: () => number },
+  deps: {
+    policy: () => Policy;
+    tasks: TaskStore;
+    baselines?: BaselineStore;
+    quarantine?: AgentQuarantine;
+    metrics?: Metrics;
+    now?: () => number;
+  },
 ): StageLogic<Step> {
   const output = topicName(topicPrefix, TOPICS.findings);
   const now = deps.now ?? Date.now;
@@ -35,9 +43,11 @@ export function detectorStage(
       // one read per task of the batch and one per agent whose baseline is not in memory, all at once
       const taskIds = [...new Set(items.map((i) => i.value.taskId))];
       const agents = [...new Set(items.flatMap((i) => agentKey(i.value) ?? []))];
-      const [marks, baselines] = await Promise.all([
+      const ids = [...new Set(items.flatMap((i) => i.value.agent.id ?? []))];
+      const [marks, baselines, quarantined] = await Promise.all([
         Promise.all(taskIds.map((t) => deps.tasks.revoked(t))),
         deps.baselines ? deps.baselines.forAgents(agents) : undefined,
+        deps.quarantine && ids.length > 0 ? deps.quarantine.of(ids) : undefined,
       ]);
       const revokedOf = new Map(taskIds.map((t, i) => [t, marks[i]]));
       const violated = new Set<string>();
@@ -45,6 +55,7 @@ export function detectorStage(
         const revoked = revokedOf.get(step.taskId);
         const agent = agentKey(step);
         const baseline = agent ? baselines?.get(agent) : undefined;
+        const quarantine = step.agent.id ? quarantined?.get(step.agent.id) : undefined;
         // the task's declared scope comes with the step (the pathfinder knows it)
         const declared = step.context;
         const findings = evaluateStep(step, {
@@ -53,6 +64,7 @@ export function detectorStage(
           ...(declared?.declaredScopeError ? { scopeError: declared.declaredScopeError } : {}),
           ...(revoked ? { revokedAtMs: revoked.atMs } : {}),
           ...(baseline ? { baseline } : {}),
+          ...(quarantine ? { quarantine } : {}),
           now: now(),
         });
         for (const f of findings) {

@@ -1,5 +1,6 @@
 import { TOPICS, topicName } from "../../schemas/topics.js";
 import { taskStoreFor } from "../pathfinder/task-store.js";
+import { AgentQuarantine } from "../revoker/quarantine.js";
 import { type RunningService, type ServiceContext, startStage } from "../runtime/service.js";
 import { BaselineStore } from "./baseline-store.js";
 import { detectorStage } from "./detector.js";
@@ -38,6 +39,7 @@ export async function startDetector(ctx: ServiceContext): Promise<RunningService
       policy: () => policy.current,
       tasks,
       baselines,
+      quarantine: new AgentQuarantine(ctx.store),
       metrics: ctx.metrics,
     }),
   );

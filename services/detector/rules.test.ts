@@ -326,7 +326,7 @@ describe("evaluateStep: unknown agents and bad declarations", () => {
     expect(restA).toEqual([]);
     expect(fa).toMatchObject({ ruleId: "scope.unknown_agent", severity: "medium", mode: "alert", agentId: "rogue-agent" });
     expect(fa?.explanation).toMatch(/No agent profile matches rogue-agent/);
-    expect(fa?.evidence.expected).toEqual({ profiles: ["billing-agent", "coding-agent", "support-agent"] });
+    expect(fa?.evidence.expected).toEqual({ profiles: expect.arrayContaining(["billing-agent", "coding-agent", "support-agent"]) });
     expect(fb?.id).toBe(fa?.id);
     expect(fb?.stepIndex).toBe(1);
     expect(fa?.id).toBe(findingId("scope.unknown_agent", "task-1", "", "", true));
@@ -514,5 +514,17 @@ describe("evaluateStep: budgets and flow rules (the path before the step)", () =
 
   it("a read after egress is not a flow: only what came before the egress counts", () => {
     expect(rules(opsStep({ tool: { name: "http.post" }, destination: { address: "api.partner.example" } }))).toEqual([]);
+  });
+});
+
+describe("evaluateStep: agent.quarantined", () => {
+  const quarantine = { atMs: T0 + 1_000, findingId: "f-exfil" };
+
+  it("flags whatever a quarantined agent does after its quarantine, in any task, and nothing before it", () => {
+    const after = evaluateStep(step({ taskId: "another-task", startTimeMs: quarantine.atMs + 5 }), ctx({ quarantine }));
+    expect(after.map((f) => f.ruleId)).toEqual(["agent.quarantined"]);
+    expect(after[0]).toMatchObject({ kind: "post_revocation", severity: "critical", mode: "enforce", taskId: "another-task" });
+    expect(after[0]?.explanation).toMatch(/quarantined at .*finding f-exfil.*acted again/);
+    expect(evaluateStep(step({ startTimeMs: quarantine.atMs - 1 }), ctx({ quarantine }))).toEqual([]);
   });
 });

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { DATA_CLASSIFICATIONS, type DataClassification, type TaskScope } from "../../schemas/action.js";
-import { entitiesOf } from "../../schemas/entities.js";
+import { addressedEntitiesOf, entitiesOf } from "../../schemas/entities.js";
 import type { Finding, FindingKind, RuleMode, Severity } from "../../schemas/finding.js";
 import type { AgentProfile } from "../../schemas/policy.js";
 import type { Step } from "../../schemas/step.js";
@@ -158,6 +158,18 @@ export const RULES = {
   "anomaly.novel_entity": anomalyRule("anomaly.novel_entity", "low", 0.6),
   "anomaly.rate": anomalyRule("anomaly.rate", "medium", 0.6, true),
   "anomaly.path_length": anomalyRule("anomaly.path_length", "medium", 0.6, true),
+  "agent.quarantined": {
+    id: "agent.quarantined",
+    kind: "post_revocation",
+    severity: "critical",
+    mode: "enforce",
+    confidence: 0.99,
+    tags: {
+      owaspAgentic: ["ASI10 Rogue Agents", "ASI03 Identity and Privilege Abuse"],
+      maestro: ["L6 Security and Compliance", "L7 Agent Ecosystem"],
+      nistAiRmf: ["MANAGE 2.4", "MANAGE 4.1"],
+    },
+  },
   "task.post_revocation": {
     id: "task.post_revocation",
     kind: "post_revocation",
@@ -180,6 +192,8 @@ export interface StepContext {
   scope?: TaskScope;
   scopeError?: string;
   revokedAtMs?: number;
+  /** The step's agent was quarantined then (by a response), until someone lifts it. */
+  quarantine?: { atMs: number; findingId: string };
   /** The learned behaviour of the step's agent, if any. */
   baseline?: Baseline;
   now: number;
@@ -322,8 +336,9 @@ function budgetHits(step: Step, profile: AgentProfile): Hit[] {
 }
 
 /**
- * Argument provenance: a write or egress whose argument (an address, URL, account, file id)
- * appears in the output of an untrusted tool earlier in the task (a web page, an e-mail),
+ * Argument provenance: a write or egress addressed to a value (a recipient, URL, account,
+ * file id: a field's whole value) that appears in the prose of an untrusted tool's output
+ * earlier in the task (a web page, an e-mail body),
  * and nowhere the task can vouch for: not in its objective, not in the user's own messages,
  * not in a trusted tool's output.
  * The mark of an instruction injected through tool output.
@@ -339,9 +354,12 @@ function provenanceHits(step: Step, profile: AgentProfile): Hit[] {
   const vouched = new Set([...entitiesOf(step.context?.intent), ...(step.before?.userEntities ?? [])]);
   const objective = (step.context?.intent ?? "").toLowerCase();
   for (const o of outputs) if (trusted(o.tool)) for (const e of o.entities) vouched.add(e);
-  for (const entity of entitiesOf(step.tool.arguments)) {
+  // what the action is addressed to (recipients, accounts, URLs, ids), not what its prose mentions
+  for (const entity of addressedEntitiesOf(step.tool.arguments)) {
     if (vouched.has(entity) || objective.includes(entity)) continue;
-    const source = outputs.find((o) => !trusted(o.tool) && o.entities.includes(entity));
+    // an untrusted output taints what its prose says (where an instruction can hide), not its
+    // own structured fields (a message's sender, an attachment's id)
+    const source = outputs.find((o) => !trusted(o.tool) && o.entities.includes(entity) && !o.fields?.includes(entity));
     if (!source) continue;
     return [
       {
@@ -414,6 +432,14 @@ export function evaluateStep(step: Step, ctx: StepContext): Finding[] {
       explanation: `The task's credentials were revoked at ${new Date(ctx.revokedAtMs).toISOString()}, yet it still acted ("${step.tool?.name ?? step.name}").`,
       observed: { stepStartMs: step.startTimeMs },
       expected: { noActivityAfterMs: ctx.revokedAtMs },
+    });
+  }
+  if (ctx.quarantine && step.startTimeMs >= ctx.quarantine.atMs) {
+    hits.push({
+      rule: "agent.quarantined",
+      explanation: `${step.agent.id ?? "The agent"} was quarantined at ${new Date(ctx.quarantine.atMs).toISOString()} (finding ${ctx.quarantine.findingId}), yet it acted again ("${step.tool?.name ?? step.name}").`,
+      observed: { stepStartMs: step.startTimeMs },
+      expected: { noActivityAfterMs: ctx.quarantine.atMs },
     });
   }
   if (!profile) {

@@ -57,7 +57,7 @@ describe("response policy", () => {
       action: "ask_human",
       rule: "finance-asks",
       dryRun: false,
-      approval: { timeoutMs: 60_000, onTimeout: "revoke" },
+      approval: { timeoutMs: 60_000, onTimeout: "revoke", onApprove: "revoke" },
     });
     expect(decideResponse(finding({ kind: "anomaly", ruleId: "anomaly.novel_tool", mode: "alert" }), policy, { minSeverity }).rule).toBe(
       "anomalies-notify",

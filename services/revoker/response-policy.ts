@@ -13,7 +13,7 @@ export interface ResponseDecision {
   rule: string;
   dryRun: boolean;
   /** For ask_human: how long a human has, and what happens when no one answers. */
-  approval?: { timeoutMs: number; onTimeout: Exclude<ResponseAction, "ask_human"> };
+  approval?: { timeoutMs: number; onTimeout: Exclude<ResponseAction, "ask_human">; onApprove: "revoke" | "quarantine" };
 }
 
 export const DEFAULT_RULE = "default";
@@ -42,7 +42,9 @@ export function decideResponse(
       action: rule.action,
       rule: rule.id,
       dryRun: dryRun || rule.dryRun,
-      ...(rule.action === "ask_human" ? { approval: rule.approval ?? { timeoutMs: 900_000, onTimeout: "revoke" } } : {}),
+      ...(rule.action === "ask_human"
+        ? { approval: rule.approval ?? { timeoutMs: 900_000, onTimeout: "revoke", onApprove: "revoke" } }
+        : {}),
     };
   }
   const revoke = finding.mode === "enforce" && SEVERITY_RANK[finding.severity] >= SEVERITY_RANK[defaults.minSeverity];

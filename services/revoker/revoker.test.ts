@@ -2,29 +2,60 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { AgentAction } from "../../schemas/action.js";
 import { DeadLetter } from "../../schemas/deadletter.js";
 import { Finding, type RuleMode, type Severity } from "../../schemas/finding.js";
+import { ResponsePolicy } from "../../schemas/policy.js";
 import { Revocation } from "../../schemas/revocation.js";
 import { eventually } from "../../test/support/wait.js";
 import { newSecret, WebhookReceiver } from "../../test/support/webhook-receiver.js";
+import type { Policy } from "../detector/policy.js";
 import { recordActions } from "../pathfinder/pathfinder.js";
 import { TaskStore } from "../pathfinder/task-store.js";
 import type { BusMessage, Subscription } from "../runtime/bus/bus.js";
 import { MemoryBus } from "../runtime/bus/memory-bus.js";
 import { createLogger } from "../runtime/logging.js";
 import type { Emit } from "../runtime/stage.js";
-import { runStage } from "../runtime/stage.js";
+import { runStage, Unavailable } from "../runtime/stage.js";
 import { MemoryStore } from "../runtime/store/memory-store.js";
-import { taskKey } from "../runtime/store/store.js";
 import { Metrics } from "../runtime/telemetry.js";
 import { WebhookClient } from "../runtime/webhook-client.js";
+import { Approvals } from "./approvals.js";
 import type { CredentialStore } from "./credential-stores/credential-store.js";
 import { RecordOnlyCredentialStore } from "./credential-stores/record-only.js";
+import { CredentialStores } from "./credential-stores/stores.js";
 import { WebhookCredentialStore } from "./credential-stores/webhook.js";
+import { RevocationLedger } from "./ledger.js";
+import { AgentQuarantine } from "./quarantine.js";
 import { responseFor } from "./response-policy.js";
-import { revocationId, revokerStage } from "./revoker.js";
+import { Responder, type RevokerDeps, revocationId, revokerStage } from "./revoker.js";
 
 const T0 = 1_760_000_000_000;
 const TRACE = "4bf92f3577b34da6a3ce929d0e0e4736";
 const REVOCATIONS = "agent.revocations";
+
+/** A policy with only response rules (the revoker reads nothing else of it). */
+const responsePolicy = (responses: unknown = { rules: [] }): Policy => ({
+  version: "revoker-test",
+  profiles: [],
+  rules: new Map(),
+  redaction: { attributes: [], argumentKeys: [] },
+  responses: ResponsePolicy.parse(responses),
+  files: [],
+});
+
+/** The revoker's parts over one store. */
+function responder(store: MemoryStore, tasks: TaskStore, credentialStore: CredentialStore, over: Partial<RevokerDeps> = {}) {
+  return new Responder({
+    tasks,
+    store,
+    stores: new CredentialStores({ default: credentialStore }),
+    ledger: new RevocationLedger(store),
+    approvals: new Approvals(store),
+    quarantine: new AgentQuarantine(store),
+    policy: () => responsePolicy(),
+    minSeverity: "high",
+    random: () => 0.5,
+    ...over,
+  });
+}
 
 function finding(over: Partial<Finding> = {}): Finding {
   return Finding.parse({
@@ -126,7 +157,8 @@ describe("revoker with a webhook credential store", () => {
     await store.close();
   });
 
-  const stage = (minSeverity: Severity = "high") => revokerStage("", { tasks, store, credentialStore, minSeverity, now: () => clock });
+  const stage = (minSeverity: Severity = "high") =>
+    revokerStage("", responder(store, tasks, credentialStore, { minSeverity, now: () => clock }));
   const deliver = async (logic: ReturnType<typeof stage>, ...findings: Finding[]) => {
     const rejected: string[] = [];
     const emits = await logic.handle(
@@ -151,7 +183,7 @@ describe("revoker with a webhook credential store", () => {
     const byCredential = new Map(receiver.received.map((r) => [(r.body as { credential_id: string }).credential_id, r]));
     for (const credential of ["lease-a", "lease-b"]) {
       const call = byCredential.get(credential);
-      const id = revocationId("webhook", "task-1", credential);
+      const id = revocationId("webhook", credential);
       expect(call?.signatureValid).toBe(true);
       expect(call?.id).toBe(id);
       expect(call?.body).toEqual({
@@ -168,15 +200,19 @@ describe("revoker with a webhook credential store", () => {
     expect(records.map((r) => r.credentialId).sort()).toEqual(["lease-a", "lease-b"]);
     for (const r of records) {
       expect(r).toMatchObject({
-        id: revocationId("webhook", "task-1", r.credentialId),
+        id: revocationId("webhook", r.credentialId),
         taskId: "task-1",
+        agentId: "billing-agent",
         findingId: "f-1",
         credentialStore: "webhook",
+        trigger: "finding",
+        decidedBy: "policy:default",
         status: "revoked",
         detail: "HTTP 200",
         attempts: 1,
         requestedAtMs: clock,
         completedAtMs: clock,
+        latencyMs: { fromDetection: clock - (T0 + 5), fromSpanEnd: clock - T0 },
       });
     }
     expect(await tasks.revoked("task-1")).toEqual({ atMs: clock, findingId: "f-1" });
@@ -184,13 +220,12 @@ describe("revoker with a webhook credential store", () => {
     expect(await tasks.revoked("task-other")).toBeUndefined();
   });
 
-  it("revocation ids are per store, task and credential", () => {
-    const id = revocationId("webhook", "task-1", "lease-a");
+  it("revocation ids are per store and credential: the same whichever task or finding revokes it", () => {
+    const id = revocationId("webhook", "lease-a");
     expect(id).toMatch(/^[0-9a-f]{32}$/);
-    expect(revocationId("webhook", "task-1", "lease-a")).toBe(id);
-    expect(revocationId("vault", "task-1", "lease-a")).not.toBe(id);
-    expect(revocationId("webhook", "task-2", "lease-a")).not.toBe(id);
-    expect(revocationId("webhook", "task-1", "lease-b")).not.toBe(id);
+    expect(revocationId("webhook", "lease-a")).toBe(id);
+    expect(revocationId("vault", "lease-a")).not.toBe(id);
+    expect(revocationId("webhook", "lease-b")).not.toBe(id);
   });
 
   it("revokes once per credential: a redelivered finding and a second finding re-emit the same record without calling again", async () => {
@@ -259,40 +294,77 @@ describe("revoker with a webhook credential store", () => {
     expect(await tasks.revoked("task-1")).toEqual({ atMs: clock, findingId: "f-1" });
   });
 
-  it("a store answering 500 gives a failed revocation; a later finding tries again with the same id and succeeds", async () => {
+  it("a store answering 500 gives a failed revocation the sweep tries again, later, with the same id, until it works", async () => {
     await bind(tasks, "task-1", ["lease-a"]);
-    const logic = stage();
+    const r = responder(store, tasks, credentialStore, { now: () => clock, retryBaseMs: 1_000 });
+    const logic = revokerStage("", r);
     status = 500;
     const [failed, ...restFailed] = revocations(await deliver(logic, finding()));
     expect(restFailed).toEqual([]);
-    const id = revocationId("webhook", "task-1", "lease-a");
-    expect(failed).toMatchObject({ id, status: "failed", detail: "HTTP 500", attempts: 2, findingId: "f-1" });
+    const id = revocationId("webhook", "lease-a");
+    // full jitter (random 0.5) on the first round's 1 s
+    expect(failed).toMatchObject({ id, status: "failed", detail: "HTTP 500", attempts: 2, findingId: "f-1", retryAtMs: clock + 500 });
     // the client retried once, with the same message id
-    expect(receiver.received.map((r) => r.id)).toEqual([id, id]);
-    expect(await store.get(taskKey("task-1", "revocation:lease-a"))).toBeNull();
+    expect(receiver.received.map((x) => x.id)).toEqual([id, id]);
     // the task is marked even though the credential store failed
     expect(await tasks.revoked("task-1")).toBeDefined();
-
+    // another finding meanwhile re-emits the failed record: the retry is the sweep's, not a second call
+    const [meanwhile] = revocations(await deliver(logic, finding({ id: "f-2" })));
+    expect(meanwhile).toMatchObject({ id, status: "failed" });
+    expect(receiver.received).toHaveLength(2);
+    // not due yet
+    expect((await r.retryDue()).revocations).toEqual([]);
     status = 200;
-    clock += 1_000;
-    const [ok] = revocations(await deliver(logic, finding({ id: "f-2" })));
-    expect(ok).toMatchObject({ id, status: "revoked", attempts: 1, findingId: "f-2", requestedAtMs: clock });
+    clock += 500;
+    const retried = await r.retryDue();
+    expect(retried.revocations).toHaveLength(1);
+    expect(retried.revocations[0]).toMatchObject({ id, status: "revoked", attempts: 3, findingId: "f-1", requestedAtMs: T0 + 1_000 });
     expect(receiver.received).toHaveLength(3);
     expect(receiver.received[2]?.signatureValid).toBe(true);
-    // and it is done: nothing more is sent
+    // and it is done: nothing more is sent, by the sweep or by another finding
+    expect((await r.retryDue()).revocations).toEqual([]);
     await deliver(logic, finding({ id: "f-3" }));
     expect(receiver.received).toHaveLength(3);
+    const ledger = new RevocationLedger(store);
+    expect((await ledger.history(id)).map((h) => h.status)).toEqual(["failed", "revoked"]);
   });
 
-  it("a store refusing with 4xx is not retried by the client and is reported failed", async () => {
+  it("gives up after the last attempt: dead-lettered with the request, and the ledger says so", async () => {
+    await bind(tasks, "task-1", ["lease-a"]);
+    status = 503;
+    const r = responder(store, tasks, credentialStore, { now: () => clock, maxAttempts: 4, retryBaseMs: 10 });
+    const logic = revokerStage("", r);
+    const [first] = revocations(await deliver(logic, finding()));
+    expect(first).toMatchObject({ status: "failed", attempts: 2 });
+    clock += 1_000;
+    const out = await r.retryDue();
+    expect(out.revocations[0]).toMatchObject({ status: "dead_lettered", attempts: 4 });
+    expect(out.revocations[0]?.detail).toMatch(/HTTP 503 \(gave up: 4 attempts in 2 rounds\)/);
+    expect(out.deadLetters).toHaveLength(1);
+    const letter = DeadLetter.parse(out.deadLetters[0]);
+    expect(letter).toMatchObject({ stage: "revoker", source: { topic: "agent.findings", partition: 0 } });
+    expect(letter.reason).toMatch(/revocation of lease-a \(task task-1\) at webhook failed/);
+    expect(JSON.parse(Buffer.from(letter.raw, "base64").toString())).toMatchObject({
+      request: { credentialId: "lease-a", taskId: "task-1" },
+    });
+    // nothing more
+    clock += 60_000;
+    expect((await r.retryDue()).revocations).toEqual([]);
+    expect(receiver.received).toHaveLength(4);
+  });
+
+  it("a store refusing with 4xx is not retried: dead-lettered at once", async () => {
     await bind(tasks, "task-1", ["lease-a"]);
     status = 403;
-    const [r] = revocations(await deliver(stage(), finding()));
-    expect(r).toMatchObject({ status: "failed", detail: "HTTP 403", attempts: 1 });
+    const emits = await deliver(stage(), finding());
+    const [r] = revocations(emits.filter((e) => e.topic === REVOCATIONS));
+    expect(r).toMatchObject({ status: "dead_lettered", attempts: 1 });
+    expect(r?.detail).toMatch(/HTTP 403/);
+    expect(emits.filter((e) => e.topic === "agent.deadletter")).toHaveLength(1);
     expect(receiver.received).toHaveLength(1);
   });
 
-  it("an unreachable store gives a failed revocation, not a stage failure", async () => {
+  it("an unreachable store gives a failed revocation to retry, not a stage failure", async () => {
     await bind(tasks, "task-1", ["lease-a"]);
     credentialStore = new WebhookCredentialStore(
       { url: "http://127.0.0.1:1/hook", secret },
@@ -301,23 +373,35 @@ describe("revoker with a webhook credential store", () => {
     const [r] = revocations(await deliver(stage(), finding()));
     expect(r?.status).toBe("failed");
     expect(r?.attempts).toBe(1);
+    expect(r?.retryAtMs).toBeGreaterThan(clock);
     expect(r?.detail.length).toBeGreaterThan(0);
   });
 
-  it("a claim left pending by a crash is finished on redelivery, with the same revocation id", async () => {
-    await bind(tasks, "task-1", ["lease-a", "lease-b"]);
-    // a previous attempt claimed lease-a and stopped before recording the outcome
-    await store.set(taskKey("task-1", "revocation:lease-a"), "pending");
-    const records = revocations(await deliver(stage(), finding()));
-    expect(receiver.received.map((r) => r.id).sort()).toEqual(
-      [revocationId("webhook", "task-1", "lease-a"), revocationId("webhook", "task-1", "lease-b")].sort(),
-    );
-    expect(records.every((r) => r.status === "revoked")).toBe(true);
-    const claim = await store.get(taskKey("task-1", "revocation:lease-a"));
-    expect(Revocation.parse(JSON.parse(claim ?? "null"))).toMatchObject({
-      id: revocationId("webhook", "task-1", "lease-a"),
-      status: "revoked",
-    });
+  it("a claim another revoker holds makes the batch wait; once that claim lapses (a crash), the credential is revoked", async () => {
+    await bind(tasks, "task-1", ["lease-a"]);
+    await store.set("credential:{lease-a}:revocation", JSON.stringify({ state: "pending", owner: "crashed", atMs: T0 }), { ttlMs: 150 });
+    const logic = stage();
+    await expect(deliver(logic, finding())).rejects.toBeInstanceOf(Unavailable);
+    expect(receiver.received).toHaveLength(0);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const records = revocations(await deliver(logic, finding()));
+    expect(records.map((x) => x.status)).toEqual(["revoked"]);
+    expect(receiver.received.map((x) => x.id)).toEqual([revocationId("webhook", "lease-a")]);
+  });
+
+  it("two revokers at once revoke each credential once: the second waits, then re-emits the same record", async () => {
+    await bind(tasks, "task-1", ["lease-a"]);
+    const a = revokerStage("", responder(store, tasks, credentialStore, { now: () => clock }));
+    const b = revokerStage("", responder(store, tasks, credentialStore, { now: () => clock }));
+    const results = await Promise.allSettled([deliver(a, finding()), deliver(b, finding({ id: "f-2" }))]);
+    expect(receiver.received).toHaveLength(1);
+    const waited = results.filter((x) => x.status === "rejected");
+    expect(waited).toHaveLength(1);
+    expect((waited[0] as PromiseRejectedResult).reason).toBeInstanceOf(Unavailable);
+    // the bus redelivers the waiting batch: now the record is there
+    const again = revocations(await deliver(b, finding({ id: "f-2" })));
+    expect(again.map((x) => [x.status, x.findingId])).toEqual([["revoked", expect.stringMatching(/^f-[12]$/)]]);
+    expect(receiver.received).toHaveLength(1);
   });
 
   it("parse rejects a message that is not a finding", () => {
@@ -340,7 +424,7 @@ describe("revoker with a webhook credential store", () => {
       }),
     ];
     subs.push(
-      await runStage(revokerStage("dw.", { tasks, store, credentialStore, minSeverity: "high", now: () => clock }), {
+      await runStage(revokerStage("dw.", responder(store, tasks, credentialStore, { now: () => clock })), {
         bus,
         logger: createLogger("silent"),
         metrics: new Metrics(false),
@@ -371,19 +455,13 @@ describe("revoker with no credential store configured", () => {
     const tasks = new TaskStore(store);
     let clock = T0;
     await bind(tasks, "task-1", ["lease-a", "lease-b"]);
-    const logic = revokerStage("", {
-      tasks,
-      store,
-      credentialStore: new RecordOnlyCredentialStore(),
-      minSeverity: "high",
-      now: () => clock,
-    });
+    const logic = revokerStage("", responder(store, tasks, new RecordOnlyCredentialStore(), { now: () => clock }));
     const m = message(finding());
     const first = revocations(await logic.handle([{ message: m, value: logic.parse(m) as Finding }], () => undefined));
     expect(first.map((r) => r.credentialId).sort()).toEqual(["lease-a", "lease-b"]);
     for (const r of first) {
       expect(r).toMatchObject({
-        id: revocationId("record-only", "task-1", r.credentialId),
+        id: revocationId("record-only", r.credentialId),
         credentialStore: "record-only",
         status: "recorded",
         attempts: 1,
@@ -422,5 +500,161 @@ describe("responseFor", () => {
     expect(responseFor(finding({ mode: "enforce", severity: "high" }), "high")).toBe("revoke");
     expect(responseFor(finding({ mode: "enforce", severity: "medium" }), "high")).toBe("notify");
     expect(responseFor(finding({ mode: "alert", severity: "critical" }), "info")).toBe("notify");
+  });
+});
+
+describe("responses: quarantine, ask a human, dry run", () => {
+  const secret = newSecret();
+  let receiver: WebhookReceiver;
+  let store: MemoryStore;
+  let tasks: TaskStore;
+  let clock: number;
+
+  beforeAll(async () => {
+    receiver = await new WebhookReceiver(secret, () => 200).start();
+  });
+  afterAll(async () => {
+    await receiver.stop();
+  });
+  beforeEach(() => {
+    receiver.received.length = 0;
+    store = new MemoryStore();
+    tasks = new TaskStore(store);
+    clock = T0 + 1_000;
+  });
+
+  const revoked = () => receiver.received.map((r) => (r.body as { credential_id: string }).credential_id).sort();
+  const setup = (responses: unknown) => {
+    const r = responder(
+      store,
+      tasks,
+      new WebhookCredentialStore({ url: receiver.url, secret }, new WebhookClient({ timeoutMs: 5000, retries: 0 })),
+      { now: () => clock, policy: () => responsePolicy(responses) },
+    );
+    return { r, approvals: new Approvals(store), quarantine: new AgentQuarantine(store), ledger: new RevocationLedger(store) };
+  };
+
+  it("quarantine: revokes the task's credentials and those of the agent's other recent tasks, and marks the agent", async () => {
+    await bind(tasks, "task-1", ["lease-a"]);
+    await bind(tasks, "task-2", ["lease-b"]);
+    await bind(tasks, "task-3", ["lease-c"]);
+    const { r, quarantine, ledger } = setup({ rules: [{ id: "exfil", when: { kinds: ["flow"] }, action: "quarantine" }] });
+    const out = await r.respond(finding({ kind: "flow", ruleId: "flow.egress_after_sensitive_read" }));
+    expect(revoked()).toEqual(["lease-a", "lease-b", "lease-c"]);
+    const byCredential = new Map(out.revocations.map((x) => [x.credentialId, x]));
+    expect(byCredential.get("lease-a")).toMatchObject({
+      taskId: "task-1",
+      trigger: "finding",
+      decidedBy: "policy:exfil",
+      status: "revoked",
+    });
+    expect(byCredential.get("lease-b")).toMatchObject({
+      taskId: "task-2",
+      trigger: "quarantine",
+      decidedBy: "policy:exfil",
+      status: "revoked",
+    });
+    expect(await quarantine.get("billing-agent")).toMatchObject({
+      agentId: "billing-agent",
+      findingId: "f-1",
+      taskId: "task-1",
+      by: "policy:exfil",
+    });
+    for (const t of ["task-1", "task-2", "task-3"]) expect(await tasks.revoked(t)).toBeDefined();
+    expect((await ledger.list({ offset: 0, limit: 10 })).length).toBe(3);
+    // a second finding does not quarantine again
+    await r.respond(finding({ id: "f-2", kind: "flow", ruleId: "flow.egress_after_sensitive_read" }));
+    expect(receiver.received).toHaveLength(3);
+  });
+
+  it("ask a human: nothing is revoked until approved; the approval carries it out once, decided by that human", async () => {
+    await bind(tasks, "task-1", ["lease-a"]);
+    const { r, approvals, ledger } = setup({
+      rules: [{ id: "ask", action: "ask_human", approval: { timeoutMs: 60_000, onTimeout: "notify" } }],
+    });
+    await r.respond(finding());
+    await r.respond(finding({ id: "f-2" }));
+    expect(receiver.received).toHaveLength(0);
+    expect(await tasks.revoked("task-1")).toBeUndefined();
+    const [pending, ...others] = await approvals.list({ offset: 0, limit: 10, status: "pending" });
+    expect(others).toEqual([]);
+    expect(pending).toMatchObject({
+      taskId: "task-1",
+      findingIds: ["f-1", "f-2"],
+      rule: "ask",
+      proposed: "revoke",
+      expiresAtMs: clock + 60_000,
+    });
+    // nothing due before a decision
+    expect((await r.approvalsDue()).revocations).toEqual([]);
+    const id = pending?.id as string;
+    expect(await approvals.decide(id, { decision: "approve", by: "alice", comment: "confirmed exfil" }, clock)).toMatchObject({ ok: true });
+    expect(await approvals.decide(id, { decision: "reject", by: "bob" }, clock)).toMatchObject({ ok: false, reason: "already_decided" });
+    const out = await r.approvalsDue();
+    expect(out.revocations).toEqual([
+      expect.objectContaining({ credentialId: "lease-a", trigger: "approval", decidedBy: "human:alice", status: "revoked" }),
+    ]);
+    expect((await ledger.forTask("task-1")).map((x) => x.decidedBy)).toEqual(["human:alice"]);
+    expect(await tasks.revoked("task-1")).toBeDefined();
+    // carried out once
+    expect((await r.approvalsDue()).revocations).toEqual([]);
+    expect(receiver.received).toHaveLength(1);
+    expect((await approvals.get(id))?.status).toBe("approved");
+  });
+
+  it("ask a human: a rejection revokes nothing; no answer in time takes the rule's default", async () => {
+    await bind(tasks, "task-1", ["lease-a"]);
+    await bind(tasks, "task-2", ["lease-b"]);
+    const { r, approvals } = setup({ rules: [{ id: "ask", action: "ask_human", approval: { timeoutMs: 60_000, onTimeout: "revoke" } }] });
+    await r.respond(finding());
+    await r.respond(finding({ id: "f-9", taskId: "task-2" }));
+    const all = await approvals.list({ offset: 0, limit: 10 });
+    const first = all.find((a) => a.taskId === "task-1");
+    const second = all.find((a) => a.taskId === "task-2");
+    expect(await approvals.decide(first?.id as string, { decision: "reject", by: "alice" }, clock)).toMatchObject({ ok: true });
+    expect((await r.approvalsDue()).revocations).toEqual([]);
+    expect(await tasks.revoked("task-1")).toBeUndefined();
+    // a minute later: task-2's approval expired unanswered; the default revokes, and a late answer is refused
+    clock += 60_000;
+    const out = await r.approvalsDue();
+    expect(out.revocations).toEqual([
+      expect.objectContaining({ credentialId: "lease-b", trigger: "approval_timeout", decidedBy: "policy:ask", status: "revoked" }),
+    ]);
+    expect((await approvals.get(second?.id as string))?.status).toBe("expired");
+    expect(await approvals.decide(second?.id as string, { decision: "approve", by: "late" }, clock)).toMatchObject({ ok: false });
+    expect(revoked()).toEqual(["lease-b"]);
+  });
+
+  it("dry run: records what it would have done, calls no store, marks nothing", async () => {
+    await bind(tasks, "task-1", ["lease-a", "lease-b"]);
+    const { r, ledger, quarantine } = setup({ dryRun: true, rules: [{ id: "q", action: "quarantine" }] });
+    const out = await r.respond(finding());
+    expect(out.revocations.map((x) => [x.credentialId, x.status, x.attempts])).toEqual([
+      ["lease-a", "dry_run", 0],
+      ["lease-b", "dry_run", 0],
+    ]);
+    expect(out.revocations[0]?.detail).toMatch(/would have revoked lease-a at webhook \(policy:q\)/);
+    expect(receiver.received).toHaveLength(0);
+    expect(await tasks.revoked("task-1")).toBeUndefined();
+    expect(await quarantine.get("billing-agent")).toBeUndefined();
+    expect((await ledger.forTask("task-1")).map((x) => x.status)).toEqual(["dry_run", "dry_run"]);
+    // a real response later still revokes (the dry run did not claim the credentials)
+    const real = responder(
+      store,
+      tasks,
+      new WebhookCredentialStore({ url: receiver.url, secret }, new WebhookClient({ timeoutMs: 5000, retries: 0 })),
+      { now: () => clock },
+    );
+    expect((await real.respond(finding({ id: "f-2" }))).revocations.map((x) => x.status)).toEqual(["revoked", "revoked"]);
+  });
+
+  it("a credential whose reference names a store that is not configured is refused, dead-lettered and never sent", async () => {
+    await bind(tasks, "task-1", ["vault:lease:aws/creds/deploy/abc"]);
+    const { r } = setup({ rules: [] });
+    const out = await r.respond(finding());
+    expect(out.revocations[0]).toMatchObject({ status: "dead_lettered", attempts: 0, credentialStore: "none" });
+    expect(out.revocations[0]?.detail).toMatch(/not configured \(set DRIFTWATCH_VAULT_ADDR\)/);
+    expect(out.deadLetters).toHaveLength(1);
+    expect(receiver.received).toHaveLength(0);
   });
 });

@@ -1,92 +1,398 @@
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
+import type { Approval } from "../../schemas/approval.js";
+import type { DeadLetter } from "../../schemas/deadletter.js";
 import type { Severity } from "../../schemas/finding.js";
 import { Finding } from "../../schemas/finding.js";
-import type { Revocation } from "../../schemas/revocation.js";
+import type { Revocation, RevocationTrigger } from "../../schemas/revocation.js";
 import { TOPICS, topicName } from "../../schemas/topics.js";
+import type { Policy } from "../detector/policy.js";
 import type { TaskStore } from "../pathfinder/task-store.js";
 import type { BusMessage } from "../runtime/bus/bus.js";
 import { decodeMessage } from "../runtime/decode.js";
-import type { Emit, StageLogic } from "../runtime/stage.js";
-import { type Store, taskKey } from "../runtime/store/store.js";
+import { type Emit, type StageLogic, Unavailable } from "../runtime/stage.js";
+import type { Store } from "../runtime/store/store.js";
 import type { Metrics } from "../runtime/telemetry.js";
-import type { CredentialStore } from "./credential-stores/credential-store.js";
-import { responseFor } from "./response-policy.js";
+import type { Approvals } from "./approvals.js";
+import type { RevocationRequest } from "./credential-stores/credential-store.js";
+import type { StoreOutcome } from "./credential-stores/outcome.js";
+import type { CredentialStores } from "./credential-stores/stores.js";
+import type { RevocationLedger } from "./ledger.js";
+import type { AgentQuarantine } from "./quarantine.js";
+import { decideResponse } from "./response-policy.js";
 
 /**
- * revoker: `agent.findings` → credential-store revocations → `agent.revocations`.
- * Each credential bound to a drifting task is revoked once: a claim in the store makes a
- * repeated finding (or a redelivered one) a no-op, and a claim left pending by a crash is
- * finished on redelivery with the same revocation id.
+ * revoker: `agent.findings` → responses → credential stores → `agent.revocations`.
+ *
+ * Each finding gets the response its policy decides (response-policy.ts): revoke the
+ * task's credentials, quarantine its agent, notify only, or ask a human. Each credential is
+ * revoked once, whatever the number of findings, tasks, redeliveries and revoker instances:
+ *
+ * - a claim per credential in the store (`credential:{id}:revocation`): `pending` while a
+ *   revoker is at it (with a time-to-live, so a crashed revoker's claim lapses and another
+ *   takes over; a live one's makes the other wait), then `done`, or `retrying`;
+ * - a failed revocation is tried again by the sweep, later and later (backoff with jitter),
+ *   until it works or its attempts run out: then it is dead-lettered (`agent.deadletter`),
+ *   and its ledger record says `dead_lettered`, which the notifier alerts on;
+ * - every outcome goes to the ledger (ledger.ts) and to `agent.revocations`.
  */
 export const parseFinding = (message: BusMessage): Finding | Finding[] => decodeMessage(Finding, message, "a finding");
 
-export function revocationId(storeName: string, taskId: string, credentialId: string): string {
-  return createHash("sha256").update(`${storeName}|${taskId}|${credentialId}`).digest("hex").slice(0, 32);
+/** One per credential and store: the same however often, and by whichever task, it is revoked. */
+export function revocationId(storeName: string, credentialId: string): string {
+  return createHash("sha256").update(`${storeName}|${credentialId}`).digest("hex").slice(0, 32);
 }
 
-interface Deps {
+export interface RevokerDeps {
   tasks: TaskStore;
   store: Store;
-  credentialStore: CredentialStore;
+  stores: CredentialStores;
+  ledger: RevocationLedger;
+  approvals: Approvals;
+  quarantine: AgentQuarantine;
+  policy: () => Policy;
   minSeverity: Severity;
   metrics?: Metrics;
   now?: () => number;
+  /** Store requests per credential before it is dead-lettered (each retry round may make several). */
+  maxAttempts?: number;
+  /** First delay between retry rounds (doubled each round, with jitter), and its ceiling. */
+  retryBaseMs?: number;
+  retryMaxMs?: number;
+  /** How long a claim holds while its revoker is at it (longer than one delivery's time budget). */
+  claimTtlMs?: number;
+  /** A quarantined agent's tasks active this recently have their credentials revoked too. */
+  recentTaskMs?: number;
+  random?: () => number;
 }
 
-export function revokerStage(topicPrefix: string, deps: Deps): StageLogic<Finding> {
-  const output = topicName(topicPrefix, TOPICS.revocations);
-  const now = deps.now ?? Date.now;
+/** What caused a revocation, and where it came off the bus (for a dead letter). */
+interface Cause {
+  findingId: string;
+  agentId?: string;
+  reason: string;
+  trigger: RevocationTrigger;
+  decidedBy: string;
+  dryRun: boolean;
+  detectedAtMs?: number;
+  spanEndMs?: number;
+  source?: DeadLetter["source"];
+}
 
-  async function revokeCredential(finding: Finding, credentialId: string): Promise<Revocation | undefined> {
-    const id = revocationId(deps.credentialStore.name, finding.taskId, credentialId);
-    const claimKey = taskKey(finding.taskId, `revocation:${credentialId}`);
-    const claimed = await deps.store.setIfAbsent(claimKey, "pending");
-    if (!claimed) {
-      const state = await deps.store.get(claimKey);
-      if (state && state !== "pending") return JSON.parse(state) as Revocation; // done before: re-emit the same record
-      // "pending": a previous attempt stopped midway; finish it with the same id
-    }
-    const requestedAtMs = now();
-    const outcome = await deps.credentialStore.revoke({
-      revocationId: id,
-      credentialId,
-      taskId: finding.taskId,
-      findingId: finding.id,
-      reason: `${finding.ruleId}: ${finding.explanation}`,
-    });
-    const revocation: Revocation = {
-      id,
-      taskId: finding.taskId,
-      credentialId,
-      findingId: finding.id,
-      credentialStore: deps.credentialStore.name,
-      status: outcome.status,
-      detail: outcome.detail,
-      requestedAtMs,
-      completedAtMs: now(),
-      attempts: outcome.attempts,
-    };
-    deps.metrics?.revocations.inc({ store: deps.credentialStore.name, status: outcome.status });
-    if (outcome.status === "failed")
-      await deps.store.delete(claimKey); // a later finding tries again
-    else await deps.store.set(claimKey, JSON.stringify(revocation));
-    return revocation;
+/** What a claim holds. */
+type Claim =
+  | { state: "pending"; owner: string; atMs: number }
+  | { state: "done"; revocationId: string }
+  | { state: "retrying"; revocationId: string; round: number; request: RevocationRequest; cause: Cause; revocation: Revocation };
+
+export interface ResponseOutput {
+  revocations: Revocation[];
+  deadLetters: DeadLetter[];
+}
+
+const empty = (): ResponseOutput => ({ revocations: [], deadLetters: [] });
+const merge = (into: ResponseOutput, from: ResponseOutput) => {
+  into.revocations.push(...from.revocations);
+  into.deadLetters.push(...from.deadLetters);
+  return into;
+};
+
+const claimKey = (credentialId: string) => `credential:{${credentialId}}:revocation`;
+const RETRIES = "revocations:retry";
+const CLAIM_TTL_MS = 120_000;
+const DONE_TTL_MS = 90 * 24 * 3600 * 1000;
+const SWEEP_LIMIT = 100;
+
+export class Responder {
+  private readonly now: () => number;
+  private readonly owner = randomBytes(6).toString("hex");
+
+  constructor(private readonly deps: RevokerDeps) {
+    this.now = deps.now ?? Date.now;
   }
 
+  /** The response to one finding. */
+  async respond(finding: Finding, source?: DeadLetter["source"]): Promise<ResponseOutput> {
+    const decision = decideResponse(finding, this.deps.policy().responses, { minSeverity: this.deps.minSeverity });
+    const cause: Cause = {
+      findingId: finding.id,
+      ...(finding.agentId ? { agentId: finding.agentId } : {}),
+      reason: `${finding.ruleId}: ${finding.explanation}`,
+      trigger: "finding",
+      decidedBy: `policy:${decision.rule}`,
+      dryRun: decision.dryRun,
+      detectedAtMs: finding.detectedAtMs,
+      spanEndMs: finding.spanEndMs,
+      ...(source ? { source } : {}),
+    };
+    switch (decision.action) {
+      case "notify":
+        return empty();
+      case "revoke":
+        return this.revokeTask(finding.taskId, cause);
+      case "quarantine":
+        return this.quarantineAgent(finding.taskId, finding.agentId, cause);
+      case "ask_human":
+        await this.deps.approvals.request(finding, decision, this.now());
+        return empty();
+    }
+  }
+
+  /** Marks the task revoked (later steps are findings) and revokes every credential bound to it. */
+  async revokeTask(taskId: string, cause: Cause): Promise<ResponseOutput> {
+    if (!cause.dryRun) await this.deps.tasks.markRevoked(taskId, { atMs: this.now(), findingId: cause.findingId });
+    const credentials = await this.deps.tasks.credentials(taskId);
+    const outputs = await Promise.all(credentials.map((c) => this.revokeCredential(taskId, c, cause)));
+    return outputs.reduce(merge, empty());
+  }
+
+  /**
+   * Quarantines the agent: the mark (so whatever it does next is a finding), its task's
+   * credentials, and those of its other tasks active recently.
+   */
+  async quarantineAgent(taskId: string, agentId: string | undefined, cause: Cause): Promise<ResponseOutput> {
+    const out = await this.revokeTask(taskId, cause);
+    if (!agentId || cause.dryRun) return out;
+    const now = this.now();
+    const { fresh } = await this.deps.quarantine.put({ agentId, atMs: now, findingId: cause.findingId, taskId, by: cause.decidedBy });
+    if (!fresh) return out;
+    const { taskIds } = await this.deps.tasks.list(
+      { agentId, fromMs: now - (this.deps.recentTaskMs ?? 3_600_000), offset: 0, limit: 1_000 },
+      now,
+    );
+    for (const other of taskIds.filter((t) => t !== taskId)) {
+      merge(
+        out,
+        await this.revokeTask(other, { ...cause, trigger: "quarantine", reason: `agent ${agentId} quarantined (${cause.reason})` }),
+      );
+    }
+    return out;
+  }
+
+  private async revokeCredential(taskId: string, credentialId: string, cause: Cause): Promise<ResponseOutput> {
+    const choice = this.deps.stores.storeFor(credentialId);
+    const storeName = "store" in choice ? choice.store.name : "none";
+    const id = revocationId(storeName, credentialId);
+    const request: RevocationRequest = { revocationId: id, credentialId, taskId, findingId: cause.findingId, reason: cause.reason };
+    if (cause.dryRun) {
+      const now = this.now();
+      const r = this.record(request, cause, storeName, {
+        id: `${id}-dry-run`,
+        status: "dry_run",
+        detail: `dry run: would have revoked ${credentialId} at ${storeName} (${cause.decidedBy})`,
+        attempts: 0,
+        requestedAtMs: now,
+      });
+      await this.deps.ledger.record(r);
+      return { revocations: [r], deadLetters: [] };
+    }
+    const key = claimKey(credentialId);
+    const pending: Claim = { state: "pending", owner: this.owner, atMs: this.now() };
+    if (!(await this.deps.store.setIfAbsent(key, JSON.stringify(pending), { ttlMs: this.deps.claimTtlMs ?? CLAIM_TTL_MS }))) {
+      const raw = await this.deps.store.get(key);
+      if (raw === null) return this.revokeCredential(taskId, credentialId, cause); // the claim lapsed just now
+      const claim = JSON.parse(raw) as Claim;
+      if (claim.state === "pending") {
+        // another revoker is at it (or crashed, and its claim will lapse): the batch waits for it
+        throw new Unavailable(
+          `the revocation of ${credentialId} is in progress elsewhere (claimed at ${new Date(claim.atMs).toISOString()})`,
+        );
+      }
+      // done, or being retried by the sweep: re-emitted as it stands, never sent again
+      const current = await this.deps.ledger.get(claim.revocationId);
+      return { revocations: current ? [current] : [], deadLetters: [] };
+    }
+    if (!("store" in choice))
+      return this.settle(
+        request,
+        cause,
+        storeName,
+        { status: "failed", detail: choice.refused, attempts: 0, permanent: true },
+        0,
+        this.now(),
+      );
+    const requestedAtMs = this.now();
+    const outcome = await choice.store.revoke(request);
+    return this.settle(request, cause, storeName, outcome, 0, requestedAtMs);
+  }
+
+  /** Records an outcome: done, or scheduled for another round, or dead-lettered. */
+  private async settle(
+    request: RevocationRequest,
+    cause: Cause,
+    storeName: string,
+    outcome: StoreOutcome,
+    round: number,
+    requestedAtMs: number,
+    priorAttempts = 0,
+  ): Promise<ResponseOutput> {
+    const key = claimKey(request.credentialId);
+    const attempts = priorAttempts + outcome.attempts;
+    const maxAttempts = this.deps.maxAttempts ?? 30;
+    const base = { id: request.revocationId, detail: outcome.detail, attempts, requestedAtMs };
+    if (outcome.status !== "failed") {
+      const r = this.record(request, cause, storeName, { ...base, status: outcome.status });
+      await this.deps.ledger.record(r);
+      await this.deps.store.set(key, JSON.stringify({ state: "done", revocationId: r.id } satisfies Claim), { ttlMs: DONE_TTL_MS });
+      this.deps.metrics?.revocations.inc({ store: storeName, status: r.status });
+      if (r.status === "revoked" && r.latencyMs?.fromDetection !== undefined) {
+        this.deps.metrics?.revocationLatency.observe({ store: storeName, trigger: cause.trigger }, r.latencyMs.fromDetection / 1000);
+      }
+      return { revocations: [r], deadLetters: [] };
+    }
+    const maxRounds = maxAttempts; // a round with the circuit open sends nothing, but still counts
+    if (outcome.permanent || attempts >= maxAttempts || round + 1 >= maxRounds) {
+      const why = outcome.permanent ? "the store refused it" : `${attempts} attempts in ${round + 1} rounds`;
+      const r = this.record(request, cause, storeName, { ...base, status: "dead_lettered", detail: `${outcome.detail} (gave up: ${why})` });
+      await this.deps.ledger.record(r);
+      await this.deps.store.set(key, JSON.stringify({ state: "done", revocationId: r.id } satisfies Claim), { ttlMs: DONE_TTL_MS });
+      this.deps.metrics?.revocations.inc({ store: storeName, status: r.status });
+      const letter: DeadLetter = {
+        stage: "revoker",
+        reason: `revocation of ${request.credentialId} (task ${request.taskId}) at ${storeName} failed: ${r.detail}`,
+        source: cause.source ?? { topic: "", partition: -1, offset: "-1" },
+        raw: Buffer.from(JSON.stringify({ request, revocation: r })).toString("base64"),
+        atMs: this.now(),
+      };
+      return { revocations: [r], deadLetters: [letter] };
+    }
+    const delay = this.backoff(round);
+    const r = this.record(request, cause, storeName, { ...base, status: "failed", retryAtMs: this.now() + delay });
+    await this.deps.ledger.record(r);
+    const claim: Claim = { state: "retrying", revocationId: r.id, round: round + 1, request, cause, revocation: r };
+    await this.deps.store.set(key, JSON.stringify(claim), { ttlMs: DONE_TTL_MS });
+    await this.deps.store.sortedAdd(RETRIES, [{ score: r.retryAtMs as number, member: request.credentialId }]);
+    this.deps.metrics?.revocations.inc({ store: storeName, status: r.status });
+    return { revocations: [r], deadLetters: [] };
+  }
+
+  /** Full jitter on an exponential backoff: a random delay up to base·2^round, capped. */
+  private backoff(round: number): number {
+    const cap = Math.min(this.deps.retryMaxMs ?? 60_000, (this.deps.retryBaseMs ?? 1_000) * 2 ** round);
+    return Math.max(1, Math.round(cap * (this.deps.random ?? Math.random)()));
+  }
+
+  private record(
+    request: RevocationRequest,
+    cause: Cause,
+    storeName: string,
+    r: Pick<Revocation, "id" | "status" | "detail" | "attempts" | "requestedAtMs"> & { retryAtMs?: number },
+  ): Revocation {
+    const completedAtMs = this.now();
+    const latency: Revocation["latencyMs"] = {};
+    if (cause.detectedAtMs !== undefined) latency.fromDetection = completedAtMs - cause.detectedAtMs;
+    if (cause.spanEndMs !== undefined) latency.fromSpanEnd = completedAtMs - cause.spanEndMs;
+    return {
+      id: r.id,
+      taskId: request.taskId,
+      ...(cause.agentId ? { agentId: cause.agentId } : {}),
+      credentialId: request.credentialId,
+      credentialStore: storeName,
+      findingId: cause.findingId,
+      trigger: cause.trigger,
+      decidedBy: cause.decidedBy,
+      status: r.status,
+      detail: r.detail,
+      attempts: r.attempts,
+      ...(r.retryAtMs !== undefined ? { retryAtMs: r.retryAtMs } : {}),
+      requestedAtMs: r.requestedAtMs,
+      completedAtMs,
+      ...(r.status !== "dry_run" ? { latencyMs: latency } : {}),
+    };
+  }
+
+  /** Failed revocations whose time has come: one more round each (one revoker per credential). */
+  async retryDue(): Promise<ResponseOutput> {
+    const now = this.now();
+    const due = await this.deps.store.sortedRangeByScore(RETRIES, {
+      min: Number.NEGATIVE_INFINITY,
+      max: now,
+      offset: 0,
+      limit: SWEEP_LIMIT,
+    });
+    const out = empty();
+    for (const { member: credentialId } of due) {
+      const key = claimKey(credentialId);
+      const lock = `${key}:retry`;
+      if (!(await this.deps.store.setIfAbsent(lock, this.owner, { ttlMs: this.deps.claimTtlMs ?? CLAIM_TTL_MS }))) continue;
+      try {
+        const raw = await this.deps.store.get(key);
+        const claim = raw ? (JSON.parse(raw) as Claim) : undefined;
+        await this.deps.store.sortedRemove(RETRIES, [credentialId]);
+        if (claim?.state !== "retrying") continue;
+        const choice = this.deps.stores.storeFor(credentialId);
+        const outcome: StoreOutcome =
+          "store" in choice
+            ? await choice.store.revoke(claim.request)
+            : { status: "failed", detail: choice.refused, attempts: 0, permanent: true };
+        merge(
+          out,
+          await this.settle(
+            claim.request,
+            claim.cause,
+            claim.revocation.credentialStore,
+            outcome,
+            claim.round,
+            claim.revocation.requestedAtMs,
+            claim.revocation.attempts,
+          ),
+        );
+      } finally {
+        await this.deps.store.delete(lock);
+      }
+    }
+    return out;
+  }
+
+  /** Approvals decided or expired: carried out once each. */
+  async approvalsDue(): Promise<ResponseOutput> {
+    const now = this.now();
+    const out = empty();
+    for (const approval of await this.deps.approvals.due(now, SWEEP_LIMIT)) {
+      const closed = await this.deps.approvals.close(approval, now);
+      if (closed) merge(out, await this.carryOut(closed));
+    }
+    return out;
+  }
+
+  private carryOut(a: Approval): Promise<ResponseOutput> {
+    const action = a.status === "approved" ? a.proposed : a.status === "expired" ? a.onTimeout : "notify";
+    if (action === "notify") return Promise.resolve(empty());
+    const cause: Cause = {
+      findingId: a.findingIds[0] as string,
+      ...(a.agentId ? { agentId: a.agentId } : {}),
+      reason:
+        a.status === "approved"
+          ? `approved by ${a.decidedBy}${a.comment ? `: ${a.comment}` : ""} (response rule ${a.rule})`
+          : `no answer within the approval time (response rule ${a.rule}): ${action} by default`,
+      trigger: a.status === "approved" ? "approval" : "approval_timeout",
+      decidedBy: a.status === "approved" ? `human:${a.decidedBy}` : `policy:${a.rule}`,
+      dryRun: a.dryRun,
+      detectedAtMs: a.requestedAtMs,
+    };
+    return action === "quarantine" ? this.quarantineAgent(a.taskId, a.agentId, cause) : this.revokeTask(a.taskId, cause);
+  }
+}
+
+export function revokerStage(topicPrefix: string, responder: Responder): StageLogic<Finding> {
+  const revocations = topicName(topicPrefix, TOPICS.revocations);
+  const deadletter = topicName(topicPrefix, TOPICS.deadletter);
   return {
     name: "revoker",
     input: topicName(topicPrefix, TOPICS.findings),
     parse: parseFinding,
     async handle(items): Promise<Emit[]> {
-      const emits: Emit[] = [];
-      for (const { value: finding } of items) {
-        if (responseFor(finding, deps.minSeverity) !== "revoke") continue;
-        await deps.tasks.markRevoked(finding.taskId, { atMs: now(), findingId: finding.id });
-        const credentials = await deps.tasks.credentials(finding.taskId);
-        const done = await Promise.all(credentials.map((c) => revokeCredential(finding, c)));
-        for (const r of done) if (r) emits.push({ topic: output, message: { key: r.taskId, value: JSON.stringify(r) } });
+      const out = empty();
+      for (const { value: finding, message } of items) {
+        merge(out, await responder.respond(finding, { topic: message.topic, partition: message.partition, offset: message.offset }));
       }
-      return emits;
+      return emitsOf(out, revocations, deadletter);
     },
   };
+}
+
+export function emitsOf(out: ResponseOutput, revocationsTopic: string, deadletterTopic: string): Emit[] {
+  return [
+    ...out.revocations.map((r) => ({ topic: revocationsTopic, message: { key: r.taskId, value: JSON.stringify(r) } })),
+    ...out.deadLetters.map((d) => ({ topic: deadletterTopic, message: { key: null, value: JSON.stringify(d) } })),
+  ];
 }

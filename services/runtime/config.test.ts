@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -8,6 +9,13 @@ const SECRET = `whsec_${Buffer.from("0123456789abcdef0123456789abcdef").toString
 const OTHER_SECRET = `whsec_${Buffer.from("fedcba9876543210fedcba9876543210").toString("base64")}`;
 
 const dir = mkdtempSync(join(tmpdir(), "dw-config-test-"));
+const EC_PEM = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ format: "pem", type: "pkcs8" }).toString();
+/** What a CAEP receiver URL needs beside it. */
+const CAEP_REST = {
+  DRIFTWATCH_CAEP_ISSUER: "https://driftwatch.example.com/",
+  DRIFTWATCH_CAEP_AUDIENCE: "https://idp.example.com/caep",
+  DRIFTWATCH_CAEP_SIGNING_KEY: EC_PEM,
+};
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function configError(env: NodeJS.ProcessEnv): ConfigError {
@@ -35,9 +43,10 @@ describe("loadConfig", () => {
       policyDir: "policies",
       tasks: { latenessMs: 30_000, idleMs: 300_000, ttlMs: 604_800_000, cachedTasks: 50_000, silenceSweepMs: 10_000 },
       baselines: { sweepMs: 10_000, settleMs: 60_000 },
-      revoker: { minSeverity: "high" },
+      revoker: { minSeverity: "high", maxAttempts: 30, retryBaseMs: 1_000, retryMaxMs: 60_000, sweepMs: 1_000 },
       notifier: { stdout: true },
       webhookTimeoutMs: 5000,
+      delivery: { maxAttempts: 4, backoffMs: 200, maxDelayMs: 10_000, budgetMs: 30_000, circuitFailures: 5, circuitCooldownMs: 30_000 },
     });
   });
 
@@ -62,6 +71,10 @@ describe("loadConfig", () => {
       DRIFTWATCH_API_PORT: "9090",
       DRIFTWATCH_OTLP_PORT: "0",
       DRIFTWATCH_REVOKE_MIN_SEVERITY: "critical",
+      DRIFTWATCH_REVOKE_MAX_ATTEMPTS: "12",
+      DRIFTWATCH_REVOKE_RETRY_BASE_MS: "500",
+      DRIFTWATCH_REVOKE_RETRY_MAX_MS: "20000",
+      DRIFTWATCH_REVOKE_SWEEP_MS: "250",
       DRIFTWATCH_ALERT_STDOUT: "no",
       DRIFTWATCH_WEBHOOK_TIMEOUT_MS: "250",
       DRIFTWATCH_REVOKE_WEBHOOK_URL: "https://vault-bridge.internal/revoke",
@@ -76,7 +89,14 @@ describe("loadConfig", () => {
     expect(c.redis.url).toBe("rediss://cache.internal:6380/2");
     expect(c.api.port).toBe(9090);
     expect(c.otlp.port).toBe(0);
-    expect(c.revoker).toEqual({ minSeverity: "critical", webhook: { url: "https://vault-bridge.internal/revoke", secret: SECRET } });
+    expect(c.revoker).toEqual({
+      minSeverity: "critical",
+      maxAttempts: 12,
+      retryBaseMs: 500,
+      retryMaxMs: 20_000,
+      sweepMs: 250,
+      webhook: { url: "https://vault-bridge.internal/revoke", secret: SECRET },
+    });
     expect(c.notifier).toEqual({ stdout: false, webhook: { url: "http://soc.internal/hook", secret: OTHER_SECRET } });
     expect(c.webhookTimeoutMs).toBe(250);
   });
@@ -119,9 +139,23 @@ describe("loadConfig: a bad variable is named in the error", () => {
     ["DRIFTWATCH_ALERT_STDOUT", "maybe"],
     ["DRIFTWATCH_REVOKE_WEBHOOK_URL", "ftp://example.com/x"],
     ["DRIFTWATCH_WEBHOOK_TIMEOUT_MS", "soon"],
+    ["DRIFTWATCH_VAULT_ADDR", "vault.internal:8200"],
+    ["DRIFTWATCH_VAULT_NAMESPACE", "admin team"],
+    ["DRIFTWATCH_VAULT_TIMEOUT_MS", "-5"],
+    ["DRIFTWATCH_VAULT_PREFIX_ROOTS", " , "],
+    ["DRIFTWATCH_CAEP_RECEIVER_URL", "mailto:soc@example.com"],
+    ["DRIFTWATCH_CAEP_ISSUER", "driftwatch"],
+    ["DRIFTWATCH_CAEP_TIMEOUT_MS", "0"],
+    ["DRIFTWATCH_DELIVERY_MAX_ATTEMPTS", "0"],
+    ["DRIFTWATCH_DELIVERY_BACKOFF_MS", "fast"],
+    ["DRIFTWATCH_DELIVERY_MAX_DELAY_MS", "1.5"],
+    ["DRIFTWATCH_DELIVERY_BUDGET_MS", "-1"],
+    ["DRIFTWATCH_CIRCUIT_FAILURES", "none"],
+    ["DRIFTWATCH_CIRCUIT_COOLDOWN_MS", "0"],
   ])("%s=%j", (name, value) => {
     const env: NodeJS.ProcessEnv = { [name]: value };
     if (name === "DRIFTWATCH_REVOKE_WEBHOOK_URL") env.DRIFTWATCH_REVOKE_WEBHOOK_SECRET = SECRET;
+    if (name === "DRIFTWATCH_CAEP_RECEIVER_URL") Object.assign(env, CAEP_REST);
     const err = configError(env);
     expect(err.problems).toHaveLength(1);
     expect(err.problems[0]).toMatch(new RegExp(`^${name}: `));
@@ -221,5 +255,162 @@ describe("loadConfig: credentials inside URLs", () => {
     expect(err.message).toContain("DRIFTWATCH_REDIS_URL");
     expect(err.message).not.toContain("hunter2secret");
     expect(err.message).toContain("user:***@redis.internal");
+  });
+});
+
+describe("loadConfig: Vault", () => {
+  it("reads the address, token, namespace, prefix roots and time-out", () => {
+    const c = loadConfig({
+      DRIFTWATCH_VAULT_ADDR: "https://vault.internal:8200",
+      DRIFTWATCH_VAULT_TOKEN: "hvs.CAESIJtoken",
+      DRIFTWATCH_VAULT_NAMESPACE: "admin/team-a",
+      DRIFTWATCH_VAULT_PREFIX_ROOTS: "database/creds/agents/, aws/creds/agent-tasks",
+      DRIFTWATCH_VAULT_TIMEOUT_MS: "1500",
+    });
+    expect(c.revoker.vault).toEqual({
+      addr: "https://vault.internal:8200",
+      token: { value: "hvs.CAESIJtoken" },
+      namespace: "admin/team-a",
+      prefixRoots: ["database/creds/agents/", "aws/creds/agent-tasks"],
+      timeoutMs: 1500,
+    });
+  });
+
+  it("defaults: no prefix roots, the webhook time-out; no Vault without an address", () => {
+    const c = loadConfig({
+      DRIFTWATCH_VAULT_ADDR: "http://127.0.0.1:8200",
+      DRIFTWATCH_VAULT_TOKEN: "root",
+      DRIFTWATCH_WEBHOOK_TIMEOUT_MS: "700",
+    });
+    expect(c.revoker.vault).toEqual({ addr: "http://127.0.0.1:8200", token: { value: "root" }, prefixRoots: [], timeoutMs: 700 });
+    expect(loadConfig({ DRIFTWATCH_VAULT_TOKEN: "root" }).revoker.vault).toBeUndefined();
+  });
+
+  it("a token file is handed over as a file (re-read when it changes), after checking it now", () => {
+    const file = join(dir, "vault-token");
+    writeFileSync(file, "hvs.from-file\n");
+    const c = loadConfig({ DRIFTWATCH_VAULT_ADDR: "https://vault.internal:8200", DRIFTWATCH_VAULT_TOKEN_FILE: file });
+    expect(c.revoker.vault?.token).toEqual({ file });
+    const missing = join(dir, "no-vault-token");
+    const err = configError({ DRIFTWATCH_VAULT_ADDR: "https://vault.internal:8200", DRIFTWATCH_VAULT_TOKEN_FILE: missing });
+    expect(err.problems.some((p) => p.startsWith(`DRIFTWATCH_VAULT_TOKEN_FILE: cannot read ${missing}`))).toBe(true);
+  });
+
+  it("an address without a token is an error naming the token variable", () => {
+    const err = configError({ DRIFTWATCH_VAULT_ADDR: "https://vault.internal:8200" });
+    expect(err.problems).toEqual(["DRIFTWATCH_VAULT_TOKEN: required when DRIFTWATCH_VAULT_ADDR is set (or DRIFTWATCH_VAULT_TOKEN_FILE)"]);
+  });
+
+  it("a malformed token is reported without its value, from the variable or a file", () => {
+    const err = configError({ DRIFTWATCH_VAULT_ADDR: "https://vault.internal:8200", DRIFTWATCH_VAULT_TOKEN: "hvs.secret part" });
+    expect(err.problems).toEqual([expect.stringMatching(/^DRIFTWATCH_VAULT_TOKEN: must be printable characters without whitespace$/)]);
+    expect(err.message).not.toContain("secret part");
+    const file = join(dir, "vault-token-bad");
+    writeFileSync(file, "hvs.secret\tpart\n");
+    const fromFile = configError({ DRIFTWATCH_VAULT_ADDR: "https://vault.internal:8200", DRIFTWATCH_VAULT_TOKEN_FILE: file });
+    expect(fromFile.message).not.toContain("secret");
+  });
+});
+
+describe("loadConfig: CAEP", () => {
+  it("reads the receiver, issuer, audience, signing key, key id, authorization and time-out", () => {
+    const c = loadConfig({
+      DRIFTWATCH_CAEP_RECEIVER_URL: "https://idp.example.com/ssf/events",
+      ...CAEP_REST,
+      DRIFTWATCH_CAEP_KEY_ID: "dw-2026-01",
+      DRIFTWATCH_CAEP_AUTHORIZATION: "Bearer rcv-token",
+      DRIFTWATCH_CAEP_TIMEOUT_MS: "2500",
+    });
+    expect(c.revoker.caep).toEqual({
+      receiverUrl: "https://idp.example.com/ssf/events",
+      issuer: "https://driftwatch.example.com/",
+      audience: "https://idp.example.com/caep",
+      signingKey: EC_PEM,
+      keyId: "dw-2026-01",
+      authorization: "Bearer rcv-token",
+      timeoutMs: 2500,
+    });
+  });
+
+  it("several audiences become a list; secrets may come from files", () => {
+    const keyFile = join(dir, "caep-key.pem");
+    const authFile = join(dir, "caep-auth");
+    writeFileSync(keyFile, EC_PEM);
+    writeFileSync(authFile, "Bearer from-file\n");
+    const c = loadConfig({
+      DRIFTWATCH_CAEP_RECEIVER_URL: "https://idp.example.com/ssf/events",
+      DRIFTWATCH_CAEP_ISSUER: "https://driftwatch.example.com/",
+      DRIFTWATCH_CAEP_AUDIENCE: "https://idp.example.com/web, https://idp.example.com/mobile",
+      DRIFTWATCH_CAEP_SIGNING_KEY_FILE: keyFile,
+      DRIFTWATCH_CAEP_AUTHORIZATION_FILE: authFile,
+    });
+    expect(c.revoker.caep?.audience).toEqual(["https://idp.example.com/web", "https://idp.example.com/mobile"]);
+    expect(c.revoker.caep?.signingKey).toBe(EC_PEM.trim());
+    expect(c.revoker.caep?.authorization).toBe("Bearer from-file");
+    expect(c.revoker.caep?.timeoutMs).toBe(5000);
+  });
+
+  it("a receiver URL without issuer, audience and key names each missing variable", () => {
+    const err = configError({ DRIFTWATCH_CAEP_RECEIVER_URL: "https://idp.example.com/ssf/events" });
+    expect(err.problems).toEqual([
+      "DRIFTWATCH_CAEP_ISSUER: required when DRIFTWATCH_CAEP_RECEIVER_URL is set",
+      "DRIFTWATCH_CAEP_AUDIENCE: required when DRIFTWATCH_CAEP_RECEIVER_URL is set",
+      "DRIFTWATCH_CAEP_SIGNING_KEY: required when DRIFTWATCH_CAEP_RECEIVER_URL is set (or DRIFTWATCH_CAEP_SIGNING_KEY_FILE)",
+    ]);
+  });
+
+  it.each([
+    ["not PEM at all", "hunter2-not-a-key", /not a PEM private key/],
+    [
+      "an RSA key too short",
+      generateKeyPairSync("rsa", { modulusLength: 1024 }).privateKey.export({ format: "pem", type: "pkcs8" }).toString(),
+      /at least 2048 bits/,
+    ],
+    [
+      "an EC key on P-384",
+      generateKeyPairSync("ec", { namedCurve: "P-384" }).privateKey.export({ format: "pem", type: "pkcs8" }).toString(),
+      /P-256/,
+    ],
+  ])("a signing key that is %s is reported without its value", (_what, key, message) => {
+    const err = configError({
+      DRIFTWATCH_CAEP_RECEIVER_URL: "https://idp.example.com/ssf/events",
+      ...CAEP_REST,
+      DRIFTWATCH_CAEP_SIGNING_KEY: key,
+    });
+    expect(err.problems).toEqual([expect.stringMatching(/^DRIFTWATCH_CAEP_SIGNING_KEY: /)]);
+    expect(err.problems[0]).toMatch(message);
+    expect(err.message).not.toContain(key.trim().split("\n")[1] ?? key);
+    expect(err.message).not.toContain("hunter2");
+  });
+
+  it("an authorization value with a newline is refused without echoing it", () => {
+    const err = configError({
+      DRIFTWATCH_CAEP_RECEIVER_URL: "https://idp.example.com/ssf/events",
+      ...CAEP_REST,
+      DRIFTWATCH_CAEP_AUTHORIZATION: "Bearer abc\r\nX-Evil: 1",
+    });
+    expect(err.problems).toEqual([expect.stringMatching(/^DRIFTWATCH_CAEP_AUTHORIZATION: /)]);
+    expect(err.message).not.toContain("Bearer abc");
+  });
+});
+
+describe("loadConfig: delivery", () => {
+  it("reads the retry and circuit settings", () => {
+    const c = loadConfig({
+      DRIFTWATCH_DELIVERY_MAX_ATTEMPTS: "6",
+      DRIFTWATCH_DELIVERY_BACKOFF_MS: "50",
+      DRIFTWATCH_DELIVERY_MAX_DELAY_MS: "2000",
+      DRIFTWATCH_DELIVERY_BUDGET_MS: "9000",
+      DRIFTWATCH_CIRCUIT_FAILURES: "3",
+      DRIFTWATCH_CIRCUIT_COOLDOWN_MS: "15000",
+    });
+    expect(c.delivery).toEqual({
+      maxAttempts: 6,
+      backoffMs: 50,
+      maxDelayMs: 2000,
+      budgetMs: 9000,
+      circuitFailures: 3,
+      circuitCooldownMs: 15_000,
+    });
   });
 });

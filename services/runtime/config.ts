@@ -1,5 +1,7 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
+import { DEFAULT_CIRCUIT, DEFAULT_RETRY } from "./delivery.js";
+import { loadSigningKey } from "./signing-key.js";
 
 /**
  * Configuration from DRIFTWATCH_* environment variables, validated at start. A bad
@@ -24,6 +26,11 @@ const webhookSecret = z
   .string()
   .regex(/^(whsec_)?[A-Za-z0-9+/]+={0,2}$/, "must be a base64 secret, optionally prefixed whsec_")
   .refine((s) => Buffer.from(s.replace(/^whsec_/, ""), "base64").length >= 24, "must decode to at least 24 bytes");
+
+/** A Vault token: printable characters, no whitespace (it travels in the X-Vault-Token header). */
+const vaultToken = z.string().regex(/^[\x21-\x7e]+$/, "must be printable characters without whitespace");
+/** An HTTP header value (the CAEP receiver's Authorization). */
+const headerValue = z.string().regex(/^[\x20-\x7e]+$/, "must be printable characters (an HTTP header value)");
 
 const Env = z.object({
   DRIFTWATCH_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
@@ -53,6 +60,10 @@ const Env = z.object({
   DRIFTWATCH_PATHFINDER_CACHED_TASKS: positiveInt.default(50_000),
   DRIFTWATCH_SILENCE_SWEEP_MS: positiveInt.default(10_000),
   DRIFTWATCH_BASELINE_SWEEP_MS: positiveInt.default(10_000),
+  DRIFTWATCH_REVOKE_MAX_ATTEMPTS: positiveInt.default(30),
+  DRIFTWATCH_REVOKE_RETRY_BASE_MS: positiveInt.default(1_000),
+  DRIFTWATCH_REVOKE_RETRY_MAX_MS: positiveInt.default(60_000),
+  DRIFTWATCH_REVOKE_SWEEP_MS: positiveInt.default(1_000),
   DRIFTWATCH_BASELINE_SETTLE_MS: positiveInt.default(60_000),
   DRIFTWATCH_REVOKE_MIN_SEVERITY: z.enum(["info", "low", "medium", "high", "critical"]).default("high"),
   DRIFTWATCH_REVOKE_WEBHOOK_URL: url.optional(),
@@ -61,9 +72,39 @@ const Env = z.object({
   DRIFTWATCH_ALERT_WEBHOOK_URL: url.optional(),
   DRIFTWATCH_ALERT_WEBHOOK_SECRET: webhookSecret.optional(),
   DRIFTWATCH_WEBHOOK_TIMEOUT_MS: positiveInt.default(5000),
+  DRIFTWATCH_VAULT_ADDR: url.optional(),
+  DRIFTWATCH_VAULT_TOKEN: vaultToken.optional(),
+  DRIFTWATCH_VAULT_NAMESPACE: z
+    .string()
+    .regex(/^[^\s]+$/, "must have no whitespace")
+    .optional(),
+  DRIFTWATCH_VAULT_PREFIX_ROOTS: list.optional(),
+  DRIFTWATCH_VAULT_TIMEOUT_MS: positiveInt.optional(),
+  DRIFTWATCH_CAEP_RECEIVER_URL: url.optional(),
+  DRIFTWATCH_CAEP_ISSUER: url.optional(),
+  DRIFTWATCH_CAEP_AUDIENCE: list.optional(),
+  DRIFTWATCH_CAEP_SIGNING_KEY: z.string().min(1).optional(),
+  DRIFTWATCH_CAEP_KEY_ID: z.string().min(1).optional(),
+  DRIFTWATCH_CAEP_AUTHORIZATION: headerValue.optional(),
+  DRIFTWATCH_CAEP_TIMEOUT_MS: positiveInt.optional(),
+  DRIFTWATCH_DELIVERY_MAX_ATTEMPTS: positiveInt.default(DEFAULT_RETRY.maxAttempts),
+  DRIFTWATCH_DELIVERY_BACKOFF_MS: positiveInt.default(DEFAULT_RETRY.baseDelayMs),
+  DRIFTWATCH_DELIVERY_MAX_DELAY_MS: positiveInt.default(DEFAULT_RETRY.maxDelayMs),
+  DRIFTWATCH_DELIVERY_BUDGET_MS: positiveInt.default(DEFAULT_RETRY.budgetMs ?? 30_000),
+  DRIFTWATCH_CIRCUIT_FAILURES: positiveInt.default(DEFAULT_CIRCUIT.failureThreshold),
+  DRIFTWATCH_CIRCUIT_COOLDOWN_MS: positiveInt.default(DEFAULT_CIRCUIT.coolDownMs),
 });
 
-const SECRET_VARS = ["DRIFTWATCH_REVOKE_WEBHOOK_SECRET", "DRIFTWATCH_ALERT_WEBHOOK_SECRET"] as const;
+const SECRET_VARS = [
+  "DRIFTWATCH_REVOKE_WEBHOOK_SECRET",
+  "DRIFTWATCH_ALERT_WEBHOOK_SECRET",
+  "DRIFTWATCH_VAULT_TOKEN",
+  "DRIFTWATCH_CAEP_SIGNING_KEY",
+  "DRIFTWATCH_CAEP_AUTHORIZATION",
+] as const;
+
+/** Secrets whose file is handed to the adapter rather than read once: it re-reads the file when it changes. */
+const ROTATING_SECRETS: readonly string[] = ["DRIFTWATCH_VAULT_TOKEN"];
 
 /** A URL's password (e.g. in a Redis URL) is a secret too: never echoed in an error. */
 function withoutCredentials(value: string | undefined): string | undefined {
@@ -109,14 +150,56 @@ export interface Config {
   };
   revoker: {
     minSeverity: z.infer<typeof Env>["DRIFTWATCH_REVOKE_MIN_SEVERITY"];
+    /** Store requests per credential before its revocation is dead-lettered. */
+    maxAttempts: number;
+    /** Delay before a failed revocation's next round (doubling, full jitter), and its ceiling. */
+    retryBaseMs: number;
+    retryMaxMs: number;
+    /** How often the revoker looks for revocations to retry and approvals to carry out. */
+    sweepMs: number;
     webhook?: { url: string; secret: string };
+    vault?: VaultConfig;
+    caep?: CaepConfig;
   };
   notifier: { stdout: boolean; webhook?: { url: string; secret: string } };
   webhookTimeoutMs: number;
+  /** Retries, backoff and circuit breaking of outgoing HTTP (services/runtime/delivery.ts). */
+  delivery: {
+    maxAttempts: number;
+    backoffMs: number;
+    maxDelayMs: number;
+    budgetMs: number;
+    circuitFailures: number;
+    circuitCooldownMs: number;
+  };
+}
+
+/** A secret given in the environment, or the file that holds it (read again when it changes). */
+export type SecretRef = { value: string } | { file: string };
+
+export interface VaultConfig {
+  addr: string;
+  token: SecretRef;
+  namespace?: string;
+  /** Lease prefixes below which `vault:prefix:` revocation is allowed (none: refused). */
+  prefixRoots: string[];
+  timeoutMs: number;
+}
+
+export interface CaepConfig {
+  receiverUrl: string;
+  issuer: string;
+  audience: string | string[];
+  /** PEM private key (EC P-256 or RSA). */
+  signingKey: string;
+  keyId?: string;
+  /** Authorization header value the receiver requires. */
+  authorization?: string;
+  timeoutMs: number;
 }
 
 /** Reads `<NAME>_FILE` into `<NAME>` for secret variables; a variable set both ways is an error. */
-function resolveSecretFiles(env: NodeJS.ProcessEnv, problems: string[]): Record<string, string | undefined> {
+function resolveSecretFiles(env: NodeJS.ProcessEnv, problems: string[], files: Map<string, string>): Record<string, string | undefined> {
   const out: Record<string, string | undefined> = { ...env };
   for (const name of SECRET_VARS) {
     const file = env[`${name}_FILE`];
@@ -127,6 +210,7 @@ function resolveSecretFiles(env: NodeJS.ProcessEnv, problems: string[]): Record<
     }
     try {
       out[name] = readFileSync(file, "utf8").trim();
+      files.set(name, file);
     } catch (err) {
       problems.push(`${name}_FILE: cannot read ${file}: ${(err as Error).message}`);
     }
@@ -136,7 +220,8 @@ function resolveSecretFiles(env: NodeJS.ProcessEnv, problems: string[]): Record<
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const problems: string[] = [];
-  const raw = resolveSecretFiles(env, problems);
+  const secretFiles = new Map<string, string>();
+  const raw = resolveSecretFiles(env, problems, secretFiles);
   // empty strings mean "unset", as in most shells' `VAR= cmd`
   for (const k of Object.keys(raw)) if (k.startsWith("DRIFTWATCH_") && raw[k] === "") delete raw[k];
   const parsed = Env.safeParse(raw);
@@ -156,11 +241,52 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ] as const) {
       if (e[urlVar] && !e[secretVar]) problems.push(`${secretVar}: required when ${urlVar} is set (the ${sink} is signed)`);
     }
+    if (e.DRIFTWATCH_VAULT_ADDR && !e.DRIFTWATCH_VAULT_TOKEN)
+      problems.push("DRIFTWATCH_VAULT_TOKEN: required when DRIFTWATCH_VAULT_ADDR is set (or DRIFTWATCH_VAULT_TOKEN_FILE)");
+    if (e.DRIFTWATCH_CAEP_RECEIVER_URL) {
+      for (const name of ["DRIFTWATCH_CAEP_ISSUER", "DRIFTWATCH_CAEP_AUDIENCE", "DRIFTWATCH_CAEP_SIGNING_KEY"] as const)
+        if (!e[name])
+          problems.push(`${name}: required when DRIFTWATCH_CAEP_RECEIVER_URL is set${name.endsWith("KEY") ? ` (or ${name}_FILE)` : ""}`);
+    }
+    if (e.DRIFTWATCH_CAEP_SIGNING_KEY) {
+      try {
+        loadSigningKey(e.DRIFTWATCH_CAEP_SIGNING_KEY);
+      } catch (err) {
+        problems.push(`DRIFTWATCH_CAEP_SIGNING_KEY: ${(err as Error).message}`); // the message never quotes the key
+      }
+    }
   }
   if (problems.length > 0 || !e) throw new ConfigError(problems);
   const withSecret = (u?: string, s?: string) => (u && s ? { url: u, secret: s } : undefined);
   const revokeWebhook = withSecret(e.DRIFTWATCH_REVOKE_WEBHOOK_URL, e.DRIFTWATCH_REVOKE_WEBHOOK_SECRET);
   const alertWebhook = withSecret(e.DRIFTWATCH_ALERT_WEBHOOK_URL, e.DRIFTWATCH_ALERT_WEBHOOK_SECRET);
+  const secretRef = (name: string, value: string): SecretRef => {
+    const file = secretFiles.get(name);
+    return file && ROTATING_SECRETS.includes(name) ? { file } : { value };
+  };
+  const vault: VaultConfig | undefined =
+    e.DRIFTWATCH_VAULT_ADDR && e.DRIFTWATCH_VAULT_TOKEN
+      ? {
+          addr: e.DRIFTWATCH_VAULT_ADDR,
+          token: secretRef("DRIFTWATCH_VAULT_TOKEN", e.DRIFTWATCH_VAULT_TOKEN),
+          ...(e.DRIFTWATCH_VAULT_NAMESPACE ? { namespace: e.DRIFTWATCH_VAULT_NAMESPACE } : {}),
+          prefixRoots: e.DRIFTWATCH_VAULT_PREFIX_ROOTS ?? [],
+          timeoutMs: e.DRIFTWATCH_VAULT_TIMEOUT_MS ?? e.DRIFTWATCH_WEBHOOK_TIMEOUT_MS,
+        }
+      : undefined;
+  const audience = e.DRIFTWATCH_CAEP_AUDIENCE;
+  const caep: CaepConfig | undefined =
+    e.DRIFTWATCH_CAEP_RECEIVER_URL && e.DRIFTWATCH_CAEP_ISSUER && audience && e.DRIFTWATCH_CAEP_SIGNING_KEY
+      ? {
+          receiverUrl: e.DRIFTWATCH_CAEP_RECEIVER_URL,
+          issuer: e.DRIFTWATCH_CAEP_ISSUER,
+          audience: audience.length === 1 ? (audience[0] as string) : audience,
+          signingKey: e.DRIFTWATCH_CAEP_SIGNING_KEY,
+          ...(e.DRIFTWATCH_CAEP_KEY_ID ? { keyId: e.DRIFTWATCH_CAEP_KEY_ID } : {}),
+          ...(e.DRIFTWATCH_CAEP_AUTHORIZATION ? { authorization: e.DRIFTWATCH_CAEP_AUTHORIZATION } : {}),
+          timeoutMs: e.DRIFTWATCH_CAEP_TIMEOUT_MS ?? e.DRIFTWATCH_WEBHOOK_TIMEOUT_MS,
+        }
+      : undefined;
   return {
     logLevel: e.DRIFTWATCH_LOG_LEVEL,
     kafka: {
@@ -192,8 +318,25 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       silenceSweepMs: e.DRIFTWATCH_SILENCE_SWEEP_MS,
     },
     baselines: { sweepMs: e.DRIFTWATCH_BASELINE_SWEEP_MS, settleMs: e.DRIFTWATCH_BASELINE_SETTLE_MS },
-    revoker: { minSeverity: e.DRIFTWATCH_REVOKE_MIN_SEVERITY, ...(revokeWebhook ? { webhook: revokeWebhook } : {}) },
+    revoker: {
+      minSeverity: e.DRIFTWATCH_REVOKE_MIN_SEVERITY,
+      maxAttempts: e.DRIFTWATCH_REVOKE_MAX_ATTEMPTS,
+      retryBaseMs: e.DRIFTWATCH_REVOKE_RETRY_BASE_MS,
+      retryMaxMs: e.DRIFTWATCH_REVOKE_RETRY_MAX_MS,
+      sweepMs: e.DRIFTWATCH_REVOKE_SWEEP_MS,
+      ...(revokeWebhook ? { webhook: revokeWebhook } : {}),
+      ...(vault ? { vault } : {}),
+      ...(caep ? { caep } : {}),
+    },
     notifier: { stdout: e.DRIFTWATCH_ALERT_STDOUT, ...(alertWebhook ? { webhook: alertWebhook } : {}) },
     webhookTimeoutMs: e.DRIFTWATCH_WEBHOOK_TIMEOUT_MS,
+    delivery: {
+      maxAttempts: e.DRIFTWATCH_DELIVERY_MAX_ATTEMPTS,
+      backoffMs: e.DRIFTWATCH_DELIVERY_BACKOFF_MS,
+      maxDelayMs: e.DRIFTWATCH_DELIVERY_MAX_DELAY_MS,
+      budgetMs: e.DRIFTWATCH_DELIVERY_BUDGET_MS,
+      circuitFailures: e.DRIFTWATCH_CIRCUIT_FAILURES,
+      circuitCooldownMs: e.DRIFTWATCH_CIRCUIT_COOLDOWN_MS,
+    },
   };
 }

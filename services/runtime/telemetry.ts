@@ -58,6 +58,31 @@ export class Metrics {
     labelNames: ["store", "status"],
     registers: [this.registry],
   });
+  readonly revocationLatency = new Histogram({
+    name: "driftwatch_revocation_latency_seconds",
+    help: "From a finding's detection to the credential store's 2xx, per revoked credential",
+    labelNames: ["store", "trigger"],
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+  readonly deliveryAttempts = new Counter({
+    name: "driftwatch_delivery_attempts_total",
+    help: "Outgoing HTTP requests (credential stores, SOC sinks) by endpoint and result: ok, retryable, permanent",
+    labelNames: ["endpoint", "result"],
+    registers: [this.registry],
+  });
+  readonly deliveryGaveUp = new Counter({
+    name: "driftwatch_delivery_gave_up_total",
+    help: "Deliveries given up after their last attempt or time budget, or refused by an open circuit",
+    labelNames: ["endpoint", "reason"],
+    registers: [this.registry],
+  });
+  readonly circuitOpen = new Gauge({
+    name: "driftwatch_delivery_circuit_open",
+    help: "1 while an endpoint's circuit breaker is open or half-open",
+    labelNames: ["endpoint"],
+    registers: [this.registry],
+  });
   readonly spansReceived = new Counter({
     name: "driftwatch_otlp_spans_received_total",
     help: "Spans accepted by the OTLP/HTTP gateway",

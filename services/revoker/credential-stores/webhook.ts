@@ -1,5 +1,6 @@
 import type { SignedWebhookTarget, WebhookClient } from "../../runtime/webhook-client.js";
-import type { CredentialStore, RevocationOutcome, RevocationRequest } from "./credential-store.js";
+import type { CredentialStore, RevocationRequest } from "./credential-store.js";
+import type { StoreOutcome } from "./outcome.js";
 
 /**
  * A generic credential store reached by a signed webhook (Standard Webhooks). The body
@@ -14,7 +15,7 @@ export class WebhookCredentialStore implements CredentialStore {
     private readonly client: WebhookClient,
   ) {}
 
-  async revoke(request: RevocationRequest): Promise<RevocationOutcome> {
+  async revoke(request: RevocationRequest): Promise<StoreOutcome> {
     const result = await this.client.post(this.target, request.revocationId, {
       type: "driftwatch.credential.revoke",
       revocation_id: request.revocationId,
@@ -23,6 +24,12 @@ export class WebhookCredentialStore implements CredentialStore {
       finding_id: request.findingId,
       reason: request.reason,
     });
-    return { status: result.ok ? "revoked" : "failed", detail: result.detail, attempts: Math.max(result.attempts, 1) };
+    return {
+      status: result.ok ? "revoked" : "failed",
+      detail: result.detail,
+      attempts: result.attempts,
+      ...(result.permanent ? { permanent: true } : {}),
+      ...(result.circuitOpen ? { circuitOpen: true } : {}),
+    };
   }
 }

@@ -1,0 +1,154 @@
+import type { FastifyInstance } from "fastify";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Approval } from "../../schemas/approval.js";
+import { Finding } from "../../schemas/finding.js";
+import { Revocation } from "../../schemas/revocation.js";
+import { TaskStore } from "../pathfinder/task-store.js";
+import { Approvals } from "../revoker/approvals.js";
+import { RevocationLedger } from "../revoker/ledger.js";
+import { AgentQuarantine } from "../revoker/quarantine.js";
+import { createLogger } from "../runtime/logging.js";
+import { MemoryStore } from "../runtime/store/memory-store.js";
+import { Metrics } from "../runtime/telemetry.js";
+import { createApi } from "./api.js";
+import { FindingLog } from "./read-model.js";
+
+const NOW = Date.now();
+
+const finding = (id: string, taskId: string): Finding =>
+  Finding.parse({
+    id,
+    taskId,
+    agentId: "finance-ops-agent",
+    stepIndex: 1,
+    traceId: "4bf92f3577b34da6a3ce929d0e0e4736",
+    spanId: "00f067aa0ba902b7",
+    ruleId: "scope.tool",
+    kind: "out_of_scope",
+    severity: "high",
+    mode: "enforce",
+    confidence: 0.9,
+    explanation: "x",
+    evidence: { observed: {}, expected: {} },
+    tags: { owaspAgentic: [], maestro: [], nistAiRmf: [] },
+    spanEndMs: NOW - 100,
+    detectedAtMs: NOW - 50,
+    policyVersion: "v",
+  });
+
+describe("console API: approvals, quarantine, the revocation ledger", () => {
+  const store = new MemoryStore();
+  const approvals = new Approvals(store);
+  const quarantine = new AgentQuarantine(store);
+  const ledger = new RevocationLedger(store);
+  let app: FastifyInstance;
+  let approvalId: string;
+
+  beforeAll(async () => {
+    const asked = await approvals.request(
+      finding("f-1", "task-1"),
+      {
+        action: "ask_human",
+        rule: "ask-finance",
+        dryRun: false,
+        approval: { timeoutMs: 600_000, onTimeout: "revoke", onApprove: "quarantine" },
+      },
+      NOW,
+    );
+    approvalId = asked.approval.id;
+    await quarantine.put({ agentId: "rogue-agent", atMs: NOW, findingId: "f-9", taskId: "task-9", by: "policy:exfil" });
+    const base = Revocation.parse({
+      id: "rev-1",
+      taskId: "task-9",
+      credentialId: "vault:lease:aws/creds/x/1",
+      credentialStore: "vault",
+      findingId: "f-9",
+      status: "failed",
+      detail: "HTTP 503",
+      attempts: 2,
+      requestedAtMs: NOW,
+      completedAtMs: NOW + 10,
+    });
+    await ledger.record(base);
+    await ledger.record({ ...base, status: "revoked", detail: "HTTP 204", attempts: 3, completedAtMs: NOW + 1_000 });
+    app = createApi({
+      tasks: new TaskStore(store),
+      findings: new FindingLog(store),
+      revocations: ledger,
+      approvals,
+      quarantine,
+      metrics: new Metrics(false),
+      logger: createLogger("silent"),
+      ready: async () => true,
+    });
+  });
+
+  afterAll(async () => {
+    await app.close();
+  });
+
+  it("lists pending approvals and shows one", async () => {
+    const res = await app.inject({ method: "GET", url: "/api/v1/approvals?status=pending" });
+    expect(res.statusCode).toBe(200);
+    const body = res.json() as { approvals: Approval[] };
+    expect(body.approvals.map((a) => Approval.parse(a))).toEqual([
+      expect.objectContaining({ id: approvalId, taskId: "task-1", status: "pending", proposed: "quarantine", rule: "ask-finance" }),
+    ]);
+    expect((await app.inject({ method: "GET", url: `/api/v1/approvals/${approvalId}` })).json()).toMatchObject({ id: approvalId });
+    expect((await app.inject({ method: "GET", url: "/api/v1/approvals/nope" })).statusCode).toBe(404);
+    expect((await app.inject({ method: "GET", url: "/api/v1/approvals?status=maybe" })).statusCode).toBe(400);
+  });
+
+  it("takes a decision once: 400 for a bad body, 404 for an unknown approval, 409 once decided", async () => {
+    const post = (id: string, payload: unknown) =>
+      app.inject({
+        method: "POST",
+        url: `/api/v1/approvals/${id}/decision`,
+        payload: payload as object,
+        headers: { "content-type": "application/json" },
+      });
+    expect((await post(approvalId, { decision: "maybe", by: "alice" })).statusCode).toBe(400);
+    expect((await post(approvalId, { decision: "approve" })).statusCode).toBe(400);
+    expect((await post(approvalId, { decision: "approve", by: "alice", extra: 1 })).statusCode).toBe(400);
+    expect((await post("nope", { decision: "approve", by: "alice" })).statusCode).toBe(404);
+    const ok = await post(approvalId, { decision: "approve", by: "alice", comment: "seen the exfil" });
+    expect(ok.statusCode).toBe(200);
+    expect(ok.json()).toMatchObject({ status: "approved", decidedBy: "alice", comment: "seen the exfil" });
+    const again = await post(approvalId, { decision: "reject", by: "bob" });
+    expect(again.statusCode).toBe(409);
+    expect(again.json()).toMatchObject({ approval: { status: "approved", decidedBy: "alice" } });
+  });
+
+  it("lists quarantined agents and lifts a quarantine, naming who", async () => {
+    expect((await app.inject({ method: "GET", url: "/api/v1/quarantine" })).json()).toEqual({
+      agents: [expect.objectContaining({ agentId: "rogue-agent", findingId: "f-9" })],
+    });
+    const lift = (id: string, payload: unknown) =>
+      app.inject({
+        method: "POST",
+        url: `/api/v1/agents/${id}/quarantine/lift`,
+        payload: payload as object,
+        headers: { "content-type": "application/json" },
+      });
+    expect((await lift("rogue-agent", {})).statusCode).toBe(400);
+    const res = await lift("rogue-agent", { by: "alice", comment: "credentials rotated" });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({ lifted: { agentId: "rogue-agent" }, by: "alice" });
+    expect(await quarantine.get("rogue-agent")).toBeUndefined();
+    expect((await lift("rogue-agent", { by: "alice" })).statusCode).toBe(404);
+  });
+
+  it("shows a revocation as it stands, with the outcomes it went through", async () => {
+    const res = await app.inject({ method: "GET", url: "/api/v1/revocations/rev-1" });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({
+      revocation: { status: "revoked", attempts: 3 },
+      history: [
+        { status: "failed", detail: "HTTP 503", attempts: 2 },
+        { status: "revoked", detail: "HTTP 204", attempts: 3 },
+      ],
+    });
+    expect((await app.inject({ method: "GET", url: "/api/v1/revocations" })).json()).toMatchObject({ total: 1 });
+    expect((await app.inject({ method: "GET", url: "/api/v1/revocations/nope" })).statusCode).toBe(404);
+  });
+});
