@@ -8,6 +8,17 @@ import type { AttributeValue } from "./action.js";
  */
 export const MAX_ENTITIES = 32;
 
+/**
+ * Endings that make a dotted word a file name rather than a domain. A few are also country
+ * domains (`.md`, `.sh`, `.py`, `.rs`): such a domain still counts inside a URL or an e-mail
+ * address, just not as a bare word.
+ */
+const FILE_EXTENSIONS = new Set(
+  "md markdown txt rst json jsonl yaml yml toml ini cfg conf env lock log csv tsv xml html htm css scss js mjs cjs jsx ts tsx py rb go rs java kt c h cpp hpp cs php sh bash ps1 sql pdf doc docx xls xlsx ppt pptx odt png jpg jpeg gif svg webp zip tar gz tgz bz2 xz whl jar war exe dll so dylib bin dat bak tmp pem key crt".split(
+    " ",
+  ),
+);
+
 const PATTERNS: { re: RegExp; norm: (m: string) => string | undefined }[] = [
   { re: /[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}/g, norm: (m) => m.toLowerCase() },
   {
@@ -20,7 +31,11 @@ const PATTERNS: { re: RegExp; norm: (m: string) => string | undefined }[] = [
       }
     },
   },
-  { re: /\b(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,24}\b/gi, norm: (m) => m.toLowerCase() },
+  {
+    // a domain, not the local part of an e-mail address, nor a file name (`notes.md`, `package.json`)
+    re: /\b(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,24}\b(?![@\w-])/gi,
+    norm: (m) => (FILE_EXTENSIONS.has(m.slice(m.lastIndexOf(".") + 1).toLowerCase()) ? undefined : m.toLowerCase()),
+  },
   { re: /\b[A-Z]{2}\d{2}[A-Z0-9]{11,30}\b/g, norm: (m) => m },
   { re: /\+\d[\d\s().-]{7,}\d/g, norm: (m) => `+${m.replace(/\D/g, "")}` },
   { re: /\b\d{8,}\b/g, norm: (m) => m },
@@ -52,4 +67,56 @@ export function entitiesOf(value: AttributeValue | undefined): string[] {
   };
   visit(value, 0);
   return [...out];
+}
+
+const WHITESPACE = /\s/;
+const ANGLE_ADDRESS = /^[^<>]{0,200}<([^<>\s]+)>$/;
+
+/**
+ * The entities a value *addresses*: those that are a field's whole value (`{"to":
+ * "a@b.example"}`, `{"iban": "GB33…"}`, `{"url": "https://…"}`, an account number), or an
+ * address in `Name <a@b.example>` form. Entities merely mentioned in prose (a note, a
+ * message body, code) are not where an action is addressed, so they are left out.
+ */
+export function addressedEntitiesOf(value: AttributeValue | undefined): string[] {
+  const out = new Set<string>();
+  const visit = (v: AttributeValue | undefined, depth: number) => {
+    if (out.size >= MAX_ENTITIES || v === undefined || v === null || depth > 16 || typeof v === "boolean") return;
+    if (typeof v === "number") {
+      for (const e of entitiesOf(v)) out.add(e);
+      return;
+    }
+    if (typeof v === "string") {
+      const s = v.trim();
+      const angle = ANGLE_ADDRESS.exec(s);
+      const whole = angle ? angle[1] : WHITESPACE.test(s) ? undefined : s;
+      if (whole) for (const e of entitiesOf(whole)) out.add(e);
+      return;
+    }
+    if (Array.isArray(v)) for (const x of v) visit(x, depth + 1);
+    else for (const k of Object.keys(v)) visit(v[k], depth + 1);
+  };
+  visit(value, 0);
+  return [...out].slice(0, MAX_ENTITIES);
+}
+
+/**
+ * The entities a value carries in prose: in text with words around them (a message body, a
+ * web page, a ticket), where an injected instruction can put them. A field whose whole value
+ * is one entity (a sender's address, an attachment id, a result's URL) is the tool's own
+ * structured data about what it returned, and is left out. A bare string result is prose.
+ */
+export function proseEntitiesOf(value: AttributeValue | undefined): string[] {
+  if (typeof value === "string") return entitiesOf(value);
+  const out = new Set<string>();
+  const visit = (v: AttributeValue | undefined, depth: number) => {
+    if (out.size >= MAX_ENTITIES || v === undefined || v === null || depth > 16 || typeof v !== "object") {
+      if (typeof v === "string" && WHITESPACE.test(v.trim())) for (const e of entitiesOf(v)) out.add(e);
+      return;
+    }
+    if (Array.isArray(v)) for (const x of v) visit(x, depth + 1);
+    else for (const k of Object.keys(v)) visit(v[k], depth + 1);
+  };
+  visit(value, 0);
+  return [...out].slice(0, MAX_ENTITIES);
 }

@@ -36,7 +36,19 @@ export const PathSoFar = z.object({
    * The entities earlier tool calls returned (see schemas/entities.ts), by tool, the most
    * recent last: where the provenance rule looks for an argument's origin.
    */
-  outputs: z.array(z.object({ tool: z.string(), entities: z.array(z.string()) })).optional(),
+  outputs: z
+    .array(
+      z.object({
+        tool: z.string(),
+        entities: z.array(z.string()),
+        /** Those that were only a field's whole value in the output (a sender, an id), never in its prose. */
+        fields: z.array(z.string()).optional(),
+      }),
+    )
+    .optional(),
+  /** Earlier steps of this step's agent, in all and within the minute before it (baselines judge an agent by its own steps). */
+  agentSteps: z.number().int().nonnegative().optional(),
+  agentStepsLastMinute: z.number().int().nonnegative().optional(),
   /** The tool this step's agent called last in the task (the transition baselines look at). */
   lastTool: z.string().optional(),
   /** The entities the user's own messages held earlier in the task: vouched for, like the objective. */

@@ -122,7 +122,8 @@ export async function replay(
         logger,
       });
       learner.stop();
-      options.onWarmedUp?.(await learner.learnAll());
+      const learned = await learner.learnAll();
+      options.onWarmedUp?.(learned);
       findings.length = 0;
     }
     await play(requests);

@@ -26,20 +26,24 @@ const MAD_TO_SD = 1.4826;
 /** The most values listed in a finding's evidence. */
 const EVIDENCE_VALUES = 10;
 
-/** What one agent did in one finished task: what its baseline learns. */
+/**
+ * What one agent did in one finished task: what its baseline learns. Tools, destinations
+ * and domains are counted once per task (how many tasks saw them: a file written and then
+ * published in one task is still a one-off); transitions once per occurrence.
+ */
 export interface TaskBehaviour {
   agent: string;
-  /** One entry per tool call. */
+  /** The tools it called. */
   tools: string[];
   /** [previous tool (or TASK_START), tool], one per tool call. */
   transitions: [string, string][];
-  /** Hosts reached, one per step with a destination. */
+  /** Hosts it reached. */
   destinations: string[];
-  /** Domains in the arguments of writes and egress. */
+  /** Domains in the arguments of its writes and egress. */
   domains: string[];
-  /** The task's steps (all agents'). */
+  /** Its steps in the task. */
   length: number;
-  /** The most steps the task took within a minute. */
+  /** The most steps it took within a minute. */
   peakRate: number;
 }
 
@@ -137,25 +141,54 @@ export function argumentDomains(step: Step, effect: ToolEffect | undefined): str
 
 /** Each agent's behaviour in one finished task, from its steps in path order. */
 export function behaviourOf(steps: Step[], effectOf: (step: Step) => ToolEffect | undefined): TaskBehaviour[] {
-  const peakRate = Math.max(0, ...steps.map((s) => (s.before?.stepsLastMinute ?? 0) + 1));
-  const byAgent = new Map<string, TaskBehaviour>();
+  const byAgent = new Map<
+    string,
+    {
+      tools: Set<string>;
+      transitions: [string, string][];
+      destinations: Set<string>;
+      domains: Set<string>;
+      length: number;
+      peakRate: number;
+    }
+  >();
   for (const step of steps) {
     const agent = agentKey(step);
     if (!agent) continue;
     let b = byAgent.get(agent);
     if (!b) {
-      b = { agent, tools: [], transitions: [], destinations: [], domains: [], length: steps.length, peakRate };
+      b = { tools: new Set(), transitions: [], destinations: new Set(), domains: new Set(), length: 0, peakRate: 0 };
       byAgent.set(agent, b);
     }
+    b.length++;
+    b.peakRate = Math.max(b.peakRate, paceOf(step));
     if (step.tool) {
-      b.tools.push(step.tool.name);
+      b.tools.add(step.tool.name);
       b.transitions.push([step.before?.lastTool ?? TASK_START, step.tool.name]);
     }
     const host = hostOf(step);
-    if (host) b.destinations.push(host);
-    b.domains.push(...argumentDomains(step, effectOf(step)));
+    if (host) b.destinations.add(host);
+    for (const d of argumentDomains(step, effectOf(step))) b.domains.add(d);
   }
-  return [...byAgent.values()];
+  return [...byAgent].map(([agent, b]) => ({
+    agent,
+    tools: [...b.tools],
+    transitions: b.transitions,
+    destinations: [...b.destinations],
+    domains: [...b.domains],
+    length: b.length,
+    peakRate: b.peakRate,
+  }));
+}
+
+/** The step's agent's steps within the minute up to this step (its own pace). */
+function paceOf(step: Step): number {
+  return (step.before?.agentStepsLastMinute ?? step.before?.stepsLastMinute ?? 0) + 1;
+}
+
+/** How many steps the step's agent has taken in the task, this one included. */
+function lengthOf(step: Step): number {
+  return (step.before?.agentSteps ?? step.index) + 1;
 }
 
 /** The Good-Turing estimate of the chance that the next value is one never seen. */
@@ -278,23 +311,23 @@ export function anomalyHits(
     }
   }
   if (step.before) {
-    const pace = step.before.stepsLastMinute + 1;
+    const pace = paceOf(step);
     const z = robustZ(pace, baseline.rates);
     if (baseline.rates.n > 0 && z > settings.maxRobustZ) {
       hits.push({
         rule: "anomaly.rate",
-        explanation: `${agent}'s task took ${pace} steps within a minute; its tasks peak at a median of ${baseline.rates.median} (robust z-score ${round(z, 1)}, over the limit of ${settings.maxRobustZ}).`,
+        explanation: `${agent} took ${pace} steps within a minute; its tasks peak at a median of ${baseline.rates.median} (robust z-score ${round(z, 1)}, over the limit of ${settings.maxRobustZ}).`,
         observed: { feature: "steps per minute", value: pace, score: round(z, 2) },
         expected: { baseline: { ...baseline.rates }, maxRobustZ: settings.maxRobustZ },
       });
     }
   }
-  const length = step.index + 1;
+  const length = lengthOf(step);
   const z = robustZ(length, baseline.lengths);
   if (baseline.lengths.n > 0 && z > settings.maxRobustZ) {
     hits.push({
       rule: "anomaly.path_length",
-      explanation: `${agent}'s task has taken ${length} steps; its tasks take a median of ${baseline.lengths.median} (robust z-score ${round(z, 1)}, over the limit of ${settings.maxRobustZ}).`,
+      explanation: `${agent} has taken ${length} steps in this task; its tasks take a median of ${baseline.lengths.median} (robust z-score ${round(z, 1)}, over the limit of ${settings.maxRobustZ}).`,
       observed: { feature: "path length", value: length, score: round(z, 2) },
       expected: { baseline: { ...baseline.lengths }, maxRobustZ: settings.maxRobustZ },
     });

@@ -44,11 +44,22 @@ describe("loadPolicy: the shipped policies", () => {
     expect(policy.files.map((f) => f.replace(/\\/g, "/")).sort()).toEqual([
       "policies/billing-agent.yaml",
       "policies/coding-agent.yaml",
+      "policies/finance-ops-agent.yaml",
       "policies/redaction.yaml",
+      "policies/research-agents.yaml",
       "policies/rules.yaml",
       "policies/support-agent.yaml",
     ]);
-    expect(policy.profiles.map((p) => p.id).sort()).toEqual(["billing-agent", "coding-agent", "support-agent"]);
+    expect(policy.profiles.map((p) => p.id).sort()).toEqual([
+      "billing-agent",
+      "coding-agent",
+      "data-analyst",
+      "finance-ops-agent",
+      "report-writer",
+      "research-lead",
+      "support-agent",
+      "web-researcher",
+    ]);
     expect(policy.version).toMatch(/^[0-9a-f]{12}$/);
     expect(policy.rules.get("scope.tool")).toEqual({ id: "scope.tool", severity: "high", mode: "enforce", enabled: true });
     const billing = policy.profiles.find((p) => p.id === "billing-agent");

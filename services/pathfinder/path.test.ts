@@ -693,21 +693,32 @@ describe("stepOf: what the path holds before a step", () => {
     const path = emptyPath(TASK);
     const egress = action(span(0x51), { startTimeMs: T0 + 20_000, dataClassification: "internal" });
     const first = placeActions(path, [egress], WIDE);
-    expect(first.recorded[0]?.step.before).toEqual({ stepsLastMinute: 0, elapsedMs: 0, maxDataClassification: undefined });
+    expect(first.recorded[0]?.step.before).toEqual({ stepsLastMinute: 0, elapsedMs: 0, agentSteps: 0, agentStepsLastMinute: 0 });
     const read = action(span(0x52), { startTimeMs: T0, dataClassification: "confidential" });
     const second = placeActions(path, [read], WIDE);
     expect(second.reevaluate).toEqual([{ id: egress.id, index: 1 }]);
     const again = stepOf(path, egress, 1, { reevaluated: true });
-    expect(again.before).toEqual({ maxDataClassification: "confidential", stepsLastMinute: 1, elapsedMs: 20_000 });
+    expect(again.before).toEqual({
+      maxDataClassification: "confidential",
+      stepsLastMinute: 1,
+      elapsedMs: 20_000,
+      agentSteps: 1,
+      agentStepsLastMinute: 1,
+    });
     // the read itself has nothing before it
-    expect(second.recorded[0]?.step.before).toEqual({ stepsLastMinute: 0, elapsedMs: 0 });
+    expect(second.recorded[0]?.step.before).toEqual({ stepsLastMinute: 0, elapsedMs: 0, agentSteps: 0, agentStepsLastMinute: 0 });
   });
 
-  it("counts only the earlier steps that started within the minute before", () => {
+  it("counts only the earlier steps that started within the minute before, in all and of the step's own agent", () => {
     const path = emptyPath(TASK);
-    const steps = [0, 10_000, 50_000, 65_000, 70_000].map((t, i) => action(span(0x60 + i), { startTimeMs: T0 + t }));
+    // a lead (even steps) and a worker (odd steps) in one task
+    const steps = [0, 10_000, 50_000, 65_000, 70_000].map((t, i) =>
+      action(span(0x60 + i), { startTimeMs: T0 + t, agent: { id: i % 2 === 0 ? "lead" : "worker" } }),
+    );
     placeActions(path, steps, WIDE);
     const last = steps[4] as AgentAction;
-    expect(stepOf(path, last, 4).before).toEqual({ stepsLastMinute: 3, elapsedMs: 70_000 });
+    expect(stepOf(path, last, 4).before).toEqual({ stepsLastMinute: 3, elapsedMs: 70_000, agentSteps: 2, agentStepsLastMinute: 1 });
+    const worker = steps[3] as AgentAction;
+    expect(stepOf(path, worker, 3).before).toMatchObject({ stepsLastMinute: 2, agentSteps: 1, agentStepsLastMinute: 1 });
   });
 });

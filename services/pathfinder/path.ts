@@ -5,7 +5,7 @@ import {
   type DataClassification,
   type TaskScope,
 } from "../../schemas/action.js";
-import { entitiesOf } from "../../schemas/entities.js";
+import { entitiesOf, proseEntitiesOf } from "../../schemas/entities.js";
 import type { Hop, PathSoFar, Step, StepContext } from "../../schemas/step.js";
 
 /**
@@ -32,6 +32,8 @@ export interface SpanInfo {
   /** The tool called and the entities its result held (for the provenance rule). */
   tool?: string;
   out?: string[];
+  /** Those of `out` that were only a field's whole value, never in prose (see proseEntitiesOf). */
+  fields?: string[];
   /** Entities the user's own messages held (an inference span's `gen_ai.input.messages`, role `user`). */
   said?: string[];
 }
@@ -221,7 +223,9 @@ export function soFar(path: TaskPath, index: number, startMs: number, agentId?: 
   let max: DataClassification | undefined;
   let recent = 0;
   let lastTool: string | undefined;
-  const outputs: { tool: string; entities: string[] }[] = [];
+  let own = 0;
+  let ownRecent = 0;
+  const outputs: NonNullable<PathSoFar["outputs"]> = [];
   const said = new Set<string>();
   const end = Math.min(index, path.order.length);
   for (let i = 0; i < end; i++) {
@@ -230,8 +234,12 @@ export function soFar(path: TaskPath, index: number, startMs: number, agentId?: 
     if (!info) continue;
     if (info.data && (max === undefined || sensitivity(info.data) > sensitivity(max))) max = info.data;
     if (info.start !== undefined && info.start >= startMs - RECENT_MS) recent++;
-    if (info.tool && info.out) outputs.push({ tool: info.tool, entities: info.out });
-    if (info.tool && info.agentId === agentId) lastTool = info.tool;
+    if (info.tool && info.out) outputs.push({ tool: info.tool, entities: info.out, ...(info.fields ? { fields: info.fields } : {}) });
+    if (info.agentId === agentId) {
+      own++;
+      if (info.start !== undefined && info.start >= startMs - RECENT_MS) ownRecent++;
+      if (info.tool) lastTool = info.tool;
+    }
     if (info.said) for (const e of info.said) said.add(e);
   }
   const first = path.facts?.startMs ?? startMs;
@@ -239,6 +247,8 @@ export function soFar(path: TaskPath, index: number, startMs: number, agentId?: 
     ...(max ? { maxDataClassification: max } : {}),
     stepsLastMinute: recent,
     elapsedMs: Math.max(0, startMs - first),
+    agentSteps: own,
+    agentStepsLastMinute: ownRecent,
     ...(lastTool ? { lastTool } : {}),
     ...(outputs.length > 0 ? { outputs: outputs.slice(-MAX_OUTPUTS) } : {}),
     ...(said.size > 0 ? { userEntities: [...said].slice(-MAX_USER_ENTITIES) } : {}),
@@ -357,7 +367,12 @@ export function placeActions(path: TaskPath, actions: AgentAction[], options: Pl
     if (action.tool) {
       info.tool = action.tool.name;
       const out = entitiesOf(action.tool.result);
-      if (out.length > 0) info.out = out;
+      if (out.length > 0) {
+        info.out = out;
+        const prose = new Set(proseEntitiesOf(action.tool.result));
+        const fields = out.filter((e) => !prose.has(e));
+        if (fields.length > 0) info.fields = fields;
+      }
     }
     const said = userEntitiesOf(action);
     if (said.length > 0) info.said = said;
