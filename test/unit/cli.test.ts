@@ -22,7 +22,7 @@ describe("driftwatch CLI", () => {
   it("policy check accepts the shipped policies", () => {
     const r = driftwatch(["policy", "check", "policies"]);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^ok: 5 file\(s\), 3 profile\(s\)/);
+    expect(r.stdout).toMatch(/^ok: 7 file\(s\), 8 profile\(s\)/);
   });
 
   it("policy check rejects a broken policy with its file and line", () => {
