@@ -20,7 +20,7 @@ const USAGE = `usage: npm run eval -- [options]
   --train-seed <n>      training set seed (default: the evaluation seed; the sets differ all the same)
   --benign <n>          benign evaluation runs per agent kind (default 150)
   --malicious <n>       malicious evaluation runs per agent kind (default 50)
-  --train <n>           benign training runs per agent kind (default 100; 0: no warm-up)
+  --train <n>           benign training runs per agent kind (default 300; 0: no warm-up)
   --kinds <a,b>         agent kinds (default: ${KINDS.map((k) => k.kind).join(",")})
   --out <dir>           where the recordings and the report go (default .cache/eval)
   --policy <dir>        policy folder (default policies)
@@ -35,7 +35,7 @@ async function main(): Promise<number> {
       "train-seed": { type: "string" },
       benign: { type: "string", default: "150" },
       malicious: { type: "string", default: "50" },
-      train: { type: "string", default: "100" },
+      train: { type: "string", default: "300" },
       kinds: { type: "string" },
       out: { type: "string", default: ".cache/eval" },
       policy: { type: "string", default: "policies" },

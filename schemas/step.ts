@@ -49,6 +49,10 @@ export const PathSoFar = z.object({
   /** Earlier steps of this step's agent, in all and within the minute before it (baselines judge an agent by its own steps). */
   agentSteps: z.number().int().nonnegative().optional(),
   agentStepsLastMinute: z.number().int().nonnegative().optional(),
+  /** The first tool this step's agent called in the task (what kind of task it is doing). */
+  firstTool: z.string().optional(),
+  /** Earlier calls of this step's tool by its agent in the task. */
+  toolCalls: z.number().int().nonnegative().optional(),
   /** The tool this step's agent called last in the task (the transition baselines look at). */
   lastTool: z.string().optional(),
   /** The entities the user's own messages held earlier in the task: vouched for, like the objective. */

@@ -1,10 +1,11 @@
 import type { Store } from "../runtime/store/store.js";
-import { type Baseline, spreadOf, type TaskBehaviour, tallyOf } from "./baseline.js";
+import { type Baseline, spreadOf, spreadOfHistogram, type TaskBehaviour, tallyOf } from "./baseline.js";
 
 /**
  * Where the baselines live: one hash of counts per agent, and its recent task samples.
  *
- *   baseline:{agent}          hash  tasks → n, tool⇥name, next⇥from⇥to, dest⇥host, dom⇥domain → count
+ *   baseline:{agent}          hash  tasks → n, tool⇥name, next⇥from⇥to, dest⇥host, dom⇥domain, cls⇥class → tasks;
+ *                                   rep⇥tool⇥n → tasks that called the tool n times
  *   baseline:{agent}:lengths  list  path lengths of its latest tasks (at most `samples`)
  *   baseline:{agent}:rates    list  most steps in a minute, same tasks
  *   baseline:meta             hash  generation (bumped after each learning), the learner's cursors
@@ -15,6 +16,8 @@ import { type Baseline, spreadOf, type TaskBehaviour, tallyOf } from "./baseline
  * after it learned something), so reading costs one GET per batch.
  */
 const FIELD = "\t";
+/** Calls of one tool in one task are counted up to this (a histogram bucket each). */
+const MAX_REPEAT = 100;
 const META = "baseline:meta";
 const PENDING = "baseline:pending";
 const countsKey = (agent: string) => `baseline:{${agent}}`;
@@ -73,6 +76,8 @@ export class BaselineStore {
     const next = new Map<string, Map<string, number>>();
     const destinations = new Map<string, number>();
     const domains = new Map<string, number>();
+    const classes = new Map<string, number>();
+    const repeats = new Map<string, Map<number, number>>();
     for (const [field, value] of Object.entries(hash)) {
       const n = Number(value);
       const [kind, a, b] = field.split(FIELD) as [string, string | undefined, string | undefined];
@@ -80,7 +85,12 @@ export class BaselineStore {
       if (kind === "tool") tools.set(a, n);
       else if (kind === "dest") destinations.set(a, n);
       else if (kind === "dom") domains.set(a, n);
-      else if (kind === "next" && b !== undefined) {
+      else if (kind === "cls") classes.set(a, n);
+      else if (kind === "rep" && b !== undefined) {
+        const h = repeats.get(a) ?? new Map<number, number>();
+        h.set(Number(b), n);
+        repeats.set(a, h);
+      } else if (kind === "next" && b !== undefined) {
         const m = next.get(a) ?? new Map<string, number>();
         m.set(b, n);
         next.set(a, m);
@@ -93,6 +103,8 @@ export class BaselineStore {
       transitions: new Map([...next].map(([from, m]) => [from, tallyOf(m)])),
       destinations: tallyOf(destinations),
       domains: tallyOf(domains),
+      classes: tallyOf(classes),
+      repeats: new Map([...repeats].map(([tool, h]) => [tool, spreadOfHistogram(h)])),
       lengths: spreadOf(lengths.map(Number)),
       rates: spreadOf(rates.map(Number)),
     };
@@ -115,6 +127,8 @@ export class BaselineStore {
     for (const [from, to] of b.transitions) add(`next${FIELD}${from}${FIELD}${to}`, current?.transitions.get(from)?.counts, to);
     for (const d of b.destinations) add(`dest${FIELD}${d}`, current?.destinations.counts, d);
     for (const d of b.domains) add(`dom${FIELD}${d}`, current?.domains.counts, d);
+    for (const c of b.classes) add(`cls${FIELD}${c}`, undefined, c);
+    for (const [tool, n] of Object.entries(b.calls)) add(`rep${FIELD}${tool}${FIELD}${Math.min(n, MAX_REPEAT)}`, undefined, tool);
     await Promise.all([
       this.store.hashIncrement(key, "tasks", 1),
       ...[...counts].map(([field, n]) => this.store.hashIncrement(key, field, n)),

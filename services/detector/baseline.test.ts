@@ -7,7 +7,7 @@ import { agentAction, toolCall } from "../../test/support/actions.js";
 import { recordActions } from "../pathfinder/pathfinder.js";
 import { TaskStore } from "../pathfinder/task-store.js";
 import { MemoryStore } from "../runtime/store/memory-store.js";
-import { domainOf, entityDomain, robustZ, spreadOf, surprisal, TASK_START, tallyOf } from "./baseline.js";
+import { domainOf, entityDomain, recipientClass, robustZ, spreadOf, surprisal, TASK_START, tallyOf } from "./baseline.js";
 import { BaselineStore } from "./baseline-store.js";
 import { detectorStage } from "./detector.js";
 import { VIOLATION_MARK, watchLearning } from "./learner.js";
@@ -28,6 +28,10 @@ describe("baseline features", () => {
     expect(entityDomain("12345678901")).toBeUndefined();
     expect(entityDomain("+442079460958")).toBeUndefined();
     expect(entityDomain("file-9az3kq")).toBeUndefined();
+    // a personal mailbox is a kind of recipient, whatever the provider's top-level domain
+    expect(recipientClass("gmail.com")).toBe("personal-email");
+    expect(recipientClass("yahoo.co.uk")).toBe("personal-email");
+    expect(recipientClass("customer.example")).toBeUndefined();
   });
 
   it("scores a pace or length by robust z-score, with a floor on the scale", () => {
@@ -64,6 +68,8 @@ describe("baseline features", () => {
       ]),
       destinations: tallyOf(new Map()),
       domains: tallyOf(new Map()),
+      classes: tallyOf(new Map()),
+      repeats: new Map(),
       lengths: spreadOf([3]),
       rates: spreadOf([3]),
     };
@@ -266,6 +272,27 @@ describe("baselines learned from finished tasks", () => {
     expect((await baselines.load("support-agent")).tasks).toBe(1_500);
   });
 
+  it("flags a tool called far more often in a task than the agent's tasks call it, and a first mail to a personal mailbox", async () => {
+    const env = await learned(30);
+    await env.learner.learnAll();
+    const lookups = Array.from({ length: 8 }, (_, i) => ({ tool: { name: "crm.lookup", arguments: { customer: `C-${i}` } } }));
+    const repeat = await judge(env, [inbox, ...lookups]);
+    expect(repeat.map((f) => f.ruleId)).toContain("anomaly.tool_repeat");
+    expect(repeat.find((f) => f.ruleId === "anomaly.tool_repeat")?.evidence.observed).toMatchObject({
+      feature: "calls of a tool in a task",
+      tool: "crm.lookup",
+      value: 8,
+    });
+    // the agent writes to customers' own domains, never to a personal mailbox
+    const personal = await judge(env, [
+      inbox,
+      lookup,
+      { tool: { name: "email.reply", arguments: { to: "someone@gmail.com" } }, destination: { address: "smtp.acme.example" } },
+    ]);
+    expect(personal.map((f) => f.ruleId)).toEqual(["anomaly.novel_entity"]);
+    expect(personal[0]?.evidence.observed).toMatchObject({ feature: "recipient class", value: "personal-email", domain: "gmail.com" });
+  });
+
   it("leaves tasks with a policy finding out of the baseline", async () => {
     const env = await learned(25);
     await env.tasks.markOnce("hist-3", VIOLATION_MARK);
@@ -307,6 +334,8 @@ describe("baselines learned from finished tasks", () => {
         transitions: [[TASK_START, "t"]],
         destinations: [],
         domains: [],
+        classes: [],
+        calls: { t: 1 + (i % 2) },
         length: i,
         peakRate: 1,
       });
@@ -314,6 +343,8 @@ describe("baselines learned from finished tasks", () => {
     const b = await baselines.load("a");
     expect(b.lengths).toMatchObject({ n: 5, median: 9 });
     expect(b.tasks).toBe(12);
+    // calls per task are a histogram in the hash: six tasks called t once, six twice
+    expect(b.repeats.get("t")).toEqual({ n: 12, median: 1, mad: 0 });
   });
 
   it("agentAction without a tool is learned as part of the path, not as a tool", async () => {

@@ -41,6 +41,10 @@ export interface TaskBehaviour {
   destinations: string[];
   /** Domains in the arguments of its writes and egress. */
   domains: string[];
+  /** Kinds of recipient among those domains (`personal-email`). */
+  classes: string[];
+  /** How many times it called each tool, keyed `<first tool of the task>→<tool>` (calls depend on the kind of task). */
+  calls: Record<string, number>;
   /** Its steps in the task. */
   length: number;
   /** The most steps it took within a minute. */
@@ -70,6 +74,9 @@ export interface Baseline {
   transitions: Map<string, Tally>;
   destinations: Tally;
   domains: Tally;
+  classes: Tally;
+  /** Calls of a tool per task, over the tasks that called it. */
+  repeats: Map<string, Spread>;
   lengths: Spread;
   rates: Spread;
 }
@@ -87,6 +94,43 @@ export function tallyOf(counts: Map<string, number>): Tally {
 export function spreadOf(samples: number[]): Spread {
   if (samples.length === 0) return { n: 0, median: 0, mad: 0 };
   return { n: samples.length, median: median(samples), mad: medianAbsoluteDeviation(samples) };
+}
+
+/** The median and MAD of values given as a histogram (value → how many times). */
+export function spreadOfHistogram(histogram: Map<number, number>): Spread {
+  const weighted = (entries: [number, number][]) => {
+    const sorted = entries.filter(([, w]) => w > 0).sort((a, b) => a[0] - b[0]);
+    const total = sorted.reduce((n, [, w]) => n + w, 0);
+    let seen = 0;
+    for (const [v, w] of sorted) {
+      seen += w;
+      if (seen * 2 >= total) return v;
+    }
+    return 0;
+  };
+  const entries = [...histogram.entries()];
+  const n = entries.reduce((t, [, w]) => t + w, 0);
+  if (n === 0) return { n: 0, median: 0, mad: 0 };
+  const med = weighted(entries);
+  return { n, median: med, mad: weighted(entries.map(([v, w]) => [Math.abs(v - med), w])) };
+}
+
+/**
+ * Personal mailbox providers, by the name a domain gives them (`gmail` in gmail.com and
+ * gmail.co.uk): mail to a private mailbox from an agent that never wrote to one is a
+ * classic way for data to leave.
+ */
+const PERSONAL_EMAIL = new Set(
+  "gmail googlemail outlook hotmail live msn yahoo ymail icloud aol proton protonmail gmx yandex zoho fastmail tutanota tuta mailfence posteo qq 163 126 naver daum rediffmail".split(
+    " ",
+  ),
+);
+
+/** The kind of recipient an argument domain is (only `personal-email` for now). */
+export function recipientClass(domain: string): string | undefined {
+  if (domain.startsWith("iban:")) return undefined;
+  const name = domain.split(".")[0] ?? "";
+  return PERSONAL_EMAIL.has(name) ? "personal-email" : undefined;
 }
 
 /** The agent a step belongs to, as baselines key it. */
@@ -128,7 +172,7 @@ export function entityDomain(entity: string): string | undefined {
   return undefined;
 }
 
-/** The domains in a step's arguments, when it writes or sends (see entityDomain). */
+/** The domains in a step's arguments (addressed or mentioned: a new domain in a patch matters too), when it writes or sends (see entityDomain). */
 export function argumentDomains(step: Step, effect: ToolEffect | undefined): string[] {
   if (!step.tool || step.tool.arguments === undefined || (effect !== "write" && effect !== "egress")) return [];
   const out = new Set<string>();
@@ -141,34 +185,50 @@ export function argumentDomains(step: Step, effect: ToolEffect | undefined): str
 
 /** Each agent's behaviour in one finished task, from its steps in path order. */
 export function behaviourOf(steps: Step[], effectOf: (step: Step) => ToolEffect | undefined): TaskBehaviour[] {
-  const byAgent = new Map<
-    string,
-    {
-      tools: Set<string>;
-      transitions: [string, string][];
-      destinations: Set<string>;
-      domains: Set<string>;
-      length: number;
-      peakRate: number;
-    }
-  >();
+  interface Acc {
+    tools: Set<string>;
+    transitions: [string, string][];
+    destinations: Set<string>;
+    domains: Set<string>;
+    classes: Set<string>;
+    calls: Record<string, number>;
+    length: number;
+    peakRate: number;
+  }
+  const byAgent = new Map<string, Acc>();
   for (const step of steps) {
     const agent = agentKey(step);
     if (!agent) continue;
     let b = byAgent.get(agent);
     if (!b) {
-      b = { tools: new Set(), transitions: [], destinations: new Set(), domains: new Set(), length: 0, peakRate: 0 };
+      b = {
+        tools: new Set(),
+        transitions: [],
+        destinations: new Set(),
+        domains: new Set(),
+        classes: new Set(),
+        calls: {},
+        length: 0,
+        peakRate: 0,
+      };
       byAgent.set(agent, b);
     }
     b.length++;
     b.peakRate = Math.max(b.peakRate, paceOf(step));
     if (step.tool) {
       b.tools.add(step.tool.name);
+      const key = repeatKey(step.before?.firstTool ?? step.tool.name, step.tool.name);
+      b.calls[key] = (b.calls[key] ?? 0) + 1;
       b.transitions.push([step.before?.lastTool ?? TASK_START, step.tool.name]);
     }
+    const effect = effectOf(step);
     const host = hostOf(step);
     if (host) b.destinations.add(host);
-    for (const d of argumentDomains(step, effectOf(step))) b.domains.add(d);
+    for (const d of argumentDomains(step, effect)) {
+      b.domains.add(d);
+      const c = recipientClass(d);
+      if (c) b.classes.add(c);
+    }
   }
   return [...byAgent].map(([agent, b]) => ({
     agent,
@@ -176,10 +236,15 @@ export function behaviourOf(steps: Step[], effectOf: (step: Step) => ToolEffect 
     transitions: b.transitions,
     destinations: [...b.destinations],
     domains: [...b.domains],
+    classes: [...b.classes],
+    calls: b.calls,
     length: b.length,
     peakRate: b.peakRate,
   }));
 }
+
+/** Calls of a tool are counted per kind of task: the first tool its agent called in it. */
+export const repeatKey = (firstTool: string, tool: string) => `${firstTool}→${tool}`;
 
 /** The step's agent's steps within the minute up to this step (its own pace). */
 function paceOf(step: Step): number {
@@ -205,11 +270,18 @@ export function surprisal(baseline: Baseline, from: string, to: string): { bits:
   return { bits: -Math.log2((seen + SMOOTHING) / (outOf + SMOOTHING * k)), seen, outOf };
 }
 
-/** How many robust standard deviations `x` lies above the median (at least one unit of scale, a tenth of the median). */
-export function robustZ(x: number, spread: Spread): number {
-  const scale = Math.max(MAD_TO_SD * spread.mad, 1, 0.1 * spread.median);
+/**
+ * How many robust standard deviations `x` lies above the median. The scale is at least
+ * `floor` (and a tenth of the median): with no spread at all (most tasks exactly at the
+ * median) one unit of it is what an ordinary departure is worth.
+ */
+export function robustZ(x: number, spread: Spread, floor = 1): number {
+  const scale = Math.max(MAD_TO_SD * spread.mad, floor, 0.1 * spread.median);
   return (x - spread.median) / scale;
 }
+
+/** Calls of one tool: with no spread, each call beyond the usual is one unit. */
+const REPEAT_FLOOR = 1;
 
 const round = (x: number, digits = 2) => Math.round(x * 10 ** digits) / 10 ** digits;
 
@@ -295,7 +367,19 @@ export function anomalyHits(
     );
     if (fresh) hits.push(fresh);
   }
-  for (const domain of argumentDomains(step, options.effect)) {
+  const domains = argumentDomains(step, options.effect);
+  for (const domain of domains) {
+    const kind = recipientClass(domain);
+    if (!kind || baseline.classes.counts.has(kind)) continue;
+    hits.push({
+      rule: "anomaly.novel_entity",
+      explanation: `${agent} called ${tool} addressed to ${domain}, a ${kind.replace("-", " ")} address: in ${baseline.tasks} learned tasks it never wrote to one.`,
+      observed: { feature: "recipient class", value: kind, domain, score: 1 },
+      expected: { baseline: { tasks: baseline.tasks, classes: mostSeen(baseline.classes) } },
+    });
+    break;
+  }
+  for (const domain of hits.some((h) => h.rule === "anomaly.novel_entity") ? [] : domains) {
     const fresh = newValueHit(
       "anomaly.novel_entity",
       "argument domain",
@@ -308,6 +392,20 @@ export function anomalyHits(
     if (fresh) {
       hits.push(fresh);
       break;
+    }
+  }
+  const calls = step.before?.toolCalls;
+  const usual = tool ? baseline.repeats.get(repeatKey(step.before?.firstTool ?? tool, tool)) : undefined;
+  if (tool && calls !== undefined && usual && usual.n >= settings.warmUpTasks / 2) {
+    const count = calls + 1;
+    const z = robustZ(count, usual, REPEAT_FLOOR);
+    if (z > settings.maxRobustZ) {
+      hits.push({
+        rule: "anomaly.tool_repeat",
+        explanation: `${agent} has called "${tool}" ${count} times in this task; its tasks that begin with "${step.before?.firstTool ?? tool}" call it a median of ${usual.median} times (robust z-score ${round(z, 1)}, over the limit of ${settings.maxRobustZ}).`,
+        observed: { feature: "calls of a tool in a task", value: count, tool, score: round(z, 2) },
+        expected: { baseline: { ...usual }, maxRobustZ: settings.maxRobustZ },
+      });
     }
   }
   if (step.before) {

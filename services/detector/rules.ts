@@ -156,6 +156,7 @@ export const RULES = {
   "anomaly.transition": anomalyRule("anomaly.transition", "low", 0.6),
   "anomaly.novel_destination": anomalyRule("anomaly.novel_destination", "medium", 0.7),
   "anomaly.novel_entity": anomalyRule("anomaly.novel_entity", "low", 0.6),
+  "anomaly.tool_repeat": anomalyRule("anomaly.tool_repeat", "medium", 0.6, true),
   "anomaly.rate": anomalyRule("anomaly.rate", "medium", 0.6, true),
   "anomaly.path_length": anomalyRule("anomaly.path_length", "medium", 0.6, true),
   "agent.quarantined": {

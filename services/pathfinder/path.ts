@@ -207,7 +207,7 @@ export function stepOf(path: TaskPath, action: AgentAction, index: number, flags
   if (context) step.context = context;
   const lineage = lineageOf(path, action.spanId, action.agent.id);
   if (lineage) step.lineage = lineage;
-  step.before = soFar(path, index, action.startTimeMs, action.agent.id);
+  step.before = soFar(path, index, action.startTimeMs, action.agent.id, action.tool?.name);
   return step;
 }
 
@@ -219,8 +219,10 @@ const MAX_USER_ENTITIES = 64;
 const sensitivity = (c: DataClassification) => DATA_CLASSIFICATIONS.indexOf(c);
 
 /** What the path holds before position `index` (a step of `agentId` starting at `startMs`). */
-export function soFar(path: TaskPath, index: number, startMs: number, agentId?: string): PathSoFar {
+export function soFar(path: TaskPath, index: number, startMs: number, agentId?: string, tool?: string): PathSoFar {
   let max: DataClassification | undefined;
+  let sameTool = 0;
+  let firstTool: string | undefined;
   let recent = 0;
   let lastTool: string | undefined;
   let own = 0;
@@ -239,6 +241,8 @@ export function soFar(path: TaskPath, index: number, startMs: number, agentId?: 
       own++;
       if (info.start !== undefined && info.start >= startMs - RECENT_MS) ownRecent++;
       if (info.tool) lastTool = info.tool;
+      if (info.tool && firstTool === undefined) firstTool = info.tool;
+      if (tool !== undefined && info.tool === tool) sameTool++;
     }
     if (info.said) for (const e of info.said) said.add(e);
   }
@@ -249,6 +253,8 @@ export function soFar(path: TaskPath, index: number, startMs: number, agentId?: 
     elapsedMs: Math.max(0, startMs - first),
     agentSteps: own,
     agentStepsLastMinute: ownRecent,
+    ...(tool !== undefined ? { toolCalls: sameTool } : {}),
+    ...(firstTool ? { firstTool } : {}),
     ...(lastTool ? { lastTool } : {}),
     ...(outputs.length > 0 ? { outputs: outputs.slice(-MAX_OUTPUTS) } : {}),
     ...(said.size > 0 ? { userEntities: [...said].slice(-MAX_USER_ENTITIES) } : {}),
