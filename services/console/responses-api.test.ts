@@ -1,8 +1,8 @@
 import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Approval } from "../../schemas/approval.js";
-import { Finding } from "../../schemas/finding.js";
 import { Revocation } from "../../schemas/revocation.js";
+import { aFinding } from "../../test/support/findings.js";
 import { TaskStore } from "../pathfinder/task-store.js";
 import { Approvals } from "../revoker/approvals.js";
 import { RevocationLedger } from "../revoker/ledger.js";
@@ -15,26 +15,8 @@ import { FindingLog } from "./read-model.js";
 
 const NOW = Date.now();
 
-const finding = (id: string, taskId: string): Finding =>
-  Finding.parse({
-    id,
-    taskId,
-    agentId: "finance-ops-agent",
-    stepIndex: 1,
-    traceId: "4bf92f3577b34da6a3ce929d0e0e4736",
-    spanId: "00f067aa0ba902b7",
-    ruleId: "scope.tool",
-    kind: "out_of_scope",
-    severity: "high",
-    mode: "enforce",
-    confidence: 0.9,
-    explanation: "x",
-    evidence: { observed: {}, expected: {} },
-    tags: { owaspAgentic: [], maestro: [], nistAiRmf: [] },
-    spanEndMs: NOW - 100,
-    detectedAtMs: NOW - 50,
-    policyVersion: "v",
-  });
+const finding = (id: string, taskId: string) =>
+  aFinding({ id, taskId, agentId: "finance-ops-agent", stepIndex: 1, spanEndMs: NOW - 100, detectedAtMs: NOW - 50 });
 
 describe("console API: approvals, quarantine, the revocation ledger", () => {
   const store = new MemoryStore();

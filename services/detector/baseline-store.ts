@@ -5,7 +5,8 @@ import { type Baseline, spreadOf, spreadOfHistogram, type TaskBehaviour, tallyOf
  * Where the baselines live: one hash of counts per agent, and its recent task samples.
  *
  *   baseline:{agent}          hash  tasks → n, tool⇥name, next⇥from⇥to, dest⇥host, dom⇥domain, cls⇥class → tasks;
- *                                   rep⇥tool⇥n → tasks that called the tool n times
+ *                                   rep⇥tool⇥n → tasks that called the tool n times,
+ *                                   kdom⇥first tool⇥domain → tasks of that kind that wrote there
  *   baseline:{agent}:lengths  list  path lengths of its latest tasks (at most `samples`)
  *   baseline:{agent}:rates    list  most steps in a minute, same tasks
  *   baseline:meta             hash  generation (bumped after each learning), the learner's cursors
@@ -77,6 +78,7 @@ export class BaselineStore {
     const destinations = new Map<string, number>();
     const domains = new Map<string, number>();
     const classes = new Map<string, number>();
+    const byKind = new Map<string, Map<string, number>>();
     const repeats = new Map<string, Map<number, number>>();
     for (const [field, value] of Object.entries(hash)) {
       const n = Number(value);
@@ -86,7 +88,11 @@ export class BaselineStore {
       else if (kind === "dest") destinations.set(a, n);
       else if (kind === "dom") domains.set(a, n);
       else if (kind === "cls") classes.set(a, n);
-      else if (kind === "rep" && b !== undefined) {
+      else if (kind === "kdom" && b !== undefined) {
+        const m = byKind.get(a) ?? new Map<string, number>();
+        m.set(b, n);
+        byKind.set(a, m);
+      } else if (kind === "rep" && b !== undefined) {
         const h = repeats.get(a) ?? new Map<number, number>();
         h.set(Number(b), n);
         repeats.set(a, h);
@@ -103,6 +109,7 @@ export class BaselineStore {
       transitions: new Map([...next].map(([from, m]) => [from, tallyOf(m)])),
       destinations: tallyOf(destinations),
       domains: tallyOf(domains),
+      domainsByKind: new Map([...byKind].map(([k, m]) => [k, tallyOf(m)])),
       classes: tallyOf(classes),
       repeats: new Map([...repeats].map(([tool, h]) => [tool, spreadOfHistogram(h)])),
       lengths: spreadOf(lengths.map(Number)),
@@ -128,6 +135,10 @@ export class BaselineStore {
     for (const d of b.destinations) add(`dest${FIELD}${d}`, current?.destinations.counts, d);
     for (const d of b.domains) add(`dom${FIELD}${d}`, current?.domains.counts, d);
     for (const c of b.classes) add(`cls${FIELD}${c}`, undefined, c);
+    for (const kd of b.kindDomains) {
+      const [kind, domain] = kd.split("→") as [string, string];
+      add(`kdom${FIELD}${kind}${FIELD}${domain}`, current?.domainsByKind.get(kind)?.counts, domain);
+    }
     for (const [tool, n] of Object.entries(b.calls)) add(`rep${FIELD}${tool}${FIELD}${Math.min(n, MAX_REPEAT)}`, undefined, tool);
     await Promise.all([
       this.store.hashIncrement(key, "tasks", 1),

@@ -68,6 +68,7 @@ describe("baseline features", () => {
       ]),
       destinations: tallyOf(new Map()),
       domains: tallyOf(new Map()),
+      domainsByKind: new Map(),
       classes: tallyOf(new Map()),
       repeats: new Map(),
       lengths: spreadOf([3]),
@@ -293,6 +294,34 @@ describe("baselines learned from finished tasks", () => {
     expect(personal[0]?.evidence.observed).toMatchObject({ feature: "recipient class", value: "personal-email", domain: "gmail.com" });
   });
 
+  it("flags a domain the agent knows, written to in a kind of task that never writes there", async () => {
+    const env = await learned(30);
+    // 30 report tasks (they begin with crm.export) that always mail the internal team
+    const report = (n: number, to: string) =>
+      task(`report-${n}`, T0 + 1e8 + n * 600_000, n, [
+        { tool: { name: "crm.export", arguments: { period: "2026-10" } } },
+        { tool: { name: "email.reply", arguments: { to } }, destination: { address: "smtp.acme.example" } },
+      ]);
+    for (let n = 0; n < 30; n++) await recordActions(env.tasks, report(n, "team@acme.example"));
+    await env.learner.learnAll();
+    // customer3.example is known (a support reply went there), but never from a report task
+    const emitted = await recordActions(env.tasks, report(99, "client3@customer3.example"));
+    const last = Step.parse(emitted.find((x) => x.index === 1));
+    const baseline = (await env.baselines.forAgents(["support-agent"])).get("support-agent");
+    const findings = evaluateStep(last, { policy, now: T0 + 2e9, ...(baseline ? { baseline } : {}) });
+    expect(findings.map((f) => f.ruleId)).toEqual(["anomaly.novel_entity"]);
+    expect(findings[0]?.evidence.observed).toMatchObject({
+      feature: "argument domain in this kind of task",
+      value: "customer3.example",
+      kind: "crm.export",
+    });
+    // the usual report mail is not
+    const usual = await recordActions(env.tasks, report(100, "team@acme.example"));
+    expect(
+      evaluateStep(Step.parse(usual.find((x) => x.index === 1)), { policy, now: T0 + 2e9, ...(baseline ? { baseline } : {}) }),
+    ).toEqual([]);
+  });
+
   it("leaves tasks with a policy finding out of the baseline", async () => {
     const env = await learned(25);
     await env.tasks.markOnce("hist-3", VIOLATION_MARK);
@@ -334,6 +363,7 @@ describe("baselines learned from finished tasks", () => {
         transitions: [[TASK_START, "t"]],
         destinations: [],
         domains: [],
+        kindDomains: [],
         classes: [],
         calls: { t: 1 + (i % 2) },
         length: i,

@@ -41,6 +41,8 @@ export interface TaskBehaviour {
   destinations: string[];
   /** Domains in the arguments of its writes and egress. */
   domains: string[];
+  /** The same, keyed `<first tool of the task>→<domain>` (whom a kind of task writes to). */
+  kindDomains: string[];
   /** Kinds of recipient among those domains (`personal-email`). */
   classes: string[];
   /** How many times it called each tool, keyed `<first tool of the task>→<tool>` (calls depend on the kind of task). */
@@ -74,6 +76,8 @@ export interface Baseline {
   transitions: Map<string, Tally>;
   destinations: Tally;
   domains: Tally;
+  /** Argument domains by kind of task (its first tool). */
+  domainsByKind: Map<string, Tally>;
   classes: Tally;
   /** Calls of a tool per task, over the tasks that called it. */
   repeats: Map<string, Spread>;
@@ -190,6 +194,7 @@ export function behaviourOf(steps: Step[], effectOf: (step: Step) => ToolEffect 
     transitions: [string, string][];
     destinations: Set<string>;
     domains: Set<string>;
+    kindDomains: Set<string>;
     classes: Set<string>;
     calls: Record<string, number>;
     length: number;
@@ -206,6 +211,7 @@ export function behaviourOf(steps: Step[], effectOf: (step: Step) => ToolEffect 
         transitions: [],
         destinations: new Set(),
         domains: new Set(),
+        kindDomains: new Set(),
         classes: new Set(),
         calls: {},
         length: 0,
@@ -226,6 +232,7 @@ export function behaviourOf(steps: Step[], effectOf: (step: Step) => ToolEffect 
     if (host) b.destinations.add(host);
     for (const d of argumentDomains(step, effect)) {
       b.domains.add(d);
+      b.kindDomains.add(repeatKey(step.before?.firstTool ?? step.tool?.name ?? TASK_START, d));
       const c = recipientClass(d);
       if (c) b.classes.add(c);
     }
@@ -236,6 +243,7 @@ export function behaviourOf(steps: Step[], effectOf: (step: Step) => ToolEffect 
     transitions: b.transitions,
     destinations: [...b.destinations],
     domains: [...b.domains],
+    kindDomains: [...b.kindDomains],
     classes: [...b.classes],
     calls: b.calls,
     length: b.length,
@@ -391,6 +399,21 @@ export function anomalyHits(
     );
     if (fresh) {
       hits.push(fresh);
+      break;
+    }
+    // known to the agent, but not in this kind of task (month-end close mail to a vendor)
+    const kind = step.before?.firstTool ?? tool ?? TASK_START;
+    const ofKind = baseline.domainsByKind.get(kind) ?? tallyOf(new Map());
+    const kindTasks = baseline.repeats.get(repeatKey(kind, kind))?.n ?? 0;
+    // no domain at all in that many tasks of the kind: any domain is new
+    const chance = ofKind.total === 0 ? 0 : novelty(ofKind);
+    if (kindTasks >= settings.warmUpTasks && !ofKind.counts.has(domain) && chance < settings.maxNovelty) {
+      hits.push({
+        rule: "anomaly.novel_entity",
+        explanation: `${agent} called ${tool} with an argument at ${domain}; in ${kindTasks} learned tasks that began with "${kind}" it never wrote there, and such tasks rarely bring a new domain (${round(chance * 100, 1)}%).`,
+        observed: { feature: "argument domain in this kind of task", value: domain, kind, score: round(chance, 4) },
+        expected: { baseline: { tasks: kindTasks, mostSeen: mostSeen(ofKind) }, maxNovelty: settings.maxNovelty },
+      });
       break;
     }
   }

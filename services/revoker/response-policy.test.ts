@@ -2,32 +2,13 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { Finding } from "../../schemas/finding.js";
+import type { Finding } from "../../schemas/finding.js";
 import { ResponsePolicy } from "../../schemas/policy.js";
+import { aFinding } from "../../test/support/findings.js";
 import { loadPolicy, PolicyError } from "../detector/policy.js";
 import { decideResponse } from "./response-policy.js";
 
-const finding = (over: Partial<Finding> = {}): Finding =>
-  Finding.parse({
-    id: "f",
-    taskId: "t",
-    agentId: "billing-agent",
-    stepIndex: 0,
-    traceId: "4bf92f3577b34da6a3ce929d0e0e4736",
-    spanId: "00f067aa0ba902b7",
-    ruleId: "scope.tool",
-    kind: "out_of_scope",
-    severity: "high",
-    mode: "enforce",
-    confidence: 0.9,
-    explanation: "x",
-    evidence: { observed: {}, expected: {} },
-    tags: { owaspAgentic: [], maestro: [], nistAiRmf: [] },
-    spanEndMs: 0,
-    detectedAtMs: 1,
-    policyVersion: "v",
-    ...over,
-  });
+const finding = (over: Partial<Finding> = {}) => aFinding({ id: "f", taskId: "t", ...over });
 
 describe("response policy", () => {
   const policy = ResponsePolicy.parse({

@@ -1,9 +1,10 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { AgentAction } from "../../schemas/action.js";
 import { DeadLetter } from "../../schemas/deadletter.js";
-import { Finding, type RuleMode, type Severity } from "../../schemas/finding.js";
+import type { Finding, RuleMode, Severity } from "../../schemas/finding.js";
 import { ResponsePolicy } from "../../schemas/policy.js";
 import { Revocation } from "../../schemas/revocation.js";
+import { aFinding } from "../../test/support/findings.js";
 import { eventually } from "../../test/support/wait.js";
 import { newSecret, WebhookReceiver } from "../../test/support/webhook-receiver.js";
 import type { Policy } from "../detector/policy.js";
@@ -58,26 +59,7 @@ function responder(store: MemoryStore, tasks: TaskStore, credentialStore: Creden
 }
 
 function finding(over: Partial<Finding> = {}): Finding {
-  return Finding.parse({
-    id: "f-1",
-    taskId: "task-1",
-    agentId: "billing-agent",
-    stepIndex: 2,
-    traceId: TRACE,
-    spanId: "00f067aa0ba902b7",
-    ruleId: "scope.tool",
-    kind: "out_of_scope",
-    severity: "high",
-    mode: "enforce",
-    confidence: 0.95,
-    explanation: 'billing-agent called tool "shell.exec", which is outside its profile "billing-agent".',
-    evidence: { observed: { tool: "shell.exec" }, expected: { tools: ["invoices.read"] } },
-    tags: { owaspAgentic: [], maestro: [], nistAiRmf: [] },
-    spanEndMs: T0,
-    detectedAtMs: T0 + 5,
-    policyVersion: "abc",
-    ...over,
-  });
+  return aFinding({ traceId: TRACE, spanEndMs: T0, detectedAtMs: T0 + 5, ...over });
 }
 
 let offset = 0;

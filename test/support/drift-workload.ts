@@ -5,6 +5,7 @@ import { type Attributes, context, propagation, trace } from "@opentelemetry/api
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import { NodeSDK } from "@opentelemetry/sdk-node";
 import { BatchSpanProcessor } from "@opentelemetry/sdk-trace-base";
+import type { ScenarioStep } from "../../services/cli/scenario.js";
 import { RecordingExporter } from "./recording-exporter.js";
 
 /**
@@ -19,14 +20,9 @@ import { RecordingExporter } from "./recording-exporter.js";
  * the orchestrator above it may not do); `unknown` scope.unknown_agent (once); `restricted` scope.data.
  */
 
-export interface WorkloadStep {
+/** A scenario step (services/cli/scenario.ts), possibly by another agent than its task's. */
+export interface WorkloadStep extends ScenarioStep {
   agent?: string;
-  tool: string;
-  effect?: "read" | "write" | "egress" | "exec" | "delegate";
-  classification?: "public" | "internal" | "confidential" | "restricted";
-  destination?: string;
-  arguments?: unknown;
-  result?: unknown;
 }
 
 export interface WorkloadTask {
