@@ -53,8 +53,12 @@ export const PathSoFar = z.object({
   firstTool: z.string().optional(),
   /** Earlier calls of this step's tool by its agent in the task. */
   toolCalls: z.number().int().nonnegative().optional(),
+  /** Calls of this step's tool by its agent right before it, one after the other (its other tool calls break the run). */
+  streak: z.number().int().nonnegative().optional(),
   /** The tool this step's agent called last in the task (the transition baselines look at). */
   lastTool: z.string().optional(),
+  /** Hosts earlier steps of the task reached (a domain the task went to is not new to it). */
+  reached: z.array(z.string()).optional(),
   /** The entities the user's own messages held earlier in the task: vouched for, like the objective. */
   userEntities: z.array(z.string()).optional(),
 });

@@ -5,6 +5,7 @@ import { TOPICS, topicName } from "../../schemas/topics.js";
 import { BaselineStore } from "../detector/baseline-store.js";
 import { watchLearning } from "../detector/learner.js";
 import { loadPolicy } from "../detector/policy.js";
+import { currentFindings } from "../detector/rules.js";
 import { taskStoreFor } from "../pathfinder/task-store.js";
 import type { MemoryBus } from "../runtime/bus/memory-bus.js";
 import type { Config } from "../runtime/config.js";
@@ -131,11 +132,7 @@ export async function replay(
     await sub.close();
     await app.close();
   }
-  // a step looked at again (a late span landed before it) gives its finding again, same id:
-  // one finding per id, as it stood last, in the order findings first appeared
-  const byId = new Map<string, Finding>();
-  for (const f of findings) byId.set(f.id, f);
-  return [...byId.values()];
+  return currentFindings(findings);
 }
 
 /** Waits until the in-process pipeline is idle twice in a row: nothing queued, nothing being handled. */

@@ -6,7 +6,8 @@ import { type Baseline, spreadOf, spreadOfHistogram, type TaskBehaviour, tallyOf
  *
  *   baseline:{agent}          hash  tasks → n, tool⇥name, next⇥from⇥to, dest⇥host, dom⇥domain, cls⇥class → tasks;
  *                                   rep⇥tool⇥n → tasks that called the tool n times,
- *                                   kdom⇥first tool⇥domain → tasks of that kind that wrote there
+ *                                   kdom⇥first tool⇥domain → tasks of that kind that wrote there,
+ *                                   stk⇥tool⇥n → tasks whose longest run of consecutive calls of the tool was n
  *   baseline:{agent}:lengths  list  path lengths of its latest tasks (at most `samples`)
  *   baseline:{agent}:rates    list  most steps in a minute, same tasks
  *   baseline:meta             hash  generation (bumped after each learning), the learner's cursors
@@ -79,6 +80,9 @@ export class BaselineStore {
     const domains = new Map<string, number>();
     const classes = new Map<string, number>();
     const byKind = new Map<string, Map<string, number>>();
+    const banks = new Map<string, number>();
+    const banksByKind = new Map<string, Map<string, number>>();
+    const streaks = new Map<string, { max: number; tasks: number }>();
     const repeats = new Map<string, Map<number, number>>();
     for (const [field, value] of Object.entries(hash)) {
       const n = Number(value);
@@ -86,12 +90,18 @@ export class BaselineStore {
       if (a === undefined || !(n > 0)) continue;
       if (kind === "tool") tools.set(a, n);
       else if (kind === "dest") destinations.set(a, n);
-      else if (kind === "dom") domains.set(a, n);
+      else if (kind === "dom") (a.startsWith("iban:") ? banks : domains).set(a, n);
       else if (kind === "cls") classes.set(a, n);
-      else if (kind === "kdom" && b !== undefined) {
-        const m = byKind.get(a) ?? new Map<string, number>();
+      else if (kind === "stk" && b !== undefined) {
+        const st = streaks.get(a) ?? { max: 0, tasks: 0 };
+        st.max = Math.max(st.max, Number(b));
+        st.tasks += n;
+        streaks.set(a, st);
+      } else if (kind === "kdom" && b !== undefined) {
+        const into = b.startsWith("iban:") ? banksByKind : byKind;
+        const m = into.get(a) ?? new Map<string, number>();
         m.set(b, n);
-        byKind.set(a, m);
+        into.set(a, m);
       } else if (kind === "rep" && b !== undefined) {
         const h = repeats.get(a) ?? new Map<number, number>();
         h.set(Number(b), n);
@@ -110,8 +120,11 @@ export class BaselineStore {
       destinations: tallyOf(destinations),
       domains: tallyOf(domains),
       domainsByKind: new Map([...byKind].map(([k, m]) => [k, tallyOf(m)])),
+      banks: tallyOf(banks),
+      banksByKind: new Map([...banksByKind].map(([k, m]) => [k, tallyOf(m)])),
       classes: tallyOf(classes),
       repeats: new Map([...repeats].map(([tool, h]) => [tool, spreadOfHistogram(h)])),
+      streaks,
       lengths: spreadOf(lengths.map(Number)),
       rates: spreadOf(rates.map(Number)),
     };
@@ -139,6 +152,7 @@ export class BaselineStore {
       const [kind, domain] = kd.split("→") as [string, string];
       add(`kdom${FIELD}${kind}${FIELD}${domain}`, current?.domainsByKind.get(kind)?.counts, domain);
     }
+    for (const [tool, n] of Object.entries(b.streaks)) add(`stk${FIELD}${tool}${FIELD}${Math.min(n, MAX_REPEAT)}`, undefined, tool);
     for (const [tool, n] of Object.entries(b.calls)) add(`rep${FIELD}${tool}${FIELD}${Math.min(n, MAX_REPEAT)}`, undefined, tool);
     await Promise.all([
       this.store.hashIncrement(key, "tasks", 1),

@@ -69,8 +69,11 @@ describe("baseline features", () => {
       destinations: tallyOf(new Map()),
       domains: tallyOf(new Map()),
       domainsByKind: new Map(),
+      banks: tallyOf(new Map()),
+      banksByKind: new Map(),
       classes: tallyOf(new Map()),
       repeats: new Map(),
+      streaks: new Map(),
       lengths: spreadOf([3]),
       rates: spreadOf([3]),
     };
@@ -366,6 +369,7 @@ describe("baselines learned from finished tasks", () => {
         kindDomains: [],
         classes: [],
         calls: { t: 1 + (i % 2) },
+        streaks: { t: 1 },
         length: i,
         peakRate: 1,
       });

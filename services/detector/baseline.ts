@@ -47,6 +47,8 @@ export interface TaskBehaviour {
   classes: string[];
   /** How many times it called each tool, keyed `<first tool of the task>→<tool>` (calls depend on the kind of task). */
   calls: Record<string, number>;
+  /** The longest run of consecutive calls of each tool. */
+  streaks: Record<string, number>;
   /** Its steps in the task. */
   length: number;
   /** The most steps it took within a minute. */
@@ -78,9 +80,14 @@ export interface Baseline {
   domains: Tally;
   /** Argument domains by kind of task (its first tool). */
   domainsByKind: Map<string, Tally>;
+  /** IBAN banks (`iban:<country>-<bank>`), apart: how often new ones come differs from domains. */
+  banks: Tally;
+  banksByKind: Map<string, Tally>;
   classes: Tally;
   /** Calls of a tool per task, over the tasks that called it. */
   repeats: Map<string, Spread>;
+  /** The longest run of consecutive calls of a tool in any learned task, and over how many tasks. */
+  streaks: Map<string, { max: number; tasks: number }>;
   lengths: Spread;
   rates: Spread;
 }
@@ -197,6 +204,7 @@ export function behaviourOf(steps: Step[], effectOf: (step: Step) => ToolEffect 
     kindDomains: Set<string>;
     classes: Set<string>;
     calls: Record<string, number>;
+    streaks: Record<string, number>;
     length: number;
     peakRate: number;
   }
@@ -214,6 +222,7 @@ export function behaviourOf(steps: Step[], effectOf: (step: Step) => ToolEffect 
         kindDomains: new Set(),
         classes: new Set(),
         calls: {},
+        streaks: {},
         length: 0,
         peakRate: 0,
       };
@@ -225,6 +234,7 @@ export function behaviourOf(steps: Step[], effectOf: (step: Step) => ToolEffect 
       b.tools.add(step.tool.name);
       const key = repeatKey(step.before?.firstTool ?? step.tool.name, step.tool.name);
       b.calls[key] = (b.calls[key] ?? 0) + 1;
+      b.streaks[step.tool.name] = Math.max(b.streaks[step.tool.name] ?? 0, (step.before?.streak ?? 0) + 1);
       b.transitions.push([step.before?.lastTool ?? TASK_START, step.tool.name]);
     }
     const effect = effectOf(step);
@@ -246,6 +256,7 @@ export function behaviourOf(steps: Step[], effectOf: (step: Step) => ToolEffect 
     kindDomains: [...b.kindDomains],
     classes: [...b.classes],
     calls: b.calls,
+    streaks: b.streaks,
     length: b.length,
     peakRate: b.peakRate,
   }));
@@ -375,7 +386,9 @@ export function anomalyHits(
     );
     if (fresh) hits.push(fresh);
   }
-  const domains = argumentDomains(step, options.effect);
+  // a domain the task itself reached earlier (a page it read, cited in a note) is not new to it
+  const visited = new Set((step.before?.reached ?? []).map(domainOf));
+  const domains = argumentDomains(step, options.effect).filter((d) => !visited.has(d));
   for (const domain of domains) {
     const kind = recipientClass(domain);
     if (!kind || baseline.classes.counts.has(kind)) continue;
@@ -388,11 +401,12 @@ export function anomalyHits(
     break;
   }
   for (const domain of hits.some((h) => h.rule === "anomaly.novel_entity") ? [] : domains) {
+    const bank = domain.startsWith("iban:");
     const fresh = newValueHit(
       "anomaly.novel_entity",
-      "argument domain",
+      bank ? "IBAN bank" : "argument domain",
       domain,
-      baseline.domains,
+      bank ? baseline.banks : baseline.domains,
       baseline,
       settings,
       `${agent} called ${tool} with an argument at ${domain}, a domain its writes and messages have not used before.`,
@@ -403,7 +417,7 @@ export function anomalyHits(
     }
     // known to the agent, but not in this kind of task (month-end close mail to a vendor)
     const kind = step.before?.firstTool ?? tool ?? TASK_START;
-    const ofKind = baseline.domainsByKind.get(kind) ?? tallyOf(new Map());
+    const ofKind = (bank ? baseline.banksByKind : baseline.domainsByKind).get(kind) ?? tallyOf(new Map());
     const kindTasks = baseline.repeats.get(repeatKey(kind, kind))?.n ?? 0;
     // no domain at all in that many tasks of the kind: any domain is new
     const chance = ofKind.total === 0 ? 0 : novelty(ofKind);
@@ -411,7 +425,12 @@ export function anomalyHits(
       hits.push({
         rule: "anomaly.novel_entity",
         explanation: `${agent} called ${tool} with an argument at ${domain}; in ${kindTasks} learned tasks that began with "${kind}" it never wrote there, and such tasks rarely bring a new domain (${round(chance * 100, 1)}%).`,
-        observed: { feature: "argument domain in this kind of task", value: domain, kind, score: round(chance, 4) },
+        observed: {
+          feature: `${bank ? "IBAN bank" : "argument domain"} in this kind of task`,
+          value: domain,
+          kind,
+          score: round(chance, 4),
+        },
         expected: { baseline: { tasks: kindTasks, mostSeen: mostSeen(ofKind) }, maxNovelty: settings.maxNovelty },
       });
       break;
@@ -428,6 +447,20 @@ export function anomalyHits(
         explanation: `${agent} has called "${tool}" ${count} times in this task; its tasks that begin with "${step.before?.firstTool ?? tool}" call it a median of ${usual.median} times (robust z-score ${round(z, 1)}, over the limit of ${settings.maxRobustZ}).`,
         observed: { feature: "calls of a tool in a task", value: count, tool, score: round(z, 2) },
         expected: { baseline: { ...usual }, maxRobustZ: settings.maxRobustZ },
+      });
+    }
+  }
+  // a run of the same tool far longer than any learned task's: a loop (enumeration, retries, a burst)
+  const streak = (step.before?.streak ?? -1) + 1;
+  const longest = tool ? baseline.streaks.get(tool) : undefined;
+  if (tool && streak > 0 && longest && longest.tasks >= settings.warmUpTasks && !hits.some((h) => h.rule === "anomaly.tool_repeat")) {
+    const limit = longest.max + Math.max(2, Math.ceil(longest.max / 2));
+    if (streak > limit) {
+      hits.push({
+        rule: "anomaly.tool_repeat",
+        explanation: `${agent} has called "${tool}" ${streak} times in a row; in ${longest.tasks} learned tasks its longest run was ${longest.max}.`,
+        observed: { feature: "consecutive calls of a tool", value: streak, tool, score: streak - longest.max },
+        expected: { baseline: { ...longest }, limit },
       });
     }
   }

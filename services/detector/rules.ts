@@ -564,3 +564,19 @@ export function silenceFinding(
     now,
   );
 }
+
+/**
+ * The findings as a consumer should hold them, one per id, in the order they first appeared:
+ * a step's finding as it stood last (a step looked at again, after a late span landed before
+ * it, gives its finding again with its new index), a task-level finding (once per task:
+ * budgets, baselines' pace and length, an unknown agent) as first raised (later steps raise
+ * it again, same id: the first step that crossed the line is the one that matters).
+ */
+export function currentFindings(findings: readonly Finding[]): Finding[] {
+  const byId = new Map<string, Finding>();
+  for (const f of findings) {
+    const once = (RULES as Record<string, RuleDefinition | undefined>)[f.ruleId]?.oncePerTask === true;
+    if (!once || !byId.has(f.id)) byId.set(f.id, f);
+  }
+  return [...byId.values()];
+}

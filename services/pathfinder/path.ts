@@ -36,6 +36,8 @@ export interface SpanInfo {
   fields?: string[];
   /** Entities the user's own messages held (an inference span's `gen_ai.input.messages`, role `user`). */
   said?: string[];
+  /** The host the step reached (its destination). */
+  host?: string;
 }
 
 export interface TaskFacts {
@@ -216,6 +218,8 @@ const RECENT_MS = 60_000;
 const MAX_OUTPUTS = 50;
 /** The most recent entities of the user's messages a step carries. */
 const MAX_USER_ENTITIES = 64;
+/** The most hosts reached earlier a step carries. */
+const MAX_REACHED = 32;
 const sensitivity = (c: DataClassification) => DATA_CLASSIFICATIONS.indexOf(c);
 
 /** What the path holds before position `index` (a step of `agentId` starting at `startMs`). */
@@ -223,12 +227,14 @@ export function soFar(path: TaskPath, index: number, startMs: number, agentId?: 
   let max: DataClassification | undefined;
   let sameTool = 0;
   let firstTool: string | undefined;
+  let streak = 0;
   let recent = 0;
   let lastTool: string | undefined;
   let own = 0;
   let ownRecent = 0;
   const outputs: NonNullable<PathSoFar["outputs"]> = [];
   const said = new Set<string>();
+  const reached = new Set<string>();
   const end = Math.min(index, path.order.length);
   for (let i = 0; i < end; i++) {
     const id = (path.order[i] as OrderEntry).id;
@@ -243,8 +249,11 @@ export function soFar(path: TaskPath, index: number, startMs: number, agentId?: 
       if (info.tool) lastTool = info.tool;
       if (info.tool && firstTool === undefined) firstTool = info.tool;
       if (tool !== undefined && info.tool === tool) sameTool++;
+      // the run of calls of this step's tool right before it (its agent's other tool calls break it)
+      if (info.tool) streak = info.tool === tool ? streak + 1 : 0;
     }
     if (info.said) for (const e of info.said) said.add(e);
+    if (info.host && reached.size < MAX_REACHED) reached.add(info.host);
   }
   const first = path.facts?.startMs ?? startMs;
   return {
@@ -253,11 +262,12 @@ export function soFar(path: TaskPath, index: number, startMs: number, agentId?: 
     elapsedMs: Math.max(0, startMs - first),
     agentSteps: own,
     agentStepsLastMinute: ownRecent,
-    ...(tool !== undefined ? { toolCalls: sameTool } : {}),
+    ...(tool !== undefined ? { toolCalls: sameTool, streak } : {}),
     ...(firstTool ? { firstTool } : {}),
     ...(lastTool ? { lastTool } : {}),
     ...(outputs.length > 0 ? { outputs: outputs.slice(-MAX_OUTPUTS) } : {}),
     ...(said.size > 0 ? { userEntities: [...said].slice(-MAX_USER_ENTITIES) } : {}),
+    ...(reached.size > 0 ? { reached: [...reached] } : {}),
   };
 }
 
@@ -382,6 +392,8 @@ export function placeActions(path: TaskPath, actions: AgentAction[], options: Pl
     }
     const said = userEntitiesOf(action);
     if (said.length > 0) info.said = said;
+    const host = (action.destination?.address ?? hostOf(action.destination?.url))?.toLowerCase();
+    if (host) info.host = host;
     if (action.parentSpanId) info.parent = action.parentSpanId;
     if (action.agent.id) info.agentId = action.agent.id;
     if (action.agent.spiffeId) info.spiffeId = action.agent.spiffeId;

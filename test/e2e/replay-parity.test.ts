@@ -10,6 +10,7 @@ import { TOPICS, type TopicName, topicName } from "../../schemas/topics.js";
 import { type App, SERVICE_NAMES, startDistributed } from "../../services/cli/app.js";
 import { type ReplayRequest, replay } from "../../services/cli/replay.js";
 import { KafkaRangeError, readTopicRange } from "../../services/cli/replay-kafka.js";
+import { currentFindings } from "../../services/detector/rules.js";
 import { decodeTraces } from "../../services/ingest/otlp.js";
 import type { Bus, Subscription } from "../../services/runtime/bus/bus.js";
 import { type Config, loadConfig } from "../../services/runtime/config.js";
@@ -37,12 +38,8 @@ function byId(findings: Finding[]) {
   return findings.map(comparable).sort((a, b) => a.id.localeCompare(b.id));
 }
 
-/** One finding per id, as it stood last (a re-evaluated step gives its finding again, same id). */
-function lastPerId(findings: Finding[]): Finding[] {
-  const m = new Map<string, Finding>();
-  for (const f of findings) m.set(f.id, f);
-  return [...m.values()];
-}
+/** One finding per id, as a consumer holds them (see currentFindings). */
+const lastPerId = (findings: Finding[]): Finding[] => currentFindings(findings);
 
 interface Recorded {
   file: string;
