@@ -7,6 +7,7 @@ import { type Baseline, spreadOf, spreadOfHistogram, type TaskBehaviour, tallyOf
  *   baseline:{agent}          hash  tasks → n, tool⇥name, next⇥from⇥to, dest⇥host, dom⇥domain, cls⇥class → tasks;
  *                                   rep⇥tool⇥n → tasks that called the tool n times,
  *                                   kdom⇥first tool⇥domain → tasks of that kind that wrote there,
+ *                                   tdest⇥tool⇥host → tasks in which the tool reached the host,
  *                                   stk⇥tool⇥n → tasks whose longest run of consecutive calls of the tool was n
  *   baseline:{agent}:lengths  list  path lengths of its latest tasks (at most `samples`)
  *   baseline:{agent}:rates    list  most steps in a minute, same tasks
@@ -77,6 +78,7 @@ export class BaselineStore {
     const tools = new Map<string, number>();
     const next = new Map<string, Map<string, number>>();
     const destinations = new Map<string, number>();
+    const byTool = new Map<string, Map<string, number>>();
     const domains = new Map<string, number>();
     const classes = new Map<string, number>();
     const byKind = new Map<string, Map<string, number>>();
@@ -90,7 +92,11 @@ export class BaselineStore {
       if (a === undefined || !(n > 0)) continue;
       if (kind === "tool") tools.set(a, n);
       else if (kind === "dest") destinations.set(a, n);
-      else if (kind === "dom") (a.startsWith("iban:") ? banks : domains).set(a, n);
+      else if (kind === "tdest" && b !== undefined) {
+        const m = byTool.get(a) ?? new Map<string, number>();
+        m.set(b, n);
+        byTool.set(a, m);
+      } else if (kind === "dom") (a.startsWith("iban:") ? banks : domains).set(a, n);
       else if (kind === "cls") classes.set(a, n);
       else if (kind === "stk" && b !== undefined) {
         const st = streaks.get(a) ?? { max: 0, tasks: 0 };
@@ -118,6 +124,7 @@ export class BaselineStore {
       tools: tallyOf(tools),
       transitions: new Map([...next].map(([from, m]) => [from, tallyOf(m)])),
       destinations: tallyOf(destinations),
+      destinationsByTool: new Map([...byTool].map(([t, m]) => [t, tallyOf(m)])),
       domains: tallyOf(domains),
       domainsByKind: new Map([...byKind].map(([k, m]) => [k, tallyOf(m)])),
       banks: tallyOf(banks),
@@ -146,6 +153,10 @@ export class BaselineStore {
     for (const t of b.tools) add(`tool${FIELD}${t}`, current?.tools.counts, t);
     for (const [from, to] of b.transitions) add(`next${FIELD}${from}${FIELD}${to}`, current?.transitions.get(from)?.counts, to);
     for (const d of b.destinations) add(`dest${FIELD}${d}`, current?.destinations.counts, d);
+    for (const td of b.toolDestinations) {
+      const [tool, host] = td.split("→") as [string, string];
+      add(`tdest${FIELD}${tool}${FIELD}${host}`, current?.destinationsByTool.get(tool)?.counts, host);
+    }
     for (const d of b.domains) add(`dom${FIELD}${d}`, current?.domains.counts, d);
     for (const c of b.classes) add(`cls${FIELD}${c}`, undefined, c);
     for (const kd of b.kindDomains) {

@@ -67,6 +67,7 @@ describe("baseline features", () => {
         ],
       ]),
       destinations: tallyOf(new Map()),
+      destinationsByTool: new Map(),
       domains: tallyOf(new Map()),
       domainsByKind: new Map(),
       banks: tallyOf(new Map()),
@@ -222,6 +223,29 @@ describe("baselines learned from finished tasks", () => {
     expect(findings[0]?.evidence.expected).toMatchObject({ baseline: { mostSeen: { "smtp.acme.example": 30 } } });
   });
 
+  it("a tool that goes somewhere new most times says nothing by going somewhere new again", async () => {
+    const env = await learned(30);
+    // a link checker, in 6 of the learned tasks, each time on the customer's own site
+    for (let n = 0; n < 6; n++) {
+      await recordActions(
+        env.tasks,
+        task(`links-${n}`, T0 + 1e8 + n * 600_000, n, [
+          inbox,
+          {
+            tool: { name: "web.fetch", arguments: { url: `https://shop${n}.example/help` } },
+            destination: { url: `https://shop${n}.example/help` },
+          },
+        ]),
+      );
+    }
+    await env.learner.learnAll();
+    const checker = await judge(env, [inbox, { tool: { name: "web.fetch" }, destination: { url: "https://shop99.example/faq" } }]);
+    expect(checker.map((f) => f.ruleId)).not.toContain("anomaly.novel_destination");
+    // the mail relay always goes to one host: another is news
+    const relay = await judge(env, [inbox, lookup, { tool: { name: "email.reply" }, destination: { address: "mx.partner.example" } }]);
+    expect(relay.map((f) => f.ruleId)).toContain("anomaly.novel_destination");
+  });
+
   it("flags a path far longer and a pace far faster than the agent's tasks, once per task", async () => {
     const env = await learned(30);
     await env.learner.learnAll();
@@ -365,6 +389,7 @@ describe("baselines learned from finished tasks", () => {
         tools: ["t"],
         transitions: [[TASK_START, "t"]],
         destinations: [],
+        toolDestinations: [],
         domains: [],
         kindDomains: [],
         classes: [],

@@ -39,6 +39,8 @@ export interface TaskBehaviour {
   transitions: [string, string][];
   /** Hosts it reached. */
   destinations: string[];
+  /** The same, keyed `<tool>→<host>` (where each tool goes). */
+  toolDestinations: string[];
   /** Domains in the arguments of its writes and egress. */
   domains: string[];
   /** The same, keyed `<first tool of the task>→<domain>` (whom a kind of task writes to). */
@@ -77,6 +79,8 @@ export interface Baseline {
   /** Next tools by the tool before them. */
   transitions: Map<string, Tally>;
   destinations: Tally;
+  /** Hosts by the tool that reached them. */
+  destinationsByTool: Map<string, Tally>;
   domains: Tally;
   /** Argument domains by kind of task (its first tool). */
   domainsByKind: Map<string, Tally>;
@@ -200,6 +204,7 @@ export function behaviourOf(steps: Step[], effectOf: (step: Step) => ToolEffect 
     tools: Set<string>;
     transitions: [string, string][];
     destinations: Set<string>;
+    toolDestinations: Set<string>;
     domains: Set<string>;
     kindDomains: Set<string>;
     classes: Set<string>;
@@ -218,6 +223,7 @@ export function behaviourOf(steps: Step[], effectOf: (step: Step) => ToolEffect 
         tools: new Set(),
         transitions: [],
         destinations: new Set(),
+        toolDestinations: new Set(),
         domains: new Set(),
         kindDomains: new Set(),
         classes: new Set(),
@@ -239,7 +245,10 @@ export function behaviourOf(steps: Step[], effectOf: (step: Step) => ToolEffect 
     }
     const effect = effectOf(step);
     const host = hostOf(step);
-    if (host) b.destinations.add(host);
+    if (host) {
+      b.destinations.add(host);
+      if (step.tool) b.toolDestinations.add(repeatKey(step.tool.name, host));
+    }
     for (const d of argumentDomains(step, effect)) {
       b.domains.add(d);
       b.kindDomains.add(repeatKey(step.before?.firstTool ?? step.tool?.name ?? TASK_START, d));
@@ -252,6 +261,7 @@ export function behaviourOf(steps: Step[], effectOf: (step: Step) => ToolEffect 
     tools: [...b.tools],
     transitions: b.transitions,
     destinations: [...b.destinations],
+    toolDestinations: [...b.toolDestinations],
     domains: [...b.domains],
     kindDomains: [...b.kindDomains],
     classes: [...b.classes],
@@ -301,6 +311,9 @@ export function robustZ(x: number, spread: Spread, floor = 1): number {
 
 /** Calls of one tool: with no spread, each call beyond the usual is one unit. */
 const REPEAT_FLOOR = 1;
+
+/** Learned tasks that used a tool before its own habits (where it goes) are judged. */
+const TOOL_EVIDENCE = 5;
 
 const round = (x: number, digits = 2) => Math.round(x * 10 ** digits) / 10 ** digits;
 
@@ -375,15 +388,30 @@ export function anomalyHits(
   }
   const host = hostOf(step);
   if (host && !options.skip?.destination) {
-    const fresh = newValueHit(
-      "anomaly.novel_destination",
-      "destination",
-      host,
-      baseline.destinations,
-      baseline,
-      settings,
-      `${agent} reached ${host}, a destination it has not reached before.`,
-    );
+    // judged by where this tool goes when it has enough history (a mail relay always to one
+    // host, a link checker somewhere new each time), else by where the agent goes at all
+    const byTool = tool ? baseline.destinationsByTool.get(tool) : undefined;
+    const toolTasks = tool ? (baseline.tools.counts.get(tool) ?? 0) : 0;
+    const fresh =
+      byTool && toolTasks >= TOOL_EVIDENCE
+        ? newValueHit(
+            "anomaly.novel_destination",
+            `destination of ${tool}`,
+            host,
+            byTool,
+            baseline,
+            settings,
+            `${agent} reached ${host} with ${tool}, which has not gone there before.`,
+          )
+        : newValueHit(
+            "anomaly.novel_destination",
+            "destination",
+            host,
+            baseline.destinations,
+            baseline,
+            settings,
+            `${agent} reached ${host}, a destination it has not reached before.`,
+          );
     if (fresh) hits.push(fresh);
   }
   // a domain the task itself reached earlier (a page it read, cited in a note) is not new to it
