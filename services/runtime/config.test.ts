@@ -10,6 +10,12 @@ const OTHER_SECRET = `whsec_${Buffer.from("fedcba9876543210fedcba9876543210").to
 
 const dir = mkdtempSync(join(tmpdir(), "dw-config-test-"));
 const EC_PEM = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ format: "pem", type: "pkcs8" }).toString();
+/** The notifier's settings when no DRIFTWATCH_ALERT_* variable is set. */
+const NOTIFIER_DEFAULTS = {
+  stdout: true,
+  minSeverity: { stdout: "info", jsonl: "info", webhook: "info", slack: "info", splunk: "info", syslog: "info" },
+  retry: { rounds: 20, baseMs: 1_000, maxMs: 300_000, sweepMs: 1_000 },
+};
 /** What a CAEP receiver URL needs beside it. */
 const CAEP_REST = {
   DRIFTWATCH_CAEP_ISSUER: "https://driftwatch.example.com/",
@@ -44,7 +50,7 @@ describe("loadConfig", () => {
       tasks: { latenessMs: 30_000, idleMs: 300_000, ttlMs: 604_800_000, cachedTasks: 50_000, silenceSweepMs: 10_000 },
       baselines: { sweepMs: 10_000, settleMs: 60_000 },
       revoker: { minSeverity: "high", maxAttempts: 30, retryBaseMs: 1_000, retryMaxMs: 60_000, sweepMs: 1_000 },
-      notifier: { stdout: true },
+      notifier: NOTIFIER_DEFAULTS,
       webhookTimeoutMs: 5000,
       delivery: { maxAttempts: 4, backoffMs: 200, maxDelayMs: 10_000, budgetMs: 30_000, circuitFailures: 5, circuitCooldownMs: 30_000 },
     });
@@ -97,7 +103,7 @@ describe("loadConfig", () => {
       sweepMs: 250,
       webhook: { url: "https://vault-bridge.internal/revoke", secret: SECRET },
     });
-    expect(c.notifier).toEqual({ stdout: false, webhook: { url: "http://soc.internal/hook", secret: OTHER_SECRET } });
+    expect(c.notifier).toEqual({ ...NOTIFIER_DEFAULTS, stdout: false, webhook: { url: "http://soc.internal/hook", secret: OTHER_SECRET } });
     expect(c.webhookTimeoutMs).toBe(250);
   });
 
@@ -152,10 +158,24 @@ describe("loadConfig: a bad variable is named in the error", () => {
     ["DRIFTWATCH_DELIVERY_BUDGET_MS", "-1"],
     ["DRIFTWATCH_CIRCUIT_FAILURES", "none"],
     ["DRIFTWATCH_CIRCUIT_COOLDOWN_MS", "0"],
+    ["DRIFTWATCH_ALERT_MIN_SEVERITY", "urgent"],
+    ["DRIFTWATCH_ALERT_SLACK_MIN_SEVERITY", "HIGH"],
+    ["DRIFTWATCH_ALERT_SYSLOG", "syslog.internal:514"],
+    ["DRIFTWATCH_ALERT_SYSLOG", "tls://syslog.internal:6514"],
+    ["DRIFTWATCH_ALERT_SYSLOG", "udp://syslog.internal:99999"],
+    ["DRIFTWATCH_ALERT_SYSLOG_FACILITY", "local9"],
+    ["DRIFTWATCH_ALERT_SYSLOG_FACILITY", "24"],
+    ["DRIFTWATCH_ALERT_SPLUNK_HEC_URL", "splunk:8088"],
+    ["DRIFTWATCH_ALERT_SPLUNK_INDEX", "my index"],
+    ["DRIFTWATCH_ALERT_SPLUNK_SOURCETYPE", "driftwatch ocsf"],
+    ["DRIFTWATCH_ALERT_RETRY_ROUNDS", "0"],
+    ["DRIFTWATCH_ALERT_RETRY_BASE_MS", "soon"],
+    ["DRIFTWATCH_ALERT_SWEEP_MS", "-1"],
   ])("%s=%j", (name, value) => {
     const env: NodeJS.ProcessEnv = { [name]: value };
     if (name === "DRIFTWATCH_REVOKE_WEBHOOK_URL") env.DRIFTWATCH_REVOKE_WEBHOOK_SECRET = SECRET;
     if (name === "DRIFTWATCH_CAEP_RECEIVER_URL") Object.assign(env, CAEP_REST);
+    if (name === "DRIFTWATCH_ALERT_SPLUNK_HEC_URL") env.DRIFTWATCH_ALERT_SPLUNK_HEC_TOKEN = "hec-token";
     const err = configError(env);
     expect(err.problems).toHaveLength(1);
     expect(err.problems[0]).toMatch(new RegExp(`^${name}: `));
@@ -177,7 +197,8 @@ describe("loadConfig: a bad variable is named in the error", () => {
   });
 
   it("a secret without a URL is accepted and not used", () => {
-    expect(loadConfig({ DRIFTWATCH_ALERT_WEBHOOK_SECRET: SECRET }).notifier).toEqual({ stdout: true });
+    expect(loadConfig({ DRIFTWATCH_ALERT_WEBHOOK_SECRET: SECRET }).notifier).toEqual(NOTIFIER_DEFAULTS);
+    expect(loadConfig({ DRIFTWATCH_ALERT_SPLUNK_HEC_TOKEN: "abc" }).notifier).toEqual(NOTIFIER_DEFAULTS);
   });
 });
 
@@ -412,5 +433,101 @@ describe("loadConfig: delivery", () => {
       circuitFailures: 3,
       circuitCooldownMs: 15_000,
     });
+  });
+});
+
+describe("loadConfig: notifier sinks", () => {
+  const SLACK_URL = "https://hooks.slack.com/services/T0001/B0001/abcdefghijklmnopqrstuvwx";
+
+  it("reads every sink, each with its minimum severity (its own, else the default)", () => {
+    const c = loadConfig({
+      DRIFTWATCH_ALERT_STDOUT: "false",
+      DRIFTWATCH_ALERT_JSONL: "/var/log/driftwatch/alerts.jsonl",
+      DRIFTWATCH_ALERT_WEBHOOK_URL: "https://soc.example/hook",
+      DRIFTWATCH_ALERT_WEBHOOK_SECRET: SECRET,
+      DRIFTWATCH_ALERT_SLACK_WEBHOOK_URL: SLACK_URL,
+      DRIFTWATCH_ALERT_SPLUNK_HEC_URL: "https://splunk.example:8088",
+      DRIFTWATCH_ALERT_SPLUNK_HEC_TOKEN: "11111111-2222-3333-4444-555555555555",
+      DRIFTWATCH_ALERT_SPLUNK_INDEX: "security",
+      DRIFTWATCH_ALERT_SYSLOG: "tcp://syslog.example:6514",
+      DRIFTWATCH_ALERT_SYSLOG_FACILITY: "local3",
+      DRIFTWATCH_ALERT_MIN_SEVERITY: "low",
+      DRIFTWATCH_ALERT_SLACK_MIN_SEVERITY: "high",
+      DRIFTWATCH_ALERT_SYSLOG_MIN_SEVERITY: "critical",
+      DRIFTWATCH_ALERT_RETRY_ROUNDS: "5",
+      DRIFTWATCH_ALERT_RETRY_BASE_MS: "250",
+      DRIFTWATCH_ALERT_RETRY_MAX_MS: "60000",
+      DRIFTWATCH_ALERT_SWEEP_MS: "500",
+    });
+    expect(c.notifier).toEqual({
+      stdout: false,
+      jsonl: { path: "/var/log/driftwatch/alerts.jsonl" },
+      webhook: { url: "https://soc.example/hook", secret: SECRET },
+      slack: { url: SLACK_URL },
+      splunk: {
+        url: "https://splunk.example:8088",
+        token: "11111111-2222-3333-4444-555555555555",
+        index: "security",
+        sourcetype: "driftwatch:ocsf",
+        source: "driftwatch",
+      },
+      syslog: { transport: "tcp", host: "syslog.example", port: 6514, facility: 19 },
+      minSeverity: { stdout: "low", jsonl: "low", webhook: "low", slack: "high", splunk: "low", syslog: "critical" },
+      retry: { rounds: 5, baseMs: 250, maxMs: 60_000, sweepMs: 500 },
+    });
+  });
+
+  it("reads syslog targets: UDP or TCP, port 514 by default, IPv6 in brackets, facility by name or number", () => {
+    const syslog = (v: string, facility?: string) =>
+      loadConfig({ DRIFTWATCH_ALERT_SYSLOG: v, ...(facility ? { DRIFTWATCH_ALERT_SYSLOG_FACILITY: facility } : {}) }).notifier.syslog;
+    expect(syslog("udp://10.0.0.5")).toEqual({ transport: "udp", host: "10.0.0.5", port: 514, facility: 4 });
+    expect(syslog("tcp://[::1]:1514/", "13")).toEqual({ transport: "tcp", host: "::1", port: 1514, facility: 13 });
+    expect(syslog("udp://collector.internal:5514", "AuthPriv")).toEqual({
+      transport: "udp",
+      host: "collector.internal",
+      port: 5514,
+      facility: 10,
+    });
+  });
+
+  it("JSON lines to `-` is stdout", () => {
+    const c = loadConfig({ DRIFTWATCH_ALERT_STDOUT: "false", DRIFTWATCH_ALERT_JSONL: "-" });
+    expect(c.notifier.stdout).toBe(true);
+    expect(c.notifier.jsonl).toBeUndefined();
+  });
+
+  it("a HEC URL without a token is an error naming the token variable", () => {
+    const err = configError({ DRIFTWATCH_ALERT_SPLUNK_HEC_URL: "https://splunk.example:8088" });
+    expect(err.problems).toEqual([
+      expect.stringMatching(/^DRIFTWATCH_ALERT_SPLUNK_HEC_TOKEN: required when DRIFTWATCH_ALERT_SPLUNK_HEC_URL/),
+    ]);
+  });
+
+  it("a retry cap below its base is an error", () => {
+    const err = configError({ DRIFTWATCH_ALERT_RETRY_BASE_MS: "5000", DRIFTWATCH_ALERT_RETRY_MAX_MS: "1000" });
+    expect(err.problems).toEqual(["DRIFTWATCH_ALERT_RETRY_MAX_MS: must be at least DRIFTWATCH_ALERT_RETRY_BASE_MS"]);
+  });
+
+  it("the Slack URL and the HEC token are secrets: read from _FILE, never echoed", () => {
+    const slackFile = join(dir, "slack-url");
+    const tokenFile = join(dir, "hec-token");
+    writeFileSync(slackFile, `${SLACK_URL}\n`);
+    writeFileSync(tokenFile, "11111111-2222-3333-4444-555555555555\n");
+    const c = loadConfig({
+      DRIFTWATCH_ALERT_SLACK_WEBHOOK_URL_FILE: slackFile,
+      DRIFTWATCH_ALERT_SPLUNK_HEC_URL: "https://splunk.example:8088",
+      DRIFTWATCH_ALERT_SPLUNK_HEC_TOKEN_FILE: tokenFile,
+    });
+    expect(c.notifier.slack).toEqual({ url: SLACK_URL });
+    expect(c.notifier.splunk?.token).toBe("11111111-2222-3333-4444-555555555555");
+    const badSlack = configError({ DRIFTWATCH_ALERT_SLACK_WEBHOOK_URL: "hooks.slack.com/services/T0001/B0001/topsecretpart" });
+    expect(badSlack.problems).toEqual([expect.stringMatching(/^DRIFTWATCH_ALERT_SLACK_WEBHOOK_URL: /)]);
+    expect(badSlack.message).not.toContain("topsecretpart");
+    const badToken = configError({
+      DRIFTWATCH_ALERT_SPLUNK_HEC_URL: "https://splunk.example:8088",
+      DRIFTWATCH_ALERT_SPLUNK_HEC_TOKEN: "secret token",
+    });
+    expect(badToken.problems).toEqual([expect.stringMatching(/^DRIFTWATCH_ALERT_SPLUNK_HEC_TOKEN: /)]);
+    expect(badToken.message).not.toContain("secret token");
   });
 });

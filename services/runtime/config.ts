@@ -31,6 +31,59 @@ const webhookSecret = z
 const vaultToken = z.string().regex(/^[\x21-\x7e]+$/, "must be printable characters without whitespace");
 /** An HTTP header value (the CAEP receiver's Authorization). */
 const headerValue = z.string().regex(/^[\x20-\x7e]+$/, "must be printable characters (an HTTP header value)");
+const severity = z.enum(["info", "low", "medium", "high", "critical"]);
+/** A Splunk HEC token: printable characters, no whitespace (it travels in the Authorization header). */
+const hecToken = z.string().regex(/^[\x21-\x7e]+$/, "must be printable characters without whitespace");
+
+/** Syslog facilities by name (RFC 5424, 6.2.1). */
+export const SYSLOG_FACILITIES: Readonly<Record<string, number>> = {
+  kern: 0,
+  user: 1,
+  mail: 2,
+  daemon: 3,
+  auth: 4,
+  syslog: 5,
+  lpr: 6,
+  news: 7,
+  uucp: 8,
+  cron: 9,
+  authpriv: 10,
+  ftp: 11,
+  ntp: 12,
+  audit: 13,
+  alert: 14,
+  clock: 15,
+  local0: 16,
+  local1: 17,
+  local2: 18,
+  local3: 19,
+  local4: 20,
+  local5: 21,
+  local6: 22,
+  local7: 23,
+};
+
+/** A syslog collector: `udp://host[:port]` or `tcp://host[:port]` (port 514 by default; IPv6 in brackets). */
+const syslogTarget = z.string().transform((value, ctx) => {
+  const m = /^(udp|tcp):\/\/(\[[0-9A-Fa-f:.]+\]|[^\s/:@[\]]+)(?::(\d{1,5}))?\/?$/.exec(value);
+  const port = m?.[3] === undefined ? 514 : Number(m[3]);
+  if (!m || port < 1 || port > 65535) {
+    ctx.addIssue({ code: "custom", message: "must be udp://host:port or tcp://host:port" });
+    return z.NEVER;
+  }
+  return { transport: m[1] as "udp" | "tcp", host: (m[2] as string).replace(/^\[|\]$/g, ""), port };
+});
+
+/** A syslog facility, by name (`auth`, `local0`, ...) or number (0-23). */
+const syslogFacility = z.string().transform((value, ctx) => {
+  const v = value.trim().toLowerCase();
+  const n = /^\d{1,2}$/.test(v) ? Number(v) : SYSLOG_FACILITIES[v];
+  if (n === undefined || n > 23) {
+    ctx.addIssue({ code: "custom", message: `must be a facility name (${Object.keys(SYSLOG_FACILITIES).join(", ")}) or 0-23` });
+    return z.NEVER;
+  }
+  return n;
+});
 
 const Env = z.object({
   DRIFTWATCH_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
@@ -69,8 +122,34 @@ const Env = z.object({
   DRIFTWATCH_REVOKE_WEBHOOK_URL: url.optional(),
   DRIFTWATCH_REVOKE_WEBHOOK_SECRET: webhookSecret.optional(),
   DRIFTWATCH_ALERT_STDOUT: bool.default(true),
+  DRIFTWATCH_ALERT_JSONL: z.string().min(1).optional(),
   DRIFTWATCH_ALERT_WEBHOOK_URL: url.optional(),
   DRIFTWATCH_ALERT_WEBHOOK_SECRET: webhookSecret.optional(),
+  DRIFTWATCH_ALERT_SLACK_WEBHOOK_URL: url.optional(),
+  DRIFTWATCH_ALERT_SPLUNK_HEC_URL: url.optional(),
+  DRIFTWATCH_ALERT_SPLUNK_HEC_TOKEN: hecToken.optional(),
+  DRIFTWATCH_ALERT_SPLUNK_INDEX: z
+    .string()
+    .regex(/^[A-Za-z0-9_][A-Za-z0-9_-]*$/, "must be an index name (letters, digits, '_' and '-')")
+    .optional(),
+  DRIFTWATCH_ALERT_SPLUNK_SOURCETYPE: z
+    .string()
+    .regex(/^[\x21-\x7e]+$/, "must be printable characters without whitespace")
+    .default("driftwatch:ocsf"),
+  DRIFTWATCH_ALERT_SPLUNK_SOURCE: z.string().min(1).default("driftwatch"),
+  DRIFTWATCH_ALERT_SYSLOG: syslogTarget.optional(),
+  DRIFTWATCH_ALERT_SYSLOG_FACILITY: syslogFacility.default(4),
+  DRIFTWATCH_ALERT_MIN_SEVERITY: severity.default("info"),
+  DRIFTWATCH_ALERT_STDOUT_MIN_SEVERITY: severity.optional(),
+  DRIFTWATCH_ALERT_JSONL_MIN_SEVERITY: severity.optional(),
+  DRIFTWATCH_ALERT_WEBHOOK_MIN_SEVERITY: severity.optional(),
+  DRIFTWATCH_ALERT_SLACK_MIN_SEVERITY: severity.optional(),
+  DRIFTWATCH_ALERT_SPLUNK_MIN_SEVERITY: severity.optional(),
+  DRIFTWATCH_ALERT_SYSLOG_MIN_SEVERITY: severity.optional(),
+  DRIFTWATCH_ALERT_RETRY_ROUNDS: positiveInt.default(20),
+  DRIFTWATCH_ALERT_RETRY_BASE_MS: positiveInt.default(1_000),
+  DRIFTWATCH_ALERT_RETRY_MAX_MS: positiveInt.default(300_000),
+  DRIFTWATCH_ALERT_SWEEP_MS: positiveInt.default(1_000),
   DRIFTWATCH_WEBHOOK_TIMEOUT_MS: positiveInt.default(5000),
   DRIFTWATCH_VAULT_ADDR: url.optional(),
   DRIFTWATCH_VAULT_TOKEN: vaultToken.optional(),
@@ -98,6 +177,8 @@ const Env = z.object({
 const SECRET_VARS = [
   "DRIFTWATCH_REVOKE_WEBHOOK_SECRET",
   "DRIFTWATCH_ALERT_WEBHOOK_SECRET",
+  "DRIFTWATCH_ALERT_SLACK_WEBHOOK_URL",
+  "DRIFTWATCH_ALERT_SPLUNK_HEC_TOKEN",
   "DRIFTWATCH_VAULT_TOKEN",
   "DRIFTWATCH_CAEP_SIGNING_KEY",
   "DRIFTWATCH_CAEP_AUTHORIZATION",
@@ -161,7 +242,7 @@ export interface Config {
     vault?: VaultConfig;
     caep?: CaepConfig;
   };
-  notifier: { stdout: boolean; webhook?: { url: string; secret: string } };
+  notifier: NotifierConfig;
   webhookTimeoutMs: number;
   /** Retries, backoff and circuit breaking of outgoing HTTP (services/runtime/delivery.ts). */
   delivery: {
@@ -172,6 +253,29 @@ export interface Config {
     circuitFailures: number;
     circuitCooldownMs: number;
   };
+}
+
+export type Severity = z.infer<typeof severity>;
+export type AlertSinkName = "stdout" | "jsonl" | "webhook" | "slack" | "splunk" | "syslog";
+
+/** The SOC sinks (services/notifier/outputs), each present when configured, and how failed alerts are retried. */
+export interface NotifierConfig {
+  /** Incident versions as JSON lines on stdout. */
+  stdout: boolean;
+  /** ... or appended to this file. */
+  jsonl?: { path: string };
+  /** Signed (Standard Webhooks) POSTs. */
+  webhook?: { url: string; secret: string };
+  /** A Slack incoming webhook; the URL is the credential. */
+  slack?: { url: string };
+  /** A Splunk HTTP Event Collector. */
+  splunk?: { url: string; token: string; index?: string; sourcetype: string; source: string };
+  /** A syslog collector (RFC 5424 over UDP, or TCP with octet counting). */
+  syslog?: { transport: "udp" | "tcp"; host: string; port: number; facility: number };
+  /** The least severity each sink is sent. */
+  minSeverity: Record<AlertSinkName, Severity>;
+  /** Rounds per version and sink before it is dead-lettered; the delay before the next round (doubling, full jitter) and its cap; how often the sweep looks. */
+  retry: { rounds: number; baseMs: number; maxMs: number; sweepMs: number };
 }
 
 /** A secret given in the environment, or the file that holds it (read again when it changes). */
@@ -218,6 +322,46 @@ function resolveSecretFiles(env: NodeJS.ProcessEnv, problems: string[], files: M
   return out;
 }
 
+function notifierConfig(e: z.infer<typeof Env>, webhook: { url: string; secret: string } | undefined): NotifierConfig {
+  const min = (sink: Severity | undefined) => sink ?? e.DRIFTWATCH_ALERT_MIN_SEVERITY;
+  const jsonl = e.DRIFTWATCH_ALERT_JSONL;
+  const hec = e.DRIFTWATCH_ALERT_SPLUNK_HEC_URL;
+  const token = e.DRIFTWATCH_ALERT_SPLUNK_HEC_TOKEN;
+  return {
+    // `-` is stdout
+    stdout: e.DRIFTWATCH_ALERT_STDOUT || jsonl === "-",
+    ...(jsonl && jsonl !== "-" ? { jsonl: { path: jsonl } } : {}),
+    ...(webhook ? { webhook } : {}),
+    ...(e.DRIFTWATCH_ALERT_SLACK_WEBHOOK_URL ? { slack: { url: e.DRIFTWATCH_ALERT_SLACK_WEBHOOK_URL } } : {}),
+    ...(hec && token
+      ? {
+          splunk: {
+            url: hec,
+            token,
+            ...(e.DRIFTWATCH_ALERT_SPLUNK_INDEX ? { index: e.DRIFTWATCH_ALERT_SPLUNK_INDEX } : {}),
+            sourcetype: e.DRIFTWATCH_ALERT_SPLUNK_SOURCETYPE,
+            source: e.DRIFTWATCH_ALERT_SPLUNK_SOURCE,
+          },
+        }
+      : {}),
+    ...(e.DRIFTWATCH_ALERT_SYSLOG ? { syslog: { ...e.DRIFTWATCH_ALERT_SYSLOG, facility: e.DRIFTWATCH_ALERT_SYSLOG_FACILITY } } : {}),
+    minSeverity: {
+      stdout: min(e.DRIFTWATCH_ALERT_STDOUT_MIN_SEVERITY),
+      jsonl: min(e.DRIFTWATCH_ALERT_JSONL_MIN_SEVERITY),
+      webhook: min(e.DRIFTWATCH_ALERT_WEBHOOK_MIN_SEVERITY),
+      slack: min(e.DRIFTWATCH_ALERT_SLACK_MIN_SEVERITY),
+      splunk: min(e.DRIFTWATCH_ALERT_SPLUNK_MIN_SEVERITY),
+      syslog: min(e.DRIFTWATCH_ALERT_SYSLOG_MIN_SEVERITY),
+    },
+    retry: {
+      rounds: e.DRIFTWATCH_ALERT_RETRY_ROUNDS,
+      baseMs: e.DRIFTWATCH_ALERT_RETRY_BASE_MS,
+      maxMs: e.DRIFTWATCH_ALERT_RETRY_MAX_MS,
+      sweepMs: e.DRIFTWATCH_ALERT_SWEEP_MS,
+    },
+  };
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const problems: string[] = [];
   const secretFiles = new Map<string, string>();
@@ -241,6 +385,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ] as const) {
       if (e[urlVar] && !e[secretVar]) problems.push(`${secretVar}: required when ${urlVar} is set (the ${sink} is signed)`);
     }
+    if (e.DRIFTWATCH_ALERT_SPLUNK_HEC_URL && !e.DRIFTWATCH_ALERT_SPLUNK_HEC_TOKEN)
+      problems.push(
+        "DRIFTWATCH_ALERT_SPLUNK_HEC_TOKEN: required when DRIFTWATCH_ALERT_SPLUNK_HEC_URL is set (or DRIFTWATCH_ALERT_SPLUNK_HEC_TOKEN_FILE)",
+      );
+    if (e.DRIFTWATCH_ALERT_RETRY_BASE_MS > e.DRIFTWATCH_ALERT_RETRY_MAX_MS)
+      problems.push("DRIFTWATCH_ALERT_RETRY_MAX_MS: must be at least DRIFTWATCH_ALERT_RETRY_BASE_MS");
     if (e.DRIFTWATCH_VAULT_ADDR && !e.DRIFTWATCH_VAULT_TOKEN)
       problems.push("DRIFTWATCH_VAULT_TOKEN: required when DRIFTWATCH_VAULT_ADDR is set (or DRIFTWATCH_VAULT_TOKEN_FILE)");
     if (e.DRIFTWATCH_CAEP_RECEIVER_URL) {
@@ -328,7 +478,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       ...(vault ? { vault } : {}),
       ...(caep ? { caep } : {}),
     },
-    notifier: { stdout: e.DRIFTWATCH_ALERT_STDOUT, ...(alertWebhook ? { webhook: alertWebhook } : {}) },
+    notifier: notifierConfig(e, alertWebhook),
     webhookTimeoutMs: e.DRIFTWATCH_WEBHOOK_TIMEOUT_MS,
     delivery: {
       maxAttempts: e.DRIFTWATCH_DELIVERY_MAX_ATTEMPTS,

@@ -1,24 +1,36 @@
-import type { Finding } from "../../../schemas/finding.js";
-import { Unavailable } from "../../runtime/stage.js";
+import type { Severity } from "../../../schemas/finding.js";
+import type { IncidentUpdate } from "../../../schemas/incident.js";
 import type { SignedWebhookTarget, WebhookClient } from "../../runtime/webhook-client.js";
-import type { AlertOutput } from "./output.js";
+import { toDetectionFinding } from "../ocsf.js";
+import { type AlertOutput, nothingSent, type SendResult } from "./output.js";
 
-/** Each finding POSTed to a SOC webhook, signed (Standard Webhooks); webhook-id is the finding id. */
+/** The `webhook-id` of an incident version: the same on every retry, so receivers can drop repeats. */
+export function webhookIdOf(update: IncidentUpdate): string {
+  return `${update.incident.id}-v${update.incident.version}`;
+}
+
+/**
+ * Each incident version POSTed to a SOC webhook, signed (Standard Webhooks): the version as
+ * the notifier keeps it (`type: "driftwatch.incident"`, `incident`, `change`, `findings`,
+ * `finding`, `revocation`) with its OCSF Detection Finding as `ocsf`.
+ */
 export class WebhookOutput implements AlertOutput {
   readonly name = "webhook";
 
   constructor(
     private readonly target: SignedWebhookTarget,
     private readonly client: WebhookClient,
+    readonly minSeverity: Severity = "info",
   ) {}
 
-  async send(findings: Finding[]): Promise<void> {
-    for (const finding of findings) {
-      const result = await this.client.post(this.target, finding.id, { type: "driftwatch.finding", finding });
-      if (result.ok) continue;
-      const message = `alert webhook refused finding ${finding.id}: ${result.detail}`;
-      // unreachable, 5xx or 429: the endpoint is down, so the batch waits for it; other refusals are about this finding
-      throw result.status === undefined || result.status >= 500 || result.status === 429 ? new Unavailable(message) : new Error(message);
-    }
+  async send(update: IncidentUpdate): Promise<SendResult> {
+    const result = await this.client.post(this.target, webhookIdOf(update), { ...update, ocsf: toDetectionFinding(update) });
+    if (result.ok) return { ok: true, detail: result.detail };
+    return {
+      ok: false,
+      detail: `alert webhook refused incident ${update.incident.id} version ${update.incident.version}: ${result.detail}`,
+      ...(result.permanent ? { permanent: true } : {}),
+      ...(nothingSent(result) ? { notSent: true } : {}),
+    };
   }
 }
