@@ -5,6 +5,7 @@ import { TaskScope } from "../../schemas/action.js";
 import { ApprovalDecision, ApprovalStatus } from "../../schemas/approval.js";
 import { type Policy, profileFor } from "../detector/policy.js";
 import { limitOfProfile, limitOfScope, wider } from "../detector/scope.js";
+import type { IncidentBook } from "../notifier/incident.js";
 import { TASK_STATUSES, type TaskStore } from "../pathfinder/task-store.js";
 import type { Approvals } from "../revoker/approvals.js";
 import type { RevocationLedger } from "../revoker/ledger.js";
@@ -23,6 +24,8 @@ export interface ApiDeps {
   revocations: RevocationLedger;
   approvals: Approvals;
   quarantine: AgentQuarantine;
+  /** The notifier's incidents (one per task), read-only here. */
+  incidents?: IncidentBook;
   metrics: Metrics;
   logger: Logger;
   ready: () => Promise<boolean>;
@@ -185,6 +188,24 @@ export function createApi(deps: ApiDeps): FastifyInstance {
     const [revocation, history] = await Promise.all([deps.revocations.get(id), deps.revocations.history(id)]);
     if (!revocation) return reply.code(404).send({ error: `no revocation ${id}` });
     return { revocation, history };
+  });
+
+  app.get("/api/v1/incidents", async (req, reply) => {
+    if (!deps.incidents) return reply.code(404).send({ error: "incidents are not kept here" });
+    const page = Page.parse(req.query);
+    return { incidents: await deps.incidents.list(page), ...page };
+  });
+
+  app.get("/api/v1/incidents/:id", async (req, reply) => {
+    const { id } = IdParam.parse(req.params);
+    const incident = await deps.incidents?.get(id);
+    return incident ?? reply.code(404).send({ error: `no incident ${id}` });
+  });
+
+  app.get("/api/v1/tasks/:id/incident", async (req, reply) => {
+    const { id } = TaskIdParam.parse(req.params);
+    const incident = await deps.incidents?.forTask(id);
+    return incident ?? reply.code(404).send({ error: `no incident for task ${id}` });
   });
 
   // responses held for a human (response rules with `ask_human`)

@@ -1,6 +1,7 @@
 import { Finding } from "../../schemas/finding.js";
 import { TOPICS, topicName } from "../../schemas/topics.js";
 import { PolicyHolder } from "../detector/policy.js";
+import { IncidentBook } from "../notifier/incident.js";
 import { taskStoreFor } from "../pathfinder/task-store.js";
 import { Approvals } from "../revoker/approvals.js";
 import { RevocationLedger } from "../revoker/ledger.js";
@@ -32,6 +33,7 @@ export async function startConsole(ctx: ServiceContext): Promise<RunningService 
     revocations,
     approvals: new Approvals(ctx.store),
     quarantine: new AgentQuarantine(ctx.store),
+    incidents: new IncidentBook(ctx.store),
     metrics: ctx.metrics,
     logger: ctx.logger,
     ready: async () => (await ctx.store.ping()) && (await ctx.bus.ready()),

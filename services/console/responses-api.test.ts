@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Approval } from "../../schemas/approval.js";
 import { Revocation } from "../../schemas/revocation.js";
 import { aFinding } from "../../test/support/findings.js";
+import { IncidentBook } from "../notifier/incident.js";
 import { TaskStore } from "../pathfinder/task-store.js";
 import { Approvals } from "../revoker/approvals.js";
 import { RevocationLedger } from "../revoker/ledger.js";
@@ -23,6 +24,7 @@ describe("console API: approvals, quarantine, the revocation ledger", () => {
   const approvals = new Approvals(store);
   const quarantine = new AgentQuarantine(store);
   const ledger = new RevocationLedger(store);
+  const incidents = new IncidentBook(store);
   let app: FastifyInstance;
   let approvalId: string;
 
@@ -53,12 +55,14 @@ describe("console API: approvals, quarantine, the revocation ledger", () => {
     });
     await ledger.record(base);
     await ledger.record({ ...base, status: "revoked", detail: "HTTP 204", attempts: 3, completedAtMs: NOW + 1_000 });
+    await incidents.addFindings("task-1", [finding("f-1", "task-1"), finding("f-2", "task-1")]);
     app = createApi({
       tasks: new TaskStore(store),
       findings: new FindingLog(store),
       revocations: ledger,
       approvals,
       quarantine,
+      incidents,
       metrics: new Metrics(false),
       logger: createLogger("silent"),
       ready: async () => true,
@@ -132,5 +136,15 @@ describe("console API: approvals, quarantine, the revocation ledger", () => {
     });
     expect((await app.inject({ method: "GET", url: "/api/v1/revocations" })).json()).toMatchObject({ total: 1 });
     expect((await app.inject({ method: "GET", url: "/api/v1/revocations/nope" })).statusCode).toBe(404);
+  });
+
+  it("shows a task's incident: its findings rolled up", async () => {
+    const res = await app.inject({ method: "GET", url: "/api/v1/tasks/task-1/incident" });
+    expect(res.statusCode).toBe(200);
+    const incident = res.json() as { id: string; taskId: string; severity: string; version: number };
+    expect(incident).toMatchObject({ taskId: "task-1", severity: "high", version: 1 });
+    expect((await app.inject({ method: "GET", url: `/api/v1/incidents/${incident.id}` })).json()).toMatchObject({ taskId: "task-1" });
+    expect((await app.inject({ method: "GET", url: "/api/v1/incidents" })).json()).toMatchObject({ incidents: [{ id: incident.id }] });
+    expect((await app.inject({ method: "GET", url: "/api/v1/tasks/nope/incident" })).statusCode).toBe(404);
   });
 });
