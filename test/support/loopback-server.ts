@@ -28,6 +28,12 @@ export interface RecordedCall extends IncomingCall {
   status: number;
   outage: Outage;
   atMs: number;
+  /**
+   * Whether the answer went out on an open connection. False when the client had already
+   * gone (a slow answer past its time-out): the request may have taken effect, but the
+   * client never learnt it.
+   */
+  delivered: boolean;
 }
 
 export class LoopbackServer {
@@ -67,7 +73,7 @@ export class LoopbackServer {
         };
         const outage = this.script.shift() ?? this.outage;
         const reply = (answer: Answer) => {
-          this.calls.push({ ...call, status: answer.status, outage, atMs: Date.now() });
+          this.calls.push({ ...call, status: answer.status, outage, atMs: Date.now(), delivered: !res.destroyed });
           if (res.destroyed) return;
           res.writeHead(answer.status, answer.headers).end(answer.body);
         };
