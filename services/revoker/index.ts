@@ -98,11 +98,10 @@ export async function startRevoker(ctx: ServiceContext): Promise<RunningService>
   const log = ctx.logger.child({ stage: "revoker" });
   const revocations = topicName(ctx.config.topicPrefix, TOPICS.revocations);
   const deadletter = topicName(ctx.config.topicPrefix, TOPICS.deadletter);
-  let running = false;
+  let running: Promise<void> | undefined;
   const timer = setInterval(() => {
     if (running) return;
-    running = true;
-    (async () => {
+    running = (async () => {
       const out = await responder.retryDue();
       const decided = await responder.approvalsDue();
       const emits = emitsOf(
@@ -112,9 +111,9 @@ export async function startRevoker(ctx: ServiceContext): Promise<RunningService>
       );
       for (const e of emits) await ctx.bus.publish(e.topic, [e.message]);
     })()
-      .catch((err: unknown) => log.warn({ err }, "revoker sweep failed; trying again in a second"))
+      .catch((err: unknown) => log.warn({ err }, "revoker sweep failed; trying again at the next interval"))
       .finally(() => {
-        running = false;
+        running = undefined;
       });
   }, ctx.config.revoker.sweepMs);
   timer.unref();
@@ -122,6 +121,8 @@ export async function startRevoker(ctx: ServiceContext): Promise<RunningService>
     name: "revoker",
     close: async () => {
       clearInterval(timer);
+      // a sweep in flight finishes (its outcome recorded) before the store closes under it
+      await running;
       policy.close();
       await stage.close();
     },

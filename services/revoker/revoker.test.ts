@@ -311,6 +311,39 @@ describe("revoker with a webhook credential store", () => {
     expect((await ledger.history(id)).map((h) => h.status)).toEqual(["failed", "revoked"]);
   });
 
+  it("a revoker that dies in the middle of a retry round loses nothing: another takes the round up once the claim lapses", async () => {
+    await bind(tasks, "task-1", ["lease-a"]);
+    status = 500;
+    const claimTtlMs = 100;
+    const first = responder(store, tasks, credentialStore, { now: () => clock, retryBaseMs: 1_000, claimTtlMs });
+    await deliver(revokerStage("", first), finding());
+    // A takes the round and never comes back (its store call hangs: a process that died)
+    const hanging: CredentialStore = { name: "webhook", revoke: () => new Promise(() => undefined) };
+    const a = responder(store, tasks, hanging, { now: () => clock, retryBaseMs: 1_000, claimTtlMs });
+    clock += 1_000;
+    void a.retryDue();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    // B, meanwhile: not due (A holds the round)
+    status = 200;
+    const b = responder(store, tasks, credentialStore, { now: () => clock, retryBaseMs: 1_000, claimTtlMs });
+    expect((await b.retryDue()).revocations).toEqual([]);
+    // once A's claim on the round lapses, B runs it
+    await new Promise((resolve) => setTimeout(resolve, claimTtlMs + 50));
+    clock += claimTtlMs;
+    const out = await b.retryDue();
+    expect(out.revocations.map((r) => [r.credentialId, r.status])).toEqual([["lease-a", "revoked"]]);
+    expect((await b.retryDue()).revocations).toEqual([]);
+  });
+
+  it("a claim this revoker left pending (a store error midway) does not make it wait for its own claim", async () => {
+    await bind(tasks, "task-1", ["lease-a"]);
+    const r = responder(store, tasks, credentialStore, { now: () => clock });
+    const owner = (r as unknown as { owner: string }).owner;
+    await store.set("credential:{lease-a}:revocation", JSON.stringify({ state: "pending", owner, atMs: clock }), { ttlMs: 60_000 });
+    const records = revocations(await deliver(revokerStage("", r), finding()));
+    expect(records.map((x) => x.status)).toEqual(["revoked"]);
+  });
+
   it("gives up after the last attempt: dead-lettered with the request, and the ledger says so", async () => {
     await bind(tasks, "task-1", ["lease-a"]);
     status = 503;

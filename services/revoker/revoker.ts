@@ -191,6 +191,11 @@ export class Responder {
       const raw = await this.deps.store.get(key);
       if (raw === null) return this.revokeCredential(taskId, credentialId, cause); // the claim lapsed just now
       const claim = JSON.parse(raw) as Claim;
+      if (claim.state === "pending" && claim.owner === this.owner) {
+        // this instance's own claim, left by an attempt that failed midway (a store error): take it up again
+        await this.deps.store.delete(key);
+        return this.revokeCredential(taskId, credentialId, cause);
+      }
       if (claim.state === "pending") {
         // another revoker is at it (or crashed, and its claim will lapse): the batch waits for it
         throw new Unavailable(
@@ -233,6 +238,7 @@ export class Responder {
       const r = this.record(request, cause, storeName, { ...base, status: outcome.status });
       await this.deps.ledger.record(r);
       await this.deps.store.set(key, JSON.stringify({ state: "done", revocationId: r.id } satisfies Claim), { ttlMs: DONE_TTL_MS });
+      await this.deps.store.sortedRemove(RETRIES, [request.credentialId]);
       this.deps.metrics?.revocations.inc({ store: storeName, status: r.status });
       if (r.status === "revoked" && r.latencyMs?.fromDetection !== undefined) {
         this.deps.metrics?.revocationLatency.observe({ store: storeName, trigger: cause.trigger }, r.latencyMs.fromDetection / 1000);
@@ -245,6 +251,7 @@ export class Responder {
       const r = this.record(request, cause, storeName, { ...base, status: "dead_lettered", detail: `${outcome.detail} (gave up: ${why})` });
       await this.deps.ledger.record(r);
       await this.deps.store.set(key, JSON.stringify({ state: "done", revocationId: r.id } satisfies Claim), { ttlMs: DONE_TTL_MS });
+      await this.deps.store.sortedRemove(RETRIES, [request.credentialId]);
       this.deps.metrics?.revocations.inc({ store: storeName, status: r.status });
       const letter: DeadLetter = {
         stage: "revoker",
@@ -259,8 +266,10 @@ export class Responder {
     const r = this.record(request, cause, storeName, { ...base, status: "failed", retryAtMs: this.now() + delay });
     await this.deps.ledger.record(r);
     const claim: Claim = { state: "retrying", revocationId: r.id, round: round + 1, request, cause, revocation: r };
-    await this.deps.store.set(key, JSON.stringify(claim), { ttlMs: DONE_TTL_MS });
+    // scheduled before the claim says so: a crash in between leaves a schedule that finds
+    // the claim as it was, never a `retrying` claim nothing will retry
     await this.deps.store.sortedAdd(RETRIES, [{ score: r.retryAtMs as number, member: request.credentialId }]);
+    await this.deps.store.set(key, JSON.stringify(claim), { ttlMs: DONE_TTL_MS });
     this.deps.metrics?.revocations.inc({ store: storeName, status: r.status });
     return { revocations: [r], deadLetters: [] };
   }
@@ -317,8 +326,16 @@ export class Responder {
       try {
         const raw = await this.deps.store.get(key);
         const claim = raw ? (JSON.parse(raw) as Claim) : undefined;
-        await this.deps.store.sortedRemove(RETRIES, [credentialId]);
-        if (claim?.state !== "retrying") continue;
+        if (claim?.state !== "retrying") {
+          // done meanwhile (or never retrying): nothing to schedule
+          if (claim?.state === "done") await this.deps.store.sortedRemove(RETRIES, [credentialId]);
+          continue;
+        }
+        // another instance may have just run this round and scheduled the next: not due yet
+        if ((claim.revocation.retryAtMs ?? 0) > now) continue;
+        // kept on the schedule, a claim-lifetime ahead, while this round runs: if this revoker
+        // dies mid-round another one takes it up then; settle() moves or removes it
+        await this.deps.store.sortedAdd(RETRIES, [{ score: now + (this.deps.claimTtlMs ?? CLAIM_TTL_MS), member: credentialId }]);
         const choice = this.deps.stores.storeFor(credentialId);
         const outcome: StoreOutcome =
           "store" in choice
