@@ -118,3 +118,86 @@ export async function rates<K extends string>(items: number, rounds: number, cas
   for (const name of names) out[name] = (items / best[name]) * 1000;
   return out;
 }
+
+/** One task's spans as the OTLP export request an agent (or the Collector, one trace per message) sends. */
+export interface TaskRequest {
+  taskId: string;
+  traceId: string;
+  request: Uint8Array;
+}
+
+/**
+ * `count` billing-agent tasks of `stepsPerTask` spans each (an `invoke_agent` span and its
+ * tool calls, within the shipped billing profile), one OTLP protobuf request per task, made
+ * with the real OTel JS SDK. Each task binds the credential `credential(i)`; a drifting task's
+ * last tool call is `shell.exec`, outside the profile (scope.tool, high, enforce: revoked).
+ */
+export function taskRequests(
+  count: number,
+  options: { stepsPerTask: number; idPrefix: string; drift: boolean; credential: (i: number) => string },
+): TaskRequest[] {
+  const exporter = new InMemorySpanExporter();
+  const provider = new BasicTracerProvider({
+    resource: resourceFromAttributes({
+      "service.name": "billing-agent",
+      "deployment.environment.name": "prod",
+      "spiffe.id": "spiffe://acme.example/agents/billing",
+      "telemetry.sdk.language": "nodejs",
+    }),
+    spanProcessors: [new SimpleSpanProcessor(exporter)],
+  });
+  const tracer = provider.getTracer("bench", "1.0.0");
+  const out: TaskRequest[] = [];
+  for (let t = 0; t < count; t++) {
+    exporter.reset();
+    const taskId = `${options.idPrefix}${t}`;
+    const credential = options.credential(t);
+    const root = tracer.startSpan("invoke_agent billing-agent", {
+      attributes: {
+        "gen_ai.operation.name": "invoke_agent",
+        "gen_ai.agent.id": "billing-agent",
+        "gen_ai.agent.name": "Billing assistant",
+        "agent.task.id": taskId,
+        "agent.task.intent": `Summarise invoices of customer ${t}`,
+        "agent.credential.id": credential,
+      },
+    });
+    const inRoot = trace.setSpan(context.active(), root);
+    for (let s = 0; s < options.stepsPerTask - 1; s++) {
+      const last = s === options.stepsPerTask - 2;
+      const tool = options.drift && last ? "shell.exec" : (TOOLS[s % 2] as string);
+      tracer
+        .startSpan(
+          `execute_tool ${tool}`,
+          {
+            attributes: {
+              "gen_ai.operation.name": "execute_tool",
+              "gen_ai.agent.id": "billing-agent",
+              "agent.task.id": taskId,
+              "gen_ai.tool.name": tool,
+              "gen_ai.tool.call.id": `call_${t}_${s}`,
+              "gen_ai.tool.type": "function",
+              "gen_ai.tool.call.arguments": JSON.stringify({ customer: String(t), page: s, filter: { status: "open" } }),
+              "gen_ai.tool.call.result": JSON.stringify({ items: [{ id: `INV-${t}-${s}`, amount: 120.5 }], next: null }),
+              "data.classification": "internal",
+              "agent.credential.id": credential,
+              "server.address": "api.internal.example",
+            },
+          },
+          inRoot,
+        )
+        .end();
+    }
+    root.end();
+    const request = ProtobufTraceSerializer.serializeRequest(exporter.getFinishedSpans());
+    if (request) out.push({ taskId, traceId: root.spanContext().traceId, request });
+  }
+  void provider.shutdown();
+  return out;
+}
+
+/** The q-quantile (0..1) of ascending `sorted` values, nearest rank. */
+export function quantile(sorted: number[], q: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] as number;
+}
