@@ -1,28 +1,17 @@
-import { Finding } from "../../schemas/finding.js";
+import type { Finding } from "../../schemas/finding.js";
 import { Revocation } from "../../schemas/revocation.js";
+import { aFinding } from "./findings.js";
 
 /** Test records for the notifier: a finding and a revocation, valid by their schemas, with what a test changes. */
 export const T0 = 1_760_000_000_000;
 
 export function finding(id: string, over: Partial<Finding> = {}): Finding {
-  return Finding.parse({
+  return aFinding({
     id,
-    taskId: "task-1",
-    agentId: "billing-agent",
-    stepIndex: 2,
-    traceId: "4bf92f3577b34da6a3ce929d0e0e4736",
-    spanId: "00f067aa0ba902b7",
-    ruleId: "scope.tool",
-    kind: "out_of_scope",
-    severity: "high",
-    mode: "enforce",
-    confidence: 0.95,
     explanation: 'billing-agent called tool "shell.exec", which is outside its profile',
-    evidence: { observed: { tool: "shell.exec" }, expected: { tools: ["invoices.read"] } },
     tags: { owaspAgentic: ["ASI02"], maestro: ["L3"], nistAiRmf: ["MANAGE-2.4"] },
     spanEndMs: T0,
     detectedAtMs: T0 + 5,
-    policyVersion: "abc",
     ...over,
   });
 }
