@@ -1,16 +1,11 @@
-import type { DeadLetter } from "../../schemas/deadletter.js";
 import { type Finding, Finding as FindingSchema } from "../../schemas/finding.js";
 import type { IncidentUpdate } from "../../schemas/incident.js";
 import { type Revocation, Revocation as RevocationSchema } from "../../schemas/revocation.js";
 import { TOPICS, topicName } from "../../schemas/topics.js";
 import { decodeMessage } from "../runtime/decode.js";
-import type { Logger } from "../runtime/logging.js";
 import type { Emit, StageLogic } from "../runtime/stage.js";
-import type { Store } from "../runtime/store/store.js";
-import { AlertDispatcher } from "./dispatch.js";
+import { AlertDispatcher, type DispatcherOptions } from "./dispatch.js";
 import { IncidentBook } from "./incident.js";
-import type { NotifierMetrics } from "./metrics.js";
-import type { AlertOutput } from "./outputs/output.js";
 
 /**
  * notifier: `agent.findings` and `agent.revocations` → incidents → SOC sinks.
@@ -26,21 +21,11 @@ import type { AlertOutput } from "./outputs/output.js";
  * are sent to in the background, so a slow or failing sink holds up neither the stage nor
  * the other sinks, and what it could not take is retried later by the sweep.
  */
-export interface NotifierOptions {
-  store: Store;
-  outputs: AlertOutput[];
-  logger: Logger;
-  metrics?: NotifierMetrics;
-  /** Where versions a sink never took are set aside (`agent.deadletter`). */
-  onDeadLetter: (letters: DeadLetter[]) => Promise<void>;
-  /** Delivery rounds per version and sink before it is dead-lettered; the delay before the next round, and its cap. */
-  rounds?: number;
-  retryBaseMs?: number;
-  retryMaxMs?: number;
-  leaseMs?: number;
-  now?: () => number;
-  random?: () => number;
-}
+/** The notifier's settings: its dispatcher's (dispatch.ts), handed on. */
+export type NotifierOptions = Pick<
+  DispatcherOptions,
+  "store" | "outputs" | "logger" | "metrics" | "onDeadLetter" | "rounds" | "retryBaseMs" | "retryMaxMs" | "leaseMs" | "now" | "random"
+>;
 
 export interface Notifier {
   book: IncidentBook;
