@@ -7,7 +7,20 @@ export const SEVERITY_RANK: Record<Severity, number> = { info: 0, low: 1, medium
 export const RuleMode = z.enum(["enforce", "alert", "shadow"]);
 export type RuleMode = z.infer<typeof RuleMode>;
 
-export const FindingKind = z.enum(["out_of_scope", "flow", "provenance", "anomaly", "post_revocation", "telemetry_gap"]);
+/**
+ * `context_change`: the task's scope, objective or environment changed while it ran;
+ * `credential_reuse`: a credential bound to one task was used on another.
+ */
+export const FindingKind = z.enum([
+  "out_of_scope",
+  "flow",
+  "provenance",
+  "anomaly",
+  "post_revocation",
+  "telemetry_gap",
+  "context_change",
+  "credential_reuse",
+]);
 export type FindingKind = z.infer<typeof FindingKind>;
 
 /** One flagged step. On `agent.findings`, keyed by task id. Its id is the same however often it is produced. */

@@ -40,6 +40,38 @@ export const BaselineSettings = z
   .strict();
 export type BaselineSettings = z.infer<typeof BaselineSettings>;
 
+/**
+ * What ends a task's credentials besides drift, per agent profile (schemas/lifecycle.ts):
+ * each trigger revokes (the default: just-in-time access does not outlive its task or
+ * its context), only notifies (a finding for the SOC where there is something to tell),
+ * or is ignored.
+ */
+export const LifecycleAction = z.enum(["revoke", "notify", "ignore"]);
+export type LifecycleAction = z.infer<typeof LifecycleAction>;
+
+export const LifecycleSettings = z
+  .object({
+    /** The task completed (its root span ended) or went idle (no span for `DRIFTWATCH_TASK_IDLE_MS`). */
+    onTaskEnd: LifecycleAction.default("revoke"),
+    /** How long after the task ended its credentials still live (late work, a final upload). */
+    graceMs: z.number().int().nonnegative().default(0),
+    /** The task's scope or objective changed mid-task: credentials bound before the change are revoked. */
+    onScopeChange: LifecycleAction.default("revoke"),
+    /** A step ran in another environment or trust zone than the task began in. */
+    onEnvironmentChange: LifecycleAction.default("revoke"),
+    /**
+     * Trust zones: environment names (`*` wildcard) grouped under a zone name; moving between
+     * environments of one zone is no change. An environment in no zone is a zone of its own.
+     */
+    trustZones: z.record(z.string().min(1), z.array(z.string().min(1)).min(1)).default({}),
+    /** The agent's telemetry went silent mid-task (needs `telemetry.silenceMs`): fail safe. */
+    onSilence: LifecycleAction.default("revoke"),
+    /** A credential bound to this agent's task was used on another task's step. */
+    onReuse: LifecycleAction.default("revoke"),
+  })
+  .strict();
+export type LifecycleSettings = z.infer<typeof LifecycleSettings>;
+
 /** The widest scope an agent may ever have. Matched by agent id or SPIFFE id pattern (`*` wildcard). */
 export const AgentProfile = z
   .object({
@@ -67,6 +99,8 @@ export const AgentProfile = z
       .optional(),
     /** How far a step may depart from the agent's learned behaviour (defaults apply when absent). */
     baseline: BaselineSettings.optional(),
+    /** When the agent's task credentials end besides drift (defaults apply when absent: every trigger revokes). */
+    lifecycle: LifecycleSettings.optional(),
     /** What the agent's telemetry must look like: a span at least every `silenceMs` while a task runs. */
     telemetry: z.object({ silenceMs: z.number().int().positive() }).strict().optional(),
     /**

@@ -1,11 +1,14 @@
 import { z } from "zod";
+import { LifecycleTrigger } from "./lifecycle.js";
 
 /**
  * Why a credential was revoked. `finding`: a finding's response; `quarantine`: its agent was
  * quarantined; `approval`: a human approved the response; `approval_timeout`: no one
- * answered in time and the default applied.
+ * answered in time and the default applied; and the task's lifecycle (schemas/lifecycle.ts):
+ * it completed or went idle, its scope or environment changed, its telemetry went silent, or
+ * the credential was used on another task.
  */
-export const RevocationTrigger = z.enum(["finding", "quarantine", "approval", "approval_timeout"]);
+export const RevocationTrigger = z.enum(["finding", "quarantine", "approval", "approval_timeout", ...LifecycleTrigger.options]);
 export type RevocationTrigger = z.infer<typeof RevocationTrigger>;
 
 /**
@@ -28,7 +31,7 @@ export const Revocation = z.object({
   agentId: z.string().optional(),
   credentialId: z.string().min(1),
   credentialStore: z.string().min(1),
-  /** The finding (or event) that caused it. */
+  /** The finding (or lifecycle event, or approval) that caused it. */
   findingId: z.string().min(1),
   trigger: RevocationTrigger.default("finding"),
   /** Who decided: `policy:<response rule>` or `human:<name>`. */
@@ -39,9 +42,11 @@ export const Revocation = z.object({
   attempts: z.number().int().nonnegative(),
   /** A failed revocation is tried again at this time. */
   retryAtMs: z.number().optional(),
+  /** When its trigger happened: the finding's detection, or the lifecycle event (e.g. the task's final span arriving). */
+  triggeredAtMs: z.number().optional(),
   requestedAtMs: z.number(),
   completedAtMs: z.number(),
-  /** From the finding's detection, and from the offending span's end, to the store's answer. */
-  latencyMs: z.object({ fromDetection: z.number(), fromSpanEnd: z.number() }).partial().optional(),
+  /** From the trigger, from the finding's detection, and from the offending span's end, to the store's answer. */
+  latencyMs: z.object({ fromTrigger: z.number(), fromDetection: z.number(), fromSpanEnd: z.number() }).partial().optional(),
 });
 export type Revocation = z.infer<typeof Revocation>;

@@ -21,6 +21,17 @@ export const StepContext = z.object({
   declaredScope: TaskScope.optional(),
   declaredScopeError: z.string().optional(),
   intent: z.string().optional(),
+  /** The environment the task began in (its first step's `deployment.environment.name`). */
+  environment: z.string().optional(),
+  /** The task completed: its root span arrived then (epoch ms). */
+  completedAtMs: z.number().optional(),
+  /**
+   * The scope in force changed while the task ran (the registry registered another): how many
+   * times, the last time, and the scope in force before it.
+   */
+  scopeRevision: z.number().int().positive().optional(),
+  scopeChangedAtMs: z.number().optional(),
+  previousScope: TaskScope.optional(),
 });
 export type StepContext = z.infer<typeof StepContext>;
 

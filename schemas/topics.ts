@@ -4,6 +4,7 @@ export const TOPICS = {
   actions: "agent.actions",
   steps: "agent.steps",
   findings: "agent.findings",
+  lifecycle: "agent.lifecycle",
   revocations: "agent.revocations",
   deadletter: "agent.deadletter",
 } as const;

@@ -1,4 +1,5 @@
 import type { Finding, FindingKind } from "../../schemas/finding.js";
+import type { CredentialBinding } from "../../schemas/lifecycle.js";
 import { Step } from "../../schemas/step.js";
 import { TOPICS, topicName } from "../../schemas/topics.js";
 import type { TaskStore } from "../pathfinder/task-store.js";
@@ -10,14 +11,22 @@ import type { Metrics } from "../runtime/telemetry.js";
 import { agentKey } from "./baseline.js";
 import type { BaselineStore } from "./baseline-store.js";
 import { VIOLATION_MARK } from "./learner.js";
+import { lifecycleOf } from "./lifecycle.js";
 import type { Policy } from "./policy.js";
 import { evaluateStep } from "./rules.js";
 
-/** detector: `agent.steps` → `agent.findings`, keyed by task id. */
+/** detector: `agent.steps` → `agent.findings` and `agent.lifecycle`, keyed by task id. */
 export const parseStep = (message: BusMessage): Step | Step[] => decodeMessage(Step, message, "a step");
 
 /** Findings that keep a task out of its agent's baseline (see learner.ts): policy, not mere novelty. */
-const VIOLATIONS: ReadonlySet<FindingKind> = new Set(["out_of_scope", "flow", "provenance", "post_revocation"]);
+const VIOLATIONS: ReadonlySet<FindingKind> = new Set(["out_of_scope", "flow", "provenance", "post_revocation", "credential_reuse"]);
+
+/** Owners of credentials seen lately (a binding never moves to another task). */
+const REMEMBERED = 10_000;
+function remember<K, V>(map: Map<K, V>, key: K, value: V): void {
+  if (map.size >= REMEMBERED) map.delete(map.keys().next().value as K);
+  map.set(key, value);
+}
 const isViolation = (f: Finding) => f.mode !== "shadow" && VIOLATIONS.has(f.kind);
 
 export function detectorStage(
@@ -32,7 +41,9 @@ export function detectorStage(
   },
 ): StageLogic<Step> {
   const output = topicName(topicPrefix, TOPICS.findings);
+  const lifecycle = topicName(topicPrefix, TOPICS.lifecycle);
   const now = deps.now ?? Date.now;
+  const bindings = new Map<string, CredentialBinding>();
   return {
     name: "detector",
     input: topicName(topicPrefix, TOPICS.steps),
@@ -44,13 +55,17 @@ export function detectorStage(
       const taskIds = [...new Set(items.map((i) => i.value.taskId))];
       const agents = [...new Set(items.flatMap((i) => agentKey(i.value) ?? []))];
       const ids = [...new Set(items.flatMap((i) => i.value.agent.id ?? []))];
-      const [marks, baselines, quarantined] = await Promise.all([
+      const credentials = [...new Set(items.flatMap((i) => i.value.credentialId ?? []))].filter((c) => !bindings.has(c));
+      const [marks, baselines, quarantined, bound] = await Promise.all([
         Promise.all(taskIds.map((t) => deps.tasks.revoked(t))),
         deps.baselines ? deps.baselines.forAgents(agents) : undefined,
         deps.quarantine && ids.length > 0 ? deps.quarantine.of(ids) : undefined,
+        credentials.length > 0 ? deps.tasks.bindings.of(credentials) : undefined,
       ]);
+      for (const [c, b] of bound ?? []) remember(bindings, c, b);
       const revokedOf = new Map(taskIds.map((t, i) => [t, marks[i]]));
       const violated = new Set<string>();
+      const reported = new Set<string>();
       for (const { value: step } of items) {
         const revoked = revokedOf.get(step.taskId);
         const agent = agentKey(step);
@@ -72,6 +87,20 @@ export function detectorStage(
           deps.metrics?.findings.inc({ rule: f.ruleId, severity: f.severity });
           deps.metrics?.detectionLatency.observe(Math.max(0, f.detectedAtMs - f.spanEndMs) / 1000);
           emits.push({ topic: output, message: { key: f.taskId, value: JSON.stringify(f) } });
+        }
+        // what the step shows of its task's lifecycle: ended, its context changed, another task's credential
+        const binding = step.credentialId ? bindings.get(step.credentialId) : undefined;
+        const life = lifecycleOf(step, { policy, ...(binding ? { binding } : {}), now: now() });
+        for (const f of life.findings) {
+          if (isViolation(f)) violated.add(f.taskId);
+          deps.metrics?.findings.inc({ rule: f.ruleId, severity: f.severity });
+          emits.push({ topic: output, message: { key: f.taskId, value: JSON.stringify(f) } });
+        }
+        for (const e of life.events) {
+          // a completed task's later steps report its end again (same id, idempotent downstream): once a batch
+          if (reported.has(e.id)) continue;
+          reported.add(e.id);
+          emits.push({ topic: lifecycle, message: { key: e.taskId, value: JSON.stringify(e) } });
         }
       }
       // marked before the findings are produced: a task is never learned as normal in between

@@ -4,6 +4,7 @@ import { AgentQuarantine } from "../revoker/quarantine.js";
 import { type RunningService, type ServiceContext, startStage } from "../runtime/service.js";
 import { BaselineStore } from "./baseline-store.js";
 import { detectorStage } from "./detector.js";
+import { watchIdleTasks } from "./idle.js";
 import { watchLearning } from "./learner.js";
 import { PolicyHolder } from "./policy.js";
 import { watchSilence } from "./silence.js";
@@ -12,14 +13,27 @@ export async function startDetector(ctx: ServiceContext): Promise<RunningService
   const policy = new PolicyHolder(ctx.config.policyDir, ctx.logger);
   policy.watch();
   const tasks = taskStoreFor(ctx.store, ctx.config.tasks);
+  const lifecycleTopic = topicName(ctx.config.topicPrefix, TOPICS.lifecycle);
   const silence = watchSilence({
     tasks,
     policy: () => policy.current,
     bus: ctx.bus,
     findingsTopic: topicName(ctx.config.topicPrefix, TOPICS.findings),
+    lifecycleTopic,
     intervalMs: ctx.config.tasks.silenceSweepMs,
     logger: ctx.logger.child({ stage: "detector" }),
     metrics: ctx.metrics,
+  });
+  // tasks that stopped without completing: their credentials end with the idle timeout
+  const idle = watchIdleTasks({
+    tasks,
+    store: ctx.store,
+    policy: () => policy.current,
+    bus: ctx.bus,
+    lifecycleTopic,
+    idleMs: ctx.config.tasks.idleMs,
+    intervalMs: ctx.config.tasks.silenceSweepMs,
+    logger: ctx.logger.child({ stage: "detector" }),
   });
   const baselines = new BaselineStore(ctx.store);
   const learner = watchLearning({
@@ -47,6 +61,7 @@ export async function startDetector(ctx: ServiceContext): Promise<RunningService
     name: "detector",
     close: async () => {
       silence.stop();
+      idle.stop();
       learner.stop();
       policy.close();
       await stage.close();

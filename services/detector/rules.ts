@@ -21,7 +21,18 @@ export interface RuleDefinition {
   tags: Finding["tags"];
   /** Findings of a once-per-task rule share one id for the whole task. */
   oncePerTask?: boolean;
+  /**
+   * Findings of a once-per-change rule share one id per change of the task (a scope change,
+   * a new environment, a credential reused), whichever step shows it first.
+   */
+  oncePerChange?: boolean;
 }
+
+const lifecycleTags = {
+  owaspAgentic: ["ASI03 Identity and Privilege Abuse", "ASI01 Agent Goal Hijack"],
+  maestro: ["L6 Security and Compliance", "L4 Deployment and Infrastructure"],
+  nistAiRmf: ["MANAGE 2.4", "GOVERN 1.4"],
+};
 
 const scopeTags = {
   owaspAgentic: ["ASI02 Tool Misuse and Exploitation", "ASI03 Identity and Privilege Abuse"],
@@ -159,6 +170,37 @@ export const RULES = {
   "anomaly.tool_repeat": anomalyRule("anomaly.tool_repeat", "medium", 0.6, true),
   "anomaly.rate": anomalyRule("anomaly.rate", "medium", 0.6, true),
   "anomaly.path_length": anomalyRule("anomaly.path_length", "medium", 0.6, true),
+  "task.scope_changed": {
+    id: "task.scope_changed",
+    kind: "context_change",
+    severity: "medium",
+    mode: "alert",
+    confidence: 0.9,
+    oncePerChange: true,
+    tags: lifecycleTags,
+  },
+  "task.environment_changed": {
+    id: "task.environment_changed",
+    kind: "context_change",
+    severity: "medium",
+    mode: "alert",
+    confidence: 0.9,
+    oncePerChange: true,
+    tags: lifecycleTags,
+  },
+  "credential.reuse": {
+    id: "credential.reuse",
+    kind: "credential_reuse",
+    severity: "high",
+    mode: "alert",
+    confidence: 0.95,
+    oncePerChange: true,
+    tags: {
+      owaspAgentic: ["ASI03 Identity and Privilege Abuse", "ASI07 Insecure Inter-Agent Communication"],
+      maestro: ["L6 Security and Compliance", "L7 Agent Ecosystem"],
+      nistAiRmf: ["MANAGE 2.4", "MEASURE 2.7"],
+    },
+  },
   "agent.quarantined": {
     id: "agent.quarantined",
     kind: "post_revocation",
@@ -205,10 +247,17 @@ export interface Hit {
   explanation: string;
   observed: unknown;
   expected: unknown;
+  /** For a once-per-change rule: what identifies the change within the task. */
+  change?: string;
 }
 
-export function findingId(ruleId: string, taskId: string, traceId: string, spanId: string, oncePerTask = false): string {
-  const basis = oncePerTask ? `${ruleId}|${taskId}` : `${ruleId}|${taskId}|${traceId}|${spanId}`;
+export function findingId(ruleId: string, taskId: string, traceId: string, spanId: string, oncePerTask = false, change?: string): string {
+  const basis =
+    change !== undefined
+      ? `${ruleId}|${taskId}|change|${change}`
+      : oncePerTask
+        ? `${ruleId}|${taskId}`
+        : `${ruleId}|${taskId}|${traceId}|${spanId}`;
   return createHash("sha256").update(basis).digest("hex").slice(0, 32);
 }
 
@@ -493,7 +542,7 @@ interface FlaggedStep {
   endTimeMs: number;
 }
 
-function findingsOf(hits: Hit[], step: Step, policy: Policy, now: number): Finding[] {
+export function findingsOf(hits: Hit[], step: Step, policy: Policy, now: number): Finding[] {
   const at: FlaggedStep = {
     taskId: step.taskId,
     ...(step.agent.id ? { agentId: step.agent.id } : {}),
@@ -514,7 +563,7 @@ function toFinding(hit: Hit, at: FlaggedStep, policy: Policy, now: number): Find
   const setting = policy.rules.get(def.id);
   if (setting?.enabled === false) return undefined;
   return {
-    id: findingId(def.id, at.taskId, at.traceId, at.spanId, def.oncePerTask),
+    id: findingId(def.id, at.taskId, at.traceId, at.spanId, def.oncePerTask, def.oncePerChange ? (hit.change ?? "") : undefined),
     taskId: at.taskId,
     ...(at.agentId ? { agentId: at.agentId } : {}),
     stepIndex: at.index,
@@ -569,13 +618,15 @@ export function silenceFinding(
  * The findings as a consumer should hold them, one per id, in the order they first appeared:
  * a step's finding as it stood last (a step looked at again, after a late span landed before
  * it, gives its finding again with its new index), a task-level finding (once per task:
- * budgets, baselines' pace and length, an unknown agent) as first raised (later steps raise
+ * budgets, baselines' pace and length, an unknown agent) or once-per-change (a scope or
+ * environment change, a credential reused) as first raised (later steps raise
  * it again, same id: the first step that crossed the line is the one that matters).
  */
 export function currentFindings(findings: readonly Finding[]): Finding[] {
   const byId = new Map<string, Finding>();
   for (const f of findings) {
-    const once = (RULES as Record<string, RuleDefinition | undefined>)[f.ruleId]?.oncePerTask === true;
+    const def = (RULES as Record<string, RuleDefinition | undefined>)[f.ruleId];
+    const once = def?.oncePerTask === true || def?.oncePerChange === true;
     if (!once || !byId.has(f.id)) byId.set(f.id, f);
   }
   return [...byId.values()];

@@ -1,15 +1,20 @@
 import type { Logger } from "pino";
 import type { Finding } from "../../schemas/finding.js";
+import type { TaskEvent } from "../../schemas/lifecycle.js";
 import type { TaskStore } from "../pathfinder/task-store.js";
 import type { Publisher } from "../runtime/bus/bus.js";
 import type { Metrics } from "../runtime/telemetry.js";
+import { lifecycleSettings, silenceEvent } from "./lifecycle.js";
 import type { Policy } from "./policy.js";
+import { profileFor } from "./policy.js";
 import { silenceFinding } from "./rules.js";
 
 /**
  * Telemetry silence is the absence of steps, so no step triggers it: the detector looks
  * at the open tasks now and then. A task gets one silence finding (marked in the store,
- * so several detector instances agree), on `agent.findings` like any other.
+ * so several detector instances agree), on `agent.findings` like any other; and, when the
+ * agent's profile revokes on silence (`lifecycle.onSilence`, the default), a lifecycle event
+ * on `agent.lifecycle` for the revoker (fail-safe: an agent that stops reporting keeps no access).
  */
 export interface SilenceWatch {
   /** One look at the open tasks; the findings it published. */
@@ -25,6 +30,8 @@ export function watchSilence(deps: {
   policy: () => Policy;
   bus: Publisher;
   findingsTopic: string;
+  /** Where the lifecycle event goes when the agent's profile revokes on silence (`lifecycle.onSilence`). */
+  lifecycleTopic?: string;
   intervalMs: number;
   logger: Logger;
   metrics?: Metrics;
@@ -45,6 +52,7 @@ export function watchSilence(deps: {
       reverse: true,
     });
     const out: Finding[] = [];
+    const events: TaskEvent[] = [];
     for (const { taskId } of candidates) {
       const [facts, revoked, lastStep, flagged] = await Promise.all([
         deps.tasks.facts(taskId),
@@ -64,7 +72,17 @@ export function watchSilence(deps: {
         policy,
         t,
       );
-      if (finding) out.push(finding);
+      if (!finding) continue;
+      const profile = profileFor(policy, {
+        ...(facts.agentId ? { id: facts.agentId } : {}),
+        ...(facts.spiffeId ? { spiffeId: facts.spiffeId } : {}),
+      });
+      if (lifecycleSettings(profile).onSilence === "ignore") continue;
+      out.push(finding);
+      const event = deps.lifecycleTopic
+        ? silenceEvent(finding, { ...(facts.spiffeId ? { spiffeId: facts.spiffeId } : {}), lastSeenMs: facts.lastSeenMs }, policy)
+        : undefined;
+      if (event) events.push(event);
     }
     if (out.length > 0) {
       // published first, marked after: a crash in between repeats the finding (same id,
@@ -73,6 +91,11 @@ export function watchSilence(deps: {
         deps.findingsTopic,
         out.map((f) => ({ key: f.taskId, value: JSON.stringify(f) })),
       );
+      if (deps.lifecycleTopic && events.length > 0)
+        await deps.bus.publish(
+          deps.lifecycleTopic,
+          events.map((e) => ({ key: e.taskId, value: JSON.stringify(e) })),
+        );
       await Promise.all(out.map((f) => deps.tasks.markOnce(f.taskId, MARK)));
       for (const f of out) deps.metrics?.findings.inc({ rule: f.ruleId, severity: f.severity });
     }

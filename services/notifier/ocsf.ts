@@ -28,6 +28,8 @@ const ANALYTIC_TYPE: Record<FindingKind, { id: number; caption: string }> = {
   provenance: { id: 1, caption: "Rule" },
   post_revocation: { id: 1, caption: "Rule" },
   telemetry_gap: { id: 1, caption: "Rule" },
+  context_change: { id: 1, caption: "Rule" },
+  credential_reuse: { id: 1, caption: "Rule" },
   anomaly: { id: 3, caption: "Statistical" },
 };
 

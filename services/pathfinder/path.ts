@@ -64,6 +64,12 @@ export interface TaskFacts {
   /** Where the scope came from: the scope registry (authoritative) or the task's spans. */
   scopeSource?: "registry" | "span";
   scopeError?: string;
+  /** The scope in force changed mid-task: how often, when last, and what it was before. */
+  scopeRevision?: number;
+  scopeChangedAtMs?: number;
+  previousScope?: TaskScope;
+  /** The environment the task began in. */
+  environment?: string;
   parentTaskId?: string;
   /** The hops above this task (its delegating tasks), root first. */
   lineage?: Hop[];
@@ -86,8 +92,9 @@ export interface TaskPath {
   /** What the task touched: `agent:…`, `tool:…`, `data:…`, `env:…`, `dest:…`. */
   facets: Set<string>;
   credentials: Set<string>;
-  /** The scope registered for the task through the API, if any: it wins over a span's. */
+  /** The scope registered for the task through the API, if any (it wins over a span's), and when. */
   registeredScope?: TaskScope;
+  registeredAtMs?: number;
 }
 
 export function emptyPath(taskId: string): TaskPath {
@@ -167,13 +174,37 @@ function hostOf(url: string | undefined): string | undefined {
   }
 }
 
+/**
+ * Puts the scope registered for the task in force. A different scope replacing one already
+ * in force mid-task (the task had steps) is a change of the task's context: counted, with
+ * the scope before it, so the detector can report it and the revoker end what was granted for it.
+ */
+export function putRegisteredScope(facts: TaskFacts, scope: TaskScope, atMs: number): void {
+  const before = facts.scope;
+  if (before && JSON.stringify(before) !== JSON.stringify(scope)) {
+    facts.scopeRevision = (facts.scopeRevision ?? 0) + 1;
+    facts.scopeChangedAtMs = atMs;
+    facts.previousScope = before;
+  }
+  facts.scope = scope;
+  facts.scopeSource = "registry";
+  delete facts.scopeError;
+}
+
 export function stepContext(facts: TaskFacts | undefined): StepContext | undefined {
-  if (!facts || (!facts.scope && !facts.scopeError && !facts.intent)) return undefined;
+  if (!facts) return undefined;
   const ctx: StepContext = {};
   if (facts.scope) ctx.declaredScope = facts.scope;
   if (facts.scopeError) ctx.declaredScopeError = facts.scopeError;
   if (facts.intent) ctx.intent = facts.intent;
-  return ctx;
+  if (facts.environment) ctx.environment = facts.environment;
+  if (facts.phase === "completed" && facts.completedAtMs !== undefined) ctx.completedAtMs = facts.completedAtMs;
+  if (facts.scopeRevision) {
+    ctx.scopeRevision = facts.scopeRevision;
+    if (facts.scopeChangedAtMs !== undefined) ctx.scopeChangedAtMs = facts.scopeChangedAtMs;
+    if (facts.previousScope) ctx.previousScope = facts.previousScope;
+  }
+  return Object.keys(ctx).length > 0 ? ctx : undefined;
 }
 
 /**
@@ -473,10 +504,9 @@ function updateFacts(path: TaskPath, fresh: AgentAction[], placement: Placement,
     facts.agentName ??= a.agent.name;
     facts.spiffeId ??= a.agent.spiffeId;
     facts.intent ??= a.intent;
+    facts.environment ??= a.environment;
     if (path.registeredScope) {
-      facts.scope = path.registeredScope;
-      facts.scopeSource = "registry";
-      delete facts.scopeError;
+      putRegisteredScope(facts, path.registeredScope, path.registeredAtMs ?? a.receivedAtMs);
     } else if (!facts.scope && !facts.scopeError) {
       if (a.declaredScope) {
         facts.scope = a.declaredScope;

@@ -4,7 +4,7 @@ import { TOPICS, topicName } from "../../schemas/topics.js";
 import type { BusMessage } from "../runtime/bus/bus.js";
 import { decodeMessage } from "../runtime/decode.js";
 import type { Emit, StageLogic } from "../runtime/stage.js";
-import { placeActions, stepOf, type TaskFacts, type TaskPath } from "./path.js";
+import { placeActions, putRegisteredScope, stepOf, type TaskFacts, type TaskPath } from "./path.js";
 import type { TaskStore, WriteMarks } from "./task-store.js";
 
 /**
@@ -90,9 +90,8 @@ export function pathfinderStage(
       if (lineage) facts.lineage = lineage;
       if (registered && scopeChanged) {
         entry.path.registeredScope = registered;
-        facts.scope = registered;
-        facts.scopeSource = "registry";
-        delete facts.scopeError;
+        if (saved.registeredAtMs !== undefined) entry.path.registeredAtMs = saved.registeredAtMs;
+        putRegisteredScope(facts, registered, saved.registeredAtMs ?? Date.now());
       }
       await tasks.saveFacts(entry.path);
       const fresh = new Set(out.map((e) => e.step.id));

@@ -1,6 +1,7 @@
 import { type AgentAction, AgentAction as AgentActionSchema, type TaskScope } from "../../schemas/action.js";
 import type { Hop, Step } from "../../schemas/step.js";
 import { type Store, taskKey } from "../runtime/store/store.js";
+import { CredentialBindings } from "./credential-bindings.js";
 import { emptyPath, type Placement, type SpanInfo, stepOf, type TaskFacts, type TaskPath, type TaskPhase } from "./path.js";
 
 /**
@@ -117,9 +118,18 @@ export interface SaveResult {
    * another task), when the task has no delegating task yet.
    */
   referencedTasks?: string[];
-  /** The scope registered for the task through the API, as it stands now. */
+  /** The scope registered for the task through the API, as it stands now, and when it was registered. */
   registeredScope?: TaskScope;
+  registeredAtMs?: number;
   version: number;
+}
+
+/** A registered scope as stored: with its registration time (or, as first stored, the scope alone). */
+function parseRegistered(raw: string): { scope: TaskScope; atMs?: number } {
+  const value = JSON.parse(raw) as { scope?: TaskScope; registeredAtMs?: number } & TaskScope;
+  return value.scope !== undefined && typeof value.registeredAtMs === "number"
+    ? { scope: value.scope, atMs: value.registeredAtMs }
+    : { scope: value as TaskScope };
 }
 
 /** The task store with the deployment's task settings. */
@@ -128,6 +138,9 @@ export function taskStoreFor(store: Store, tasks: { idleMs: number; ttlMs: numbe
 }
 
 export class TaskStore {
+  /** Which task each credential belongs to (bound by the registry, or by the first span that used it). */
+  readonly bindings: CredentialBindings;
+
   constructor(
     private readonly store: Store,
     private readonly options: {
@@ -136,7 +149,9 @@ export class TaskStore {
       /** How often a writer looks for a scope registered for a task it keeps in memory (default 1 s). */
       registryCheckMs?: number;
     } = {},
-  ) {}
+  ) {
+    this.bindings = new CredentialBindings(store, options.ttlMs ?? DEFAULT_TTL_MS);
+  }
 
   private get ttlMs() {
     return this.options.ttlMs ?? DEFAULT_TTL_MS;
@@ -163,7 +178,11 @@ export class TaskStore {
       this.store.get(taskKey(taskId, "registered-scope")),
     ]);
     const path = emptyPath(taskId);
-    if (registered) path.registeredScope = JSON.parse(registered) as TaskScope;
+    if (registered) {
+      const r = parseRegistered(registered);
+      path.registeredScope = r.scope;
+      if (r.atMs !== undefined) path.registeredAtMs = r.atMs;
+    }
     if (facts) path.facts = JSON.parse(facts) as TaskFacts;
     // the sorted set's order is the path's order (score, then id)
     path.order = order.map(({ member, score }) => ({ id: member, score }));
@@ -206,10 +225,14 @@ export class TaskStore {
     }
     if (placement.factsChanged) writes.push(this.store.set(taskKey(t, "facts"), JSON.stringify(facts), { ttlMs: ttl }));
     if (placement.newFacets.length > 0) writes.push(this.store.setAdd(taskKey(t, "facets"), placement.newFacets));
-    if (placement.newCredentials.length > 0) writes.push(this.store.setAdd(taskKey(t, "credentials"), placement.newCredentials));
+    const now = Date.now();
+    if (placement.newCredentials.length > 0) {
+      writes.push(this.store.setAdd(taskKey(t, "credentials"), placement.newCredentials));
+      // bound to this task unless bound before (to it, or to another task: a reuse the detector reports)
+      writes.push(...this.bindings.bindFromSpans(t, facts.agentId, placement.newCredentials, now));
+    }
     // time-to-live and the listing indexes are refreshed now and then, not on every batch:
     // they are most of a batch's commands otherwise
-    const now = Date.now();
     const refreshTtl = marks.ttlSetAtMs === undefined || now - marks.ttlSetAtMs > ttl / 10;
     if (refreshTtl) {
       for (const part of TASK_PARTS) if (part !== "facts") writes.push(this.store.expire(taskKey(t, part), ttl));
@@ -296,13 +319,15 @@ export class TaskStore {
       Promise.all(lookups),
       registered,
     ]);
+    const registration = registeredScope ? parseRegistered(registeredScope) : undefined;
     const referenced = [...new Set(found.flat().filter((x): x is string => x !== null && x !== t))];
     return {
       reevaluated: raw.filter((r): r is string => r !== null).map((r) => JSON.parse(r) as AgentAction),
       conflict: n !== version + 1,
       ...(parentFacts ? { parent: JSON.parse(parentFacts) as TaskFacts } : {}),
       ...(referenced.length > 0 ? { referencedTasks: referenced.sort() } : {}),
-      ...(registeredScope ? { registeredScope: JSON.parse(registeredScope) as TaskScope } : {}),
+      ...(registration ? { registeredScope: registration.scope } : {}),
+      ...(registration?.atMs !== undefined ? { registeredAtMs: registration.atMs } : {}),
       version: n,
     };
   }
@@ -321,13 +346,13 @@ export class TaskStore {
    * Registers a task's scope (the scope registry): the pathfinder reads it with the task's
    * next batch, and it wins over a scope the task's spans declare.
    */
-  async registerScope(taskId: string, scope: TaskScope): Promise<void> {
-    await this.store.set(taskKey(taskId, "registered-scope"), JSON.stringify(scope), { ttlMs: this.ttlMs });
+  async registerScope(taskId: string, scope: TaskScope, atMs = Date.now()): Promise<void> {
+    await this.store.set(taskKey(taskId, "registered-scope"), JSON.stringify({ scope, registeredAtMs: atMs }), { ttlMs: this.ttlMs });
   }
 
   async registeredScope(taskId: string): Promise<TaskScope | undefined> {
     const raw = await this.store.get(taskKey(taskId, "registered-scope"));
-    return raw ? (JSON.parse(raw) as TaskScope) : undefined;
+    return raw ? parseRegistered(raw).scope : undefined;
   }
 
   /** Recorded actions by id, in the order asked (missing ones left out). */

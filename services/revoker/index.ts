@@ -15,8 +15,9 @@ import { CredentialStores } from "./credential-stores/stores.js";
 import { VaultCredentialStore } from "./credential-stores/vault.js";
 import { WebhookCredentialStore } from "./credential-stores/webhook.js";
 import { RevocationLedger } from "./ledger.js";
+import { LifecycleResponder, lifecycleStage } from "./lifecycle.js";
 import { AgentQuarantine } from "./quarantine.js";
-import { emitsOf, Responder, revokerStage } from "./revoker.js";
+import { emitsOf, merge, Responder, revokerStage } from "./revoker.js";
 
 /** The credential stores the configuration names, all behind one delivery (retries, backoff, a circuit per endpoint). */
 export function credentialStoresFor(ctx: ServiceContext): CredentialStores {
@@ -76,8 +77,9 @@ export function credentialStoresFor(ctx: ServiceContext): CredentialStores {
 export async function startRevoker(ctx: ServiceContext): Promise<RunningService> {
   const policy = new PolicyHolder(ctx.config.policyDir, ctx.logger);
   policy.watch();
+  const tasks = taskStoreFor(ctx.store, ctx.config.tasks);
   const responder = new Responder({
-    tasks: taskStoreFor(ctx.store, ctx.config.tasks),
+    tasks,
     store: ctx.store,
     stores: credentialStoresFor(ctx),
     ledger: new RevocationLedger(ctx.store),
@@ -93,8 +95,11 @@ export async function startRevoker(ctx: ServiceContext): Promise<RunningService>
     recentTaskMs: ctx.config.tasks.idleMs,
     metrics: ctx.metrics,
   });
+  const lifecycle = new LifecycleResponder({ responder, tasks, store: ctx.store, policy: () => policy.current });
   const stage = await startStage("revoker", ctx, revokerStage(ctx.config.topicPrefix, responder));
-  // failed revocations to retry and approvals to carry out: looked at every DRIFTWATCH_REVOKE_SWEEP_MS
+  // the task lifecycle (ended, context changed, silent, credential reused): its own consumer group
+  const lifecycleStageRunning = await startStage("revoker", ctx, lifecycleStage(ctx.config.topicPrefix, lifecycle));
+  // failed revocations to retry, approvals to carry out, ended tasks past their grace: looked at every DRIFTWATCH_REVOKE_SWEEP_MS
   const log = ctx.logger.child({ stage: "revoker" });
   const revocations = topicName(ctx.config.topicPrefix, TOPICS.revocations);
   const deadletter = topicName(ctx.config.topicPrefix, TOPICS.deadletter);
@@ -103,12 +108,9 @@ export async function startRevoker(ctx: ServiceContext): Promise<RunningService>
     if (running) return;
     running = (async () => {
       const out = await responder.retryDue();
-      const decided = await responder.approvalsDue();
-      const emits = emitsOf(
-        { revocations: [...out.revocations, ...decided.revocations], deadLetters: [...out.deadLetters, ...decided.deadLetters] },
-        revocations,
-        deadletter,
-      );
+      merge(out, await responder.approvalsDue());
+      merge(out, await lifecycle.due());
+      const emits = emitsOf(out, revocations, deadletter);
       for (const e of emits) await ctx.bus.publish(e.topic, [e.message]);
     })()
       .catch((err: unknown) => log.warn({ err }, "revoker sweep failed; trying again at the next interval"))
@@ -124,6 +126,7 @@ export async function startRevoker(ctx: ServiceContext): Promise<RunningService>
       // a sweep in flight finishes (its outcome recorded) before the store closes under it
       await running;
       policy.close();
+      await lifecycleStageRunning.close();
       await stage.close();
     },
   };

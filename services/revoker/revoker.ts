@@ -66,13 +66,15 @@ export interface RevokerDeps {
 }
 
 /** What caused a revocation, and where it came off the bus (for a dead letter). */
-interface Cause {
+export interface Cause {
   findingId: string;
   agentId?: string;
   reason: string;
   trigger: RevocationTrigger;
   decidedBy: string;
   dryRun: boolean;
+  /** When the trigger happened (a finding's detection, a task's final span arriving): latency is measured from it. */
+  triggeredAtMs?: number;
   detectedAtMs?: number;
   spanEndMs?: number;
   source?: DeadLetter["source"];
@@ -89,8 +91,8 @@ export interface ResponseOutput {
   deadLetters: DeadLetter[];
 }
 
-const empty = (): ResponseOutput => ({ revocations: [], deadLetters: [] });
-const merge = (into: ResponseOutput, from: ResponseOutput) => {
+export const empty = (): ResponseOutput => ({ revocations: [], deadLetters: [] });
+export const merge = (into: ResponseOutput, from: ResponseOutput) => {
   into.revocations.push(...from.revocations);
   into.deadLetters.push(...from.deadLetters);
   return into;
@@ -120,6 +122,7 @@ export class Responder {
       trigger: "finding",
       decidedBy: `policy:${decision.rule}`,
       dryRun: decision.dryRun,
+      triggeredAtMs: finding.detectedAtMs,
       detectedAtMs: finding.detectedAtMs,
       spanEndMs: finding.spanEndMs,
       ...(source ? { source } : {}),
@@ -140,8 +143,12 @@ export class Responder {
   /** Marks the task revoked (later steps are findings) and revokes every credential bound to it. */
   async revokeTask(taskId: string, cause: Cause): Promise<ResponseOutput> {
     if (!cause.dryRun) await this.deps.tasks.markRevoked(taskId, { atMs: this.now(), findingId: cause.findingId });
-    const credentials = await this.deps.tasks.credentials(taskId);
-    const outputs = await Promise.all(credentials.map((c) => this.revokeCredential(taskId, c, cause)));
+    return this.revokeCredentials(taskId, await this.deps.tasks.credentials(taskId), cause);
+  }
+
+  /** Revokes these credentials of a task, each once (whatever else revokes it, whenever). */
+  async revokeCredentials(taskId: string, credentialIds: string[], cause: Cause): Promise<ResponseOutput> {
+    const outputs = await Promise.all(credentialIds.map((c) => this.revokeCredential(taskId, c, cause)));
     return outputs.reduce(merge, empty());
   }
 
@@ -240,8 +247,9 @@ export class Responder {
       await this.deps.store.set(key, JSON.stringify({ state: "done", revocationId: r.id } satisfies Claim), { ttlMs: DONE_TTL_MS });
       await this.deps.store.sortedRemove(RETRIES, [request.credentialId]);
       this.deps.metrics?.revocations.inc({ store: storeName, status: r.status });
-      if (r.status === "revoked" && r.latencyMs?.fromDetection !== undefined) {
-        this.deps.metrics?.revocationLatency.observe({ store: storeName, trigger: cause.trigger }, r.latencyMs.fromDetection / 1000);
+      const latency = r.latencyMs?.fromTrigger ?? r.latencyMs?.fromDetection;
+      if (r.status === "revoked" && latency !== undefined) {
+        this.deps.metrics?.revocationLatency.observe({ store: storeName, trigger: cause.trigger }, latency / 1000);
       }
       return { revocations: [r], deadLetters: [] };
     }
@@ -288,6 +296,7 @@ export class Responder {
   ): Revocation {
     const completedAtMs = this.now();
     const latency: Revocation["latencyMs"] = {};
+    if (cause.triggeredAtMs !== undefined) latency.fromTrigger = completedAtMs - cause.triggeredAtMs;
     if (cause.detectedAtMs !== undefined) latency.fromDetection = completedAtMs - cause.detectedAtMs;
     if (cause.spanEndMs !== undefined) latency.fromSpanEnd = completedAtMs - cause.spanEndMs;
     return {
@@ -299,6 +308,7 @@ export class Responder {
       findingId: cause.findingId,
       trigger: cause.trigger,
       decidedBy: cause.decidedBy,
+      ...(cause.triggeredAtMs !== undefined ? { triggeredAtMs: cause.triggeredAtMs } : {}),
       status: r.status,
       detail: r.detail,
       attempts: r.attempts,
@@ -384,6 +394,7 @@ export class Responder {
       trigger: a.status === "approved" ? "approval" : "approval_timeout",
       decidedBy: a.status === "approved" ? `human:${a.decidedBy}` : `policy:${a.rule}`,
       dryRun: a.dryRun,
+      triggeredAtMs: a.decidedAtMs ?? a.requestedAtMs,
       detectedAtMs: a.requestedAtMs,
     };
     return action === "quarantine" ? this.quarantineAgent(a.taskId, a.agentId, cause) : this.revokeTask(a.taskId, cause);
