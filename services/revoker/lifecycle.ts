@@ -1,6 +1,7 @@
 import type { DeadLetter } from "../../schemas/deadletter.js";
 import { TaskEvent } from "../../schemas/lifecycle.js";
 import { TOPICS, topicName } from "../../schemas/topics.js";
+import { VIOLATION_MARK } from "../detector/learner.js";
 import type { Policy } from "../detector/policy.js";
 import type { TaskStore } from "../pathfinder/task-store.js";
 import type { BusMessage } from "../runtime/bus/bus.js";
@@ -19,11 +20,12 @@ import { type Cause, emitsOf, empty, merge, type Responder, type ResponseOutput 
  * - the task ended (completed, idle), went silent, or moved to another environment: every
  *   credential bound to the task and not expired (never one bound to another task that it
  *   used: that is a reuse, reported on its own);
- * - its scope or objective changed: those bound before the change (the platform may have
- *   registered new ones for the new scope);
+ * - its scope or objective changed: those bound before the change (those bound with it or
+ *   after were registered for the new scope);
  * - a credential was reused on another task: that credential (recorded under the task it is bound to).
  *
- * An event due later (the profile's grace period after a task ends) waits in the store
+ * An event due later (the profile's grace period after a task ends; a moment, when the task
+ * ended with a policy finding whose response should go first) waits in the store
  * (`lifecycle:due`, scored by due time) and is carried out by the revoker's sweep.
  */
 export const parseTaskEvent = (message: BusMessage): TaskEvent | TaskEvent[] => decodeMessage(TaskEvent, message, "a task lifecycle event");
@@ -43,6 +45,13 @@ export class LifecycleResponder {
       tasks: TaskStore;
       store: Store;
       policy: () => Policy;
+      /**
+       * How long the end of a task with a policy finding waits, so that the finding's
+       * response (revoke, quarantine) goes first and the ledger names the finding; the end
+       * is carried out after it all the same (a response that only notifies leaves the
+       * credentials to it).
+       */
+      deferEndAfterFindingMs?: number;
       now?: () => number;
     },
   ) {
@@ -51,6 +60,11 @@ export class LifecycleResponder {
 
   /** One event: carried out now, or kept until it is due. */
   async handle(event: TaskEvent, source?: DeadLetter["source"]): Promise<ResponseOutput> {
+    const ends = event.trigger === "task_completed" || event.trigger === "task_idle";
+    if (ends && event.dueAtMs === undefined && (await this.deps.tasks.marked(event.taskId, VIOLATION_MARK))) {
+      // the detector marks a task with a policy finding before it produces the finding (and this event)
+      event = { ...event, dueAtMs: this.now() + (this.deps.deferEndAfterFindingMs ?? 2_000) };
+    }
     if (event.dueAtMs !== undefined && event.dueAtMs > this.now()) {
       await this.deps.store.set(eventKey(event.id), JSON.stringify({ event, ...(source ? { source } : {}) }), { ttlMs: EVENT_TTL_MS });
       await this.deps.store.sortedAdd(DUE, [{ score: event.dueAtMs, member: event.id }]);
@@ -105,7 +119,7 @@ export class LifecycleResponder {
     const credentials = (await this.deps.tasks.bindings.ofTask(event.taskId)).filter(({ binding, foreign }) => {
       if (foreign) return false;
       if (binding?.expiresAtMs !== undefined && binding.expiresAtMs <= now) return false; // expired: nothing left to end
-      if (event.trigger === "scope_changed" && binding && binding.boundAtMs > event.atMs) return false; // granted for the new scope
+      if (event.trigger === "scope_changed" && binding && binding.boundAtMs >= event.atMs) return false; // granted for the new scope
       return true;
     });
     return this.deps.responder.revokeCredentials(

@@ -23,7 +23,8 @@ async function getJson<T>(url: string): Promise<T | undefined> {
  * The end-to-end story both modes must tell: an agent instrumented with the OTel Node SDK
  * exports two tasks over OTLP/HTTP protobuf; the one that calls a tool outside its
  * profile is flagged at the right step, its credential revoked exactly once by a signed
- * webhook, the SOC alerted; the benign one is left alone.
+ * webhook, the SOC alerted; the benign one raises nothing, and its credential ends with it
+ * (revoked once when its root span ends: just-in-time access does not outlive its task).
  */
 export async function runAgentAndCheckPipeline(
   urls: { gateway: string; api: string },
@@ -32,8 +33,9 @@ export async function runAgentAndCheckPipeline(
   const scenario = billingScenario();
   await runScenarioAgent(scenario, otlpProtoExporter(urls.gateway));
 
+  const bodyOf = (r: (typeof hooks.revoke.received)[number]) => r.body as { credential_id: string; task_id: string; finding_id: string };
   const revocation = await eventually(
-    () => (hooks.revoke.received.length > 0 ? hooks.revoke.received[0] : undefined),
+    () => hooks.revoke.received.find((r) => bodyOf(r).task_id === scenario.drifting.taskId),
     30_000,
     "revocation webhook",
   );
@@ -80,8 +82,9 @@ export async function runAgentAndCheckPipeline(
   expect(finding.detectedAtMs).toBeGreaterThanOrEqual(finding.spanEndMs);
   expect(shellStep.findings).toEqual([finding.id]);
 
-  // the revocation: exactly once, signed, for the credential bound to the drifting task
-  expect(hooks.revoke.received).toHaveLength(1);
+  // the revocation: exactly once, signed, for the credential bound to the drifting task (the
+  // finding's response; the task's end, just after, finds it revoked and sends nothing)
+  expect(hooks.revoke.received.filter((r) => bodyOf(r).credential_id === scenario.drifting.credentialId)).toHaveLength(1);
   expect(revocation.signatureValid).toBe(true);
   expect(revocation.body).toMatchObject({
     type: "driftwatch.credential.revoke",
@@ -94,6 +97,7 @@ export async function runAgentAndCheckPipeline(
     credentialId: scenario.drifting.credentialId,
     status: "revoked",
     credentialStore: "webhook",
+    trigger: "finding",
   });
   expect(drift.task.status).toBe("revoked");
 
@@ -102,11 +106,24 @@ export async function runAgentAndCheckPipeline(
   expect((alert.body as { finding: Finding }).finding.id).toBe(finding.id);
   expect(hooks.alert.received.filter((r) => (r.body as { finding: Finding }).finding.id === finding.id)).toHaveLength(1);
 
-  // nothing for the benign task
+  // no finding for the benign task; its agent invocation ended: the task is complete, and
+  // its credential was revoked once, for that reason
   expect(benign.findings).toEqual([]);
-  expect(benign.revocations).toEqual([]);
-  // the benign task's agent invocation ended: the task is complete
   expect(benign.task.status).toBe("completed");
+  const ended = await eventually(
+    async () => {
+      const v = await getJson<TaskView>(`${urls.api}/api/v1/tasks/${scenario.benign.taskId}`);
+      return v?.revocations.length === 1 ? v.revocations[0] : undefined;
+    },
+    30_000,
+    "the benign task's credential revoked at its end",
+  );
+  expect(ended).toMatchObject({ credentialId: scenario.benign.credentialId, status: "revoked", trigger: "task_completed" });
+  expect(ended.latencyMs?.fromTrigger).toBeGreaterThanOrEqual(0);
+  const benignCalls = hooks.revoke.received.filter((r) => bodyOf(r).credential_id === scenario.benign.credentialId);
+  expect(benignCalls).toHaveLength(1);
+  expect(benignCalls[0]?.signatureValid).toBe(true);
+  expect(hooks.revoke.received).toHaveLength(2);
   expect(hooks.alert.received.some((r) => (r.body as { finding: Finding }).finding.taskId === scenario.benign.taskId)).toBe(false);
 
   // the listings see both

@@ -14,6 +14,7 @@ import { FakeVault } from "../support/fake-vault.js";
 import { credentialOfCall, FakeWebhookStore } from "../support/fake-webhook-store.js";
 import { waitForStableGroup } from "../support/kafka-groups.js";
 import type { RecordedCall } from "../support/loopback-server.js";
+import { shippedPoliciesWith } from "../support/policy-dir.js";
 import { distributedConfig, isolation, kafkaBus, redisStore, testLogger } from "../support/ports.js";
 import { eventually } from "../support/wait.js";
 import { newSecret } from "../support/webhook-receiver.js";
@@ -52,9 +53,14 @@ import { newSecret } from "../support/webhook-receiver.js";
 
 const TOKEN = "hvs.driftwatch-outage-test";
 
-/** Small delivery and retry settings, so that outages of a second or two cost many rounds. */
+/**
+ * Small delivery and retry settings, so that outages of a second or two cost many rounds.
+ * The shipped policies, with one change: a billing task's end does not revoke its
+ * credentials (test/e2e/credential-lifecycle.test.ts covers that), so what is revoked here
+ * is what drift revoked.
+ */
 const FAST_RETRIES = {
-  DRIFTWATCH_POLICY_DIR: "policies",
+  DRIFTWATCH_POLICY_DIR: shippedPoliciesWith({ "billing-agent": { lifecycle: { onTaskEnd: "ignore" } } }),
   DRIFTWATCH_WEBHOOK_TIMEOUT_MS: "250",
   DRIFTWATCH_VAULT_TIMEOUT_MS: "250",
   DRIFTWATCH_DELIVERY_MAX_ATTEMPTS: "2",

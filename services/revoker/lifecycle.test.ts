@@ -1,0 +1,164 @@
+import { beforeEach, describe, expect, it } from "vitest";
+import { type LifecycleTrigger, TaskEvent } from "../../schemas/lifecycle.js";
+import { ResponsePolicy } from "../../schemas/policy.js";
+import { toolCall } from "../../test/support/actions.js";
+import { VIOLATION_MARK } from "../detector/learner.js";
+import { eventId } from "../detector/lifecycle.js";
+import type { Policy } from "../detector/policy.js";
+import { recordActions } from "../pathfinder/pathfinder.js";
+import { TaskStore } from "../pathfinder/task-store.js";
+import { MemoryStore } from "../runtime/store/memory-store.js";
+import { Approvals } from "./approvals.js";
+import type { CredentialStore, RevocationOutcome, RevocationRequest } from "./credential-stores/credential-store.js";
+import { CredentialStores } from "./credential-stores/stores.js";
+import { RevocationLedger } from "./ledger.js";
+import { LifecycleResponder } from "./lifecycle.js";
+import { AgentQuarantine } from "./quarantine.js";
+import { Responder, revocationId } from "./revoker.js";
+
+const T0 = 1_760_000_000_000;
+const TRACE = "8bf92f3577b34da6a3ce929d0e0e4732";
+
+/** A credential store that says yes and remembers what it was asked. */
+class CountingStore implements CredentialStore {
+  readonly name = "counting";
+  readonly requests: RevocationRequest[] = [];
+  async revoke(request: RevocationRequest): Promise<RevocationOutcome> {
+    this.requests.push(request);
+    return { status: "revoked", detail: "200 OK", attempts: 1 };
+  }
+}
+
+const policy = (dryRun = false): Policy => ({
+  version: "lifecycle-revoker-test",
+  profiles: [],
+  rules: new Map(),
+  redaction: { attributes: [], argumentKeys: [] },
+  responses: ResponsePolicy.parse({ dryRun }),
+  files: [],
+});
+
+describe("the revoker ends a task's access on its lifecycle events", () => {
+  let store: MemoryStore;
+  let tasks: TaskStore;
+  let credentials: CountingStore;
+  let ledger: RevocationLedger;
+  let clock: number;
+  let lifecycle: LifecycleResponder;
+  let dryRun: boolean;
+
+  beforeEach(() => {
+    store = new MemoryStore();
+    tasks = new TaskStore(store);
+    credentials = new CountingStore();
+    ledger = new RevocationLedger(store);
+    clock = T0 + 10_000;
+    dryRun = false;
+    const responder = new Responder({
+      tasks,
+      store,
+      stores: new CredentialStores({ default: credentials }),
+      ledger,
+      approvals: new Approvals(store),
+      quarantine: new AgentQuarantine(store),
+      policy: () => policy(dryRun),
+      minSeverity: "high",
+      now: () => clock,
+      random: () => 0.5,
+    });
+    lifecycle = new LifecycleResponder({ responder, tasks, store, policy: () => policy(dryRun), now: () => clock });
+  });
+
+  const use = (taskId: string, credentialId: string, at = T0) =>
+    recordActions(tasks, [toolCall({ taskId, traceId: TRACE, agent: { id: "agent-a" }, credentialId, startTimeMs: at })]);
+
+  const event = (trigger: LifecycleTrigger, taskId: string, over: Partial<TaskEvent> = {}): TaskEvent =>
+    TaskEvent.parse({
+      id: eventId(trigger, taskId, over.credentialId ?? ""),
+      taskId,
+      agentId: "agent-a",
+      profileId: "billing",
+      trigger,
+      atMs: T0 + 5_000,
+      detail: `${trigger} of ${taskId}`,
+      detectedAtMs: T0 + 5_100,
+      ...over,
+    });
+
+  it("revokes every credential bound to an ended task once, however often the end is reported, with the trigger and its latency", async () => {
+    await use("t-1", "cred-a");
+    await use("t-1", "cred-b", T0 + 1);
+    const first = await lifecycle.handle(event("task_completed", "t-1"));
+    expect(first.revocations.map((r) => [r.credentialId, r.status, r.trigger, r.decidedBy])).toEqual([
+      ["cred-a", "revoked", "task_completed", "lifecycle:billing"],
+      ["cred-b", "revoked", "task_completed", "lifecycle:billing"],
+    ]);
+    expect(first.revocations[0]).toMatchObject({ triggeredAtMs: T0 + 5_000, latencyMs: { fromTrigger: 5_000, fromDetection: 4_900 } });
+    // reported again, and then the idle sweep's event for it too: nothing sent again, the ledger as it was
+    await lifecycle.handle(event("task_completed", "t-1"));
+    const again = await lifecycle.handle(event("task_idle", "t-1"));
+    expect(again.revocations.map((r) => r.trigger)).toEqual(["task_completed", "task_completed"]);
+    expect(credentials.requests.map((r) => r.credentialId)).toEqual(["cred-a", "cred-b"]);
+    expect((await ledger.get(revocationId("counting", "cred-a")))?.trigger).toBe("task_completed");
+  });
+
+  it("leaves alone a credential the task used but that is bound to another task, and one already expired", async () => {
+    await use("t-owner", "cred-owned");
+    await use("t-user", "cred-owned", T0 + 1);
+    await use("t-user", "cred-mine", T0 + 2);
+    await tasks.bindings.register("t-user", "agent-a", [{ credentialId: "cred-expired", expiresAtMs: clock - 1 }], T0);
+    const out = await lifecycle.handle(event("task_completed", "t-user"));
+    expect(out.revocations.map((r) => r.credentialId)).toEqual(["cred-mine"]);
+  });
+
+  it("on a scope change revokes what was bound before it, not what the platform registered for the new scope", async () => {
+    await tasks.bindings.register("t-scope", "agent-a", [{ credentialId: "cred-old" }], T0);
+    await tasks.bindings.register("t-scope", "agent-a", [{ credentialId: "cred-new" }], T0 + 6_000);
+    const out = await lifecycle.handle(event("scope_changed", "t-scope", { atMs: T0 + 6_000 }));
+    expect(out.revocations.map((r) => [r.credentialId, r.trigger])).toEqual([["cred-old", "scope_changed"]]);
+  });
+
+  it("on a reuse revokes the reused credential alone, recorded under the task it is bound to", async () => {
+    await use("t-a", "cred-shared");
+    await use("t-a", "cred-a-only", T0 + 1);
+    await use("t-b", "cred-shared", T0 + 2);
+    const out = await lifecycle.handle(
+      event("credential_reuse", "t-b", { credentialId: "cred-shared", ownerTaskId: "t-a", findingId: "finding-reuse" }),
+    );
+    expect(out.revocations.map((r) => [r.credentialId, r.taskId, r.trigger, r.findingId])).toEqual([
+      ["cred-shared", "t-a", "credential_reuse", "finding-reuse"],
+    ]);
+    expect(credentials.requests.map((r) => r.credentialId)).toEqual(["cred-shared"]);
+  });
+
+  it("keeps an event until its grace period has passed, then carries it out once", async () => {
+    await use("t-grace", "cred-g");
+    const e = event("task_completed", "t-grace", { dueAtMs: T0 + 35_000 });
+    expect((await lifecycle.handle(e)).revocations).toEqual([]);
+    // reported twice: still one revocation when due
+    await lifecycle.handle(e);
+    expect((await lifecycle.due()).revocations).toEqual([]);
+    expect(credentials.requests).toEqual([]);
+    clock = T0 + 35_000;
+    const out = await lifecycle.due();
+    expect(out.revocations.map((r) => [r.credentialId, r.trigger, r.triggeredAtMs])).toEqual([["cred-g", "task_completed", T0 + 5_000]]);
+    expect((await lifecycle.due()).revocations).toEqual([]);
+    expect(credentials.requests).toHaveLength(1);
+  });
+
+  it("lets the response to a task's policy finding go first: the end of a task marked with one waits a moment", async () => {
+    await use("t-drift", "cred-x");
+    await tasks.markOnce("t-drift", VIOLATION_MARK);
+    expect((await lifecycle.handle(event("task_completed", "t-drift"))).revocations).toEqual([]);
+    clock += 2_000;
+    expect((await lifecycle.due()).revocations.map((r) => [r.credentialId, r.trigger])).toEqual([["cred-x", "task_completed"]]);
+  });
+
+  it("in a dry run records what it would have revoked and sends nothing", async () => {
+    dryRun = true;
+    await use("t-dry", "cred-d");
+    const out = await lifecycle.handle(event("environment_changed", "t-dry"));
+    expect(out.revocations.map((r) => [r.status, r.trigger])).toEqual([["dry_run", "environment_changed"]]);
+    expect(credentials.requests).toEqual([]);
+  });
+});
