@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { TaskScope } from "./action.js";
 
 /**
  * What ends a task's access, beyond drift (DESIGN.md, Credential lifecycle). The detector
@@ -70,3 +71,49 @@ export const CredentialBinding = z
   })
   .strict();
 export type CredentialBinding = z.infer<typeof CredentialBinding>;
+
+/** A time as epoch ms, or as an ISO 8601 time with its offset (read as epoch ms). */
+const Instant = z.union([
+  z.number().int().nonnegative().max(8_640_000_000_000_000),
+  z.iso.datetime({ offset: true }).transform((v) => Date.parse(v)),
+]);
+
+/**
+ * A credential as the scope registry is told it (`PUT /api/v1/tasks/:id/scope` and
+ * `PUT /api/v1/tasks/:id/credentials`): its reference as a span would carry it
+ * (`agent.credential.id`), or the store's own id with the store and kind. With `store`
+ * `vault` or `caep` and an `id` without that scheme, the reference is `<store>:<kind>:<id>`
+ * (Vault kinds `lease`, `prefix`, `accessor`; CAEP `session` or `credential:<type>`, or no
+ * kind for every session of the subject `id`); otherwise it is `id` as given.
+ */
+export const CredentialRegistration = z
+  .object({
+    id: z.string().min(1).max(1024),
+    store: z.enum(["vault", "caep", "webhook"]).optional(),
+    /** printable, no whitespace (a Vault kind, a CAEP kind, or a label such as `api-key`) */
+    kind: z
+      .string()
+      .min(1)
+      .max(128)
+      .regex(/^[\x21-\x7e]+$/, "printable characters without whitespace")
+      .optional(),
+    /** When the credential expires by itself: epoch ms or ISO 8601. */
+    expiresAt: Instant.optional(),
+  })
+  .strict();
+export type CredentialRegistration = z.infer<typeof CredentialRegistration>;
+
+/** At most this many credentials per registration request. */
+export const MAX_REGISTERED_CREDENTIALS = 100;
+
+/** `PUT /api/v1/tasks/:id/credentials`: credentials registered with a task, alone. */
+export const CredentialsRegistration = z
+  .object({ credentials: z.array(CredentialRegistration).min(1).max(MAX_REGISTERED_CREDENTIALS) })
+  .strict();
+export type CredentialsRegistration = z.infer<typeof CredentialsRegistration>;
+
+/** `PUT /api/v1/tasks/:id/scope`: a task's scope, and optionally the credentials it is given. */
+export const ScopeRegistration = TaskScope.extend({
+  credentials: z.array(CredentialRegistration).max(MAX_REGISTERED_CREDENTIALS).optional(),
+});
+export type ScopeRegistration = z.infer<typeof ScopeRegistration>;

@@ -1,8 +1,8 @@
 import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import { z } from "zod";
-import { TaskScope } from "../../schemas/action.js";
 import { ApprovalDecision, ApprovalStatus } from "../../schemas/approval.js";
+import { type CredentialRegistration, CredentialsRegistration, ScopeRegistration } from "../../schemas/lifecycle.js";
 import { type Policy, profileFor } from "../detector/policy.js";
 import { limitOfProfile, limitOfScope, wider } from "../detector/scope.js";
 import type { IncidentBook } from "../notifier/incident.js";
@@ -12,6 +12,7 @@ import type { RevocationLedger } from "../revoker/ledger.js";
 import type { AgentQuarantine } from "../revoker/quarantine.js";
 import { createHttpServer } from "../runtime/http.js";
 import type { Metrics } from "../runtime/telemetry.js";
+import { CredentialRegistrationError, type ResolvedCredential, resolveCredential, taskCredentials } from "./credentials.js";
 import type { FindingLog } from "./read-model.js";
 
 /** The console API for SOC analysts, under /api/v1/, plus health and metrics. */
@@ -51,6 +52,8 @@ const TaskFilter = Page.extend({
 /** How deep the console walks a delegation tree below a task. */
 const MAX_TREE_DEPTH = 8;
 const MAX_TREE_NODES = 200;
+/** A registration may carry 100 credentials of up to 1,024 characters each. */
+const REGISTRATION_BODY_LIMIT = 256 * 1024;
 
 interface TreeNode {
   taskId: string;
@@ -121,6 +124,7 @@ export function createApi(deps: ApiDeps): FastifyInstance {
       deps.revocations.forTask(id),
       treeBelow(id, 0, { nodes: MAX_TREE_NODES }),
     ]);
+    const credentials = await taskCredentials(deps, id, Date.now(), revocations);
     const byStep = new Map<string, string[]>();
     for (const f of findings) byStep.set(`${f.traceId}:${f.spanId}`, [...(byStep.get(`${f.traceId}:${f.spanId}`) ?? []), f.id]);
     return {
@@ -130,18 +134,81 @@ export function createApi(deps: ApiDeps): FastifyInstance {
       path: path.map((s) => ({ ...s, findings: byStep.get(s.id) ?? [] })),
       findings,
       revocations,
+      // each credential with its status (task.credentials has their ids)
+      credentials,
     };
   });
+
+  /** Registered credentials made into references, or what is wrong with them (422). */
+  const resolveAll = (entries: CredentialRegistration[]): { resolved: ResolvedCredential[]; problems: string[] } => {
+    const resolved: ResolvedCredential[] = [];
+    const problems: string[] = [];
+    const seen = new Set<string>();
+    for (const entry of entries) {
+      try {
+        const c = resolveCredential(entry);
+        if (seen.has(c.credentialId)) problems.push(`credential ${JSON.stringify(c.credentialId)} is listed twice`);
+        seen.add(c.credentialId);
+        resolved.push(c);
+      } catch (err) {
+        if (!(err instanceof CredentialRegistrationError)) throw err;
+        problems.push(err.message);
+      }
+    }
+    return { resolved, problems };
+  };
+
+  /** Credentials of these that are bound to another task (a credential is one task's). */
+  const boundElsewhere = async (taskId: string, credentials: ResolvedCredential[]) => {
+    if (credentials.length === 0) return { conflicts: [], known: new Set<string>() };
+    const bindings = await deps.tasks.bindings.of(credentials.map((c) => c.credentialId));
+    const conflicts = [...bindings.values()]
+      .filter((b) => b.taskId !== taskId)
+      .map((b) => ({ credentialId: b.credentialId, taskId: b.taskId }));
+    return { conflicts, known: new Set([...bindings.keys()]) };
+  };
+
+  const conflictError = (conflicts: { credentialId: string; taskId: string }[]) => ({
+    error:
+      conflicts.length === 1
+        ? `credential ${conflicts[0]?.credentialId} is bound to task ${conflicts[0]?.taskId}`
+        : `${conflicts.length} credentials are bound to other tasks`,
+    conflicts,
+  });
+
+  /**
+   * Binds checked credentials to the task. A credential bound to another task between the
+   * check and now (a span reported it) is a conflict: the others are bound, and said so.
+   */
+  const bind = async (taskId: string, agentId: string | undefined, credentials: ResolvedCredential[], atMs: number) => {
+    const { bound, conflicts } = await deps.tasks.bindings.register(taskId, agentId, credentials, atMs);
+    return { bound, conflicts: conflicts.map((b) => ({ credentialId: b.credentialId, taskId: b.taskId })) };
+  };
+
+  /**
+   * Why no credential may be registered with a task any more: it ended (completed, went
+   * idle, or its access was revoked). Its lifecycle has run its course: a credential bound
+   * now would outlive it.
+   */
+  const endedReason = async (taskId: string, now: number): Promise<string | undefined> => {
+    const summary = await deps.tasks.summary(taskId, now);
+    if (!summary || (summary.status !== "completed" && summary.status !== "idle" && summary.status !== "revoked")) return undefined;
+    return `task ${taskId} has ended (${summary.status}): a credential registered now would outlive it`;
+  };
 
   /**
    * The scope registry: a task's scope, registered before or while it runs (by the
    * platform that starts the agent, not by the agent). It may only narrow: the agent's
    * profile, the delegating task's scope, and a scope registered before.
    */
-  app.put("/api/v1/tasks/:id/scope", async (req, reply) => {
+  app.put("/api/v1/tasks/:id/scope", { bodyLimit: REGISTRATION_BODY_LIMIT }, async (req, reply) => {
     const { id } = TaskIdParam.parse(req.params);
     const { agent } = ScopeQuery.parse(req.query);
-    const scope = TaskScope.parse(req.body);
+    const { credentials: entries, ...scope } = ScopeRegistration.parse(req.body);
+    // everything is checked before anything is written: a bad credential or one bound to
+    // another task registers neither the scope nor any credential
+    const { resolved, problems: malformed } = resolveAll(entries ?? []);
+    if (malformed.length > 0) return reply.code(422).send({ error: "credentials that cannot be registered", details: malformed });
     const [facts, before] = await Promise.all([deps.tasks.facts(id), deps.tasks.registeredScope(id)]);
     const problems: string[] = [];
     const agentId = agent ?? facts?.agentId;
@@ -154,8 +221,50 @@ export function createApi(deps: ApiDeps): FastifyInstance {
     }
     if (before) problems.push(...wider(scope, limitOfScope(before)).map((p) => `beyond the scope registered before: ${p}`));
     if (problems.length > 0) return reply.code(422).send({ error: "a task's scope may only narrow", details: problems });
-    await deps.tasks.registerScope(id, scope);
-    return reply.code(before ? 200 : 201).send({ taskId: id, scope, ...(profile ? { profile: profile.id } : {}) });
+    const { conflicts } = await boundElsewhere(id, resolved);
+    if (conflicts.length > 0) return reply.code(409).send(conflictError(conflicts));
+    const now = Date.now();
+    const ended = resolved.length > 0 ? await endedReason(id, now) : undefined;
+    if (ended) return reply.code(409).send({ error: ended });
+    // the scope and the credentials registered with it at one time: those credentials are the
+    // new scope's, and a scope change mid-task revokes only those bound before it
+    await deps.tasks.registerScope(id, scope, now);
+    const body = { taskId: id, scope, ...(profile ? { profile: profile.id } : {}) };
+    if (entries === undefined) return reply.code(before ? 200 : 201).send(body);
+    const bound = await bind(id, agentId, resolved, now);
+    if (bound.conflicts.length > 0) return reply.code(409).send({ ...conflictError(bound.conflicts), ...body, credentials: bound.bound });
+    return reply.code(before ? 200 : 201).send({ ...body, credentials: bound.bound });
+  });
+
+  /**
+   * Credentials registered with a task alone (before or while it runs): each bound to it,
+   * and revoked with it. All are checked first: a malformed one (422) or one bound to another
+   * task (409) registers none.
+   */
+  app.put("/api/v1/tasks/:id/credentials", { bodyLimit: REGISTRATION_BODY_LIMIT }, async (req, reply) => {
+    const { id } = TaskIdParam.parse(req.params);
+    const { agent } = ScopeQuery.parse(req.query);
+    const { credentials: entries } = CredentialsRegistration.parse(req.body);
+    const { resolved, problems } = resolveAll(entries);
+    if (problems.length > 0) return reply.code(422).send({ error: "credentials that cannot be registered", details: problems });
+    const { conflicts, known } = await boundElsewhere(id, resolved);
+    if (conflicts.length > 0) return reply.code(409).send(conflictError(conflicts));
+    const now = Date.now();
+    const ended = await endedReason(id, now);
+    if (ended) return reply.code(409).send({ error: ended });
+    const agentId = agent ?? (await deps.tasks.facts(id))?.agentId;
+    const bound = await bind(id, agentId, resolved, now);
+    if (bound.conflicts.length > 0)
+      return reply.code(409).send({ ...conflictError(bound.conflicts), taskId: id, credentials: bound.bound });
+    // 201 when one was not bound before; 200 when all were (their store, kind and expiry updated)
+    return reply.code(resolved.some((c) => !known.has(c.credentialId)) ? 201 : 200).send({ taskId: id, credentials: bound.bound });
+  });
+
+  app.get("/api/v1/tasks/:id/credentials", async (req, reply) => {
+    const { id } = TaskIdParam.parse(req.params);
+    const [facts, credentials] = await Promise.all([deps.tasks.facts(id), taskCredentials(deps, id, Date.now())]);
+    if (!facts && credentials.length === 0) return reply.code(404).send({ error: `no task ${id}` });
+    return { taskId: id, credentials };
   });
 
   app.get("/api/v1/tasks/:id/scope", async (req, reply) => {

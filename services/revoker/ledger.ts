@@ -15,6 +15,24 @@ import { type Store, taskKey } from "../runtime/store/store.js";
 const TTL_MS = 90 * 24 * 3600 * 1000;
 const HISTORY = 50;
 
+/**
+ * A credential's revocation claim (written by the revoker, revoker.ts): JSON
+ * `{state: "pending", owner, atMs}` while a revoker is at it, `{state: "done", revocationId}`
+ * once settled, `{state: "retrying", revocationId, …}` while failed and tried again later.
+ * The credential id is the hash tag, like its binding's (`credential:{id}:binding`).
+ */
+export const claimKey = (credentialId: string) => `credential:{${credentialId}}:revocation`;
+
+/** Where a credential's revocation stands, as its claim says. */
+export interface CredentialRevocation {
+  /** `pending`: a revoker is at it; `retrying`: it failed and is tried again later; `done`: settled (revoked, recorded or dead-lettered). */
+  state: "pending" | "retrying" | "done";
+  /** When a revoker claimed it (`pending`). */
+  claimedAtMs?: number;
+  /** The ledger record as it stands (`retrying`, `done`). */
+  revocation?: Revocation;
+}
+
 export interface LedgerQuery {
   offset: number;
   limit: number;
@@ -55,6 +73,19 @@ export class RevocationLedger {
 
   async count(): Promise<number> {
     return this.store.sortedCount("revocations:by-time");
+  }
+
+  /**
+   * A credential's revocation, as its claim says: none when no revoker has claimed it (a
+   * dry run claims nothing: see `forTask`).
+   */
+  async ofCredential(credentialId: string): Promise<CredentialRevocation | undefined> {
+    const raw = await this.store.get(claimKey(credentialId));
+    if (!raw) return undefined;
+    const claim = JSON.parse(raw) as { state: CredentialRevocation["state"]; atMs?: number; revocationId?: string };
+    if (claim.state === "pending") return { state: "pending", ...(claim.atMs !== undefined ? { claimedAtMs: claim.atMs } : {}) };
+    const revocation = claim.revocationId ? await this.get(claim.revocationId) : undefined;
+    return { state: claim.state, ...(revocation ? { revocation } : {}) };
   }
 
   async forTask(taskId: string): Promise<Revocation[]> {

@@ -16,7 +16,7 @@ import type { Approvals } from "./approvals.js";
 import type { RevocationRequest } from "./credential-stores/credential-store.js";
 import type { StoreOutcome } from "./credential-stores/outcome.js";
 import type { CredentialStores } from "./credential-stores/stores.js";
-import type { RevocationLedger } from "./ledger.js";
+import { claimKey, type RevocationLedger } from "./ledger.js";
 import type { AgentQuarantine } from "./quarantine.js";
 import { decideResponse } from "./response-policy.js";
 
@@ -98,7 +98,6 @@ export const merge = (into: ResponseOutput, from: ResponseOutput) => {
   return into;
 };
 
-const claimKey = (credentialId: string) => `credential:{${credentialId}}:revocation`;
 const RETRIES = "revocations:retry";
 const CLAIM_TTL_MS = 120_000;
 const DONE_TTL_MS = 90 * 24 * 3600 * 1000;
