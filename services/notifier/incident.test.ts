@@ -237,6 +237,21 @@ describe("IncidentBook", () => {
     expect(v1?.incident.revocations.map((r) => r.status)).toEqual(["revoked"]);
   });
 
+  it("a credential that ended with its task, on a task with nothing to report, makes no incident; one that could not be revoked does", async () => {
+    for (const trigger of ["task_completed", "task_idle"] as const) {
+      expect(await book.addRevocation(revocation({ taskId: `quiet-${trigger}`, trigger }))).toBeUndefined();
+      expect(await book.forTask(`quiet-${trigger}`)).toBeUndefined();
+    }
+    const failed = await book.addRevocation(
+      revocation({ taskId: "stuck", trigger: "task_completed", status: "failed", detail: "503", attempts: 2 }),
+    );
+    expect(failed?.incident).toMatchObject({ version: 1, taskId: "stuck", severity: "high" });
+    // on a task with an incident, a task-end revocation is noted in it like any other
+    await book.addFindings("task-1", [finding("f1")]);
+    await book.addRevocation(revocation({ trigger: "task_completed" }));
+    expect((await book.forTask("task-1"))?.revocations.map((r) => r.status)).toEqual(["revoked"]);
+  });
+
   it("a credential that could not be revoked opens an incident of its own when no finding came yet", async () => {
     const v1 = await book.addRevocation(revocation({ status: "failed", detail: "connection refused", attempts: 4 }));
     expect(v1?.incident).toMatchObject({ version: 1, findingCount: 0, severity: "high" });

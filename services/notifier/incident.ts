@@ -357,9 +357,16 @@ export class IncidentBook {
   async addRevocation(r: Revocation): Promise<IncidentUpdate | undefined> {
     const id = incidentIdFor(r.taskId);
     return this.withLock(id, async () => {
-      const current = (await this.get(id)) ?? emptyIncident(r.taskId, this.now());
+      const existing = await this.get(id);
+      const current = existing ?? emptyIncident(r.taskId, this.now());
       const fold = foldRevocation(current, r, this.now());
       if (!fold) return undefined;
+      // a credential that simply ended with its task (completed, idle), on a task with nothing
+      // to report: no incident (every finished task would have one); one that could not be
+      // revoked is an incident whatever the trigger. A revocation for a finding may arrive
+      // before the finding, and waits for it in the incident (version 0).
+      const ended = r.trigger === "task_completed" || r.trigger === "task_idle";
+      if (!existing && !fold.alert && ended) return undefined;
       if (!fold.alert) {
         await this.commit(fold.incident);
         return undefined;
