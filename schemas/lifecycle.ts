@@ -12,6 +12,7 @@ import { TaskScope } from "./action.js";
  *   registered another scope, or a span declared another scope or objective);
  * - `environment_changed`: a step ran in another environment or trust zone than the task began in;
  * - `telemetry_silence`: the agent's telemetry stopped mid-task (the profile's `telemetry.silenceMs`);
+ * - `telemetry_resumed`: a task whose credentials were suspended for its silence reported again;
  * - `credential_reuse`: a credential bound to one task was used on a step of another.
  */
 export const LifecycleTrigger = z.enum([
@@ -20,6 +21,7 @@ export const LifecycleTrigger = z.enum([
   "scope_changed",
   "environment_changed",
   "telemetry_silence",
+  "telemetry_resumed",
   "credential_reuse",
 ]);
 export type LifecycleTrigger = z.infer<typeof LifecycleTrigger>;
@@ -35,6 +37,8 @@ export const TaskEvent = z.object({
   trigger: LifecycleTrigger,
   /** When it happened: the final span's arrival, the idle deadline, the step that changed the context, the silence found. */
   atMs: z.number(),
+  /** `telemetry_silence`: suspend the credentials (until the task reports again) rather than revoke them. */
+  suspend: z.boolean().optional(),
   /** Not before this time (the profile's grace period after the task ended); now when absent. */
   dueAtMs: z.number().optional(),
   /** The step it was seen on, when one (its span's end). */

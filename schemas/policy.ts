@@ -64,8 +64,13 @@ export const LifecycleSettings = z
      * environments of one zone is no change. An environment in no zone is a zone of its own.
      */
     trustZones: z.record(z.string().min(1), z.array(z.string().min(1)).min(1)).default({}),
-    /** The agent's telemetry went silent mid-task (needs `telemetry.silenceMs`): fail safe. */
-    onSilence: LifecycleAction.default("revoke"),
+    /**
+     * The agent's telemetry went silent mid-task (needs `telemetry.silenceMs`): fail safe.
+     * `suspend` takes the credentials away until the agent reports again (then they are
+     * resumed), where the store can suspend (the generic webhook); elsewhere, and when a
+     * store does not take the suspension, they are revoked.
+     */
+    onSilence: z.enum(["revoke", "suspend", "notify", "ignore"]).default("revoke"),
     /** A credential bound to this agent's task was used on another task's step. */
     onReuse: LifecycleAction.default("revoke"),
   })

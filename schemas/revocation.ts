@@ -15,9 +15,12 @@ export type RevocationTrigger = z.infer<typeof RevocationTrigger>;
  * `revoked`: the credential store said so (2xx); `recorded`: no store configured, decided and
  * recorded only; `dry_run`: what a dry-run response would have done; `failed`: the store
  * could not be reached or refused, retried later while `retrying`; `dead_lettered`: given
- * up after the last attempt (on `agent.deadletter`, and alerted).
+ * up after the last attempt (on `agent.deadletter`, and alerted); `suspended` / `resumed`: a
+ * credential taken away while its task's telemetry was silent, and given back when it
+ * reported again (a record of its own, `<revocation id>-suspension`; a revocation later is
+ * recorded as usual).
  */
-export const RevocationStatus = z.enum(["revoked", "recorded", "dry_run", "failed", "dead_lettered"]);
+export const RevocationStatus = z.enum(["revoked", "recorded", "dry_run", "failed", "dead_lettered", "suspended", "resumed"]);
 export type RevocationStatus = z.infer<typeof RevocationStatus>;
 
 /**

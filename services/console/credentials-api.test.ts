@@ -346,6 +346,32 @@ describe("GET /api/v1/tasks/:id/credentials", () => {
     });
   });
 
+  it("shows a credential suspended while its task was silent, and active again once resumed", async () => {
+    await recordActions(tasks, [act("t-susp", { credentialId: "quiet-key" })]);
+    const suspension = {
+      id: "rev-quiet-suspension",
+      taskId: "t-susp",
+      credentialId: "quiet-key",
+      credentialStore: "webhook",
+      findingId: "f-silence",
+      trigger: "telemetry_silence" as const,
+      decidedBy: "lifecycle:billing-agent",
+      status: "suspended" as const,
+      detail: "HTTP 200",
+      attempts: 1,
+      requestedAtMs: NOW,
+      completedAtMs: NOW + 5,
+    };
+    await ledger.record(suspension);
+    const suspended = byId(await credentialsOf("t-susp"), "quiet-key");
+    expect(suspended.status).toBe("suspended");
+    expect(suspended.suspension).toMatchObject({ status: "suspended", trigger: "telemetry_silence" });
+    expect(suspended.revocation).toBeUndefined();
+    await ledger.record({ ...suspension, status: "resumed", trigger: "telemetry_resumed", completedAtMs: NOW + 50 });
+    const resumed = byId(await credentialsOf("t-susp"), "quiet-key");
+    expect([resumed.status, resumed.suspension?.status]).toEqual(["active", "resumed"]);
+  });
+
   it("shows a credential revoked when its task completed: the trigger, who decided, and the time from the trigger to the store's 2xx", async () => {
     await recordActions(tasks, [act("t-done")]);
     await putCredentials("t-done", {

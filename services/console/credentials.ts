@@ -100,7 +100,7 @@ export function resolveCredential(c: CredentialRegistration): ResolvedCredential
  * - `revoked`: the credential store said so (2xx), or, with no store configured, the revocation was recorded;
  * - `revocation_failed`: given up after the last attempt, or refused (dead-lettered and alerted).
  */
-export type CredentialStatus = "active" | "expired" | "revoking" | "revoked" | "revocation_failed";
+export type CredentialStatus = "active" | "expired" | "suspended" | "revoking" | "revoked" | "revocation_failed";
 
 /** The revocation of a credential, as the console shows it. */
 export interface RevocationView {
@@ -144,6 +144,8 @@ export interface CredentialView {
   revocation?: RevocationView;
   /** A dry run's verdict: what a revocation would have done (the credential stays in force). */
   dryRun?: RevocationView;
+  /** Taken away while its task's telemetry was silent (`suspended`), or given back since (`resumed`). */
+  suspension?: RevocationView;
   /** A revoker claimed it and is at it (`revoking` without a ledger record yet). */
   claimedAtMs?: number;
 }
@@ -168,6 +170,7 @@ const viewOf = (r: Revocation): RevocationView => ({
 function statusOf(
   revocation: Revocation | undefined,
   claim: CredentialRevocation | undefined,
+  suspension: Revocation | undefined,
   expiresAtMs: number | undefined,
   nowMs: number,
 ) {
@@ -181,6 +184,7 @@ function statusOf(
       return "revoking";
   }
   if (claim && claim.state !== "done") return "revoking";
+  if (suspension?.status === "suspended") return "suspended";
   return expiresAtMs !== undefined && expiresAtMs <= nowMs ? "expired" : "active";
 }
 
@@ -218,11 +222,13 @@ export async function taskCredentials(
   ]);
   const records = [...own, ...others.flat()];
   const dryRuns = newestBy(records, (r) => r.status === "dry_run");
-  const settled = newestBy(records, (r) => r.status !== "dry_run");
+  const suspensions = newestBy(records, (r) => r.status === "suspended" || r.status === "resumed");
+  const settled = newestBy(records, (r) => r.status !== "dry_run" && r.status !== "suspended" && r.status !== "resumed");
   return credentials.map(({ credentialId, binding, foreign }, i) => {
     const claim = claims[i];
     const revocation = claim?.revocation ?? (claim?.state === "pending" ? undefined : settled.get(credentialId));
     const dryRun = dryRuns.get(credentialId);
+    const suspension = suspensions.get(credentialId);
     let store: CredentialStoreName;
     let kind = binding?.kind;
     let referenceError: string | undefined;
@@ -248,10 +254,11 @@ export async function taskCredentials(
           }
         : {}),
       ...(foreign && binding ? { reused: true as const, boundTo: binding.taskId } : {}),
-      status: statusOf(revocation, claim, binding?.expiresAtMs, nowMs),
+      status: statusOf(revocation, claim, suspension, binding?.expiresAtMs, nowMs),
       ...(referenceError ? { referenceError } : {}),
       ...(revocation ? { revocation: viewOf(revocation) } : {}),
       ...(dryRun && !revocation ? { dryRun: viewOf(dryRun) } : {}),
+      ...(suspension ? { suspension: viewOf(suspension) } : {}),
       ...(claim?.state === "pending" && claim.claimedAtMs !== undefined ? { claimedAtMs: claim.claimedAtMs } : {}),
     };
   });

@@ -11,9 +11,10 @@ import type { Metrics } from "../runtime/telemetry.js";
 import { agentKey } from "./baseline.js";
 import type { BaselineStore } from "./baseline-store.js";
 import { VIOLATION_MARK } from "./learner.js";
-import { lifecycleOf } from "./lifecycle.js";
-import type { Policy } from "./policy.js";
+import { lifecycleOf, lifecycleSettings } from "./lifecycle.js";
+import { type Policy, profileFor } from "./policy.js";
 import { evaluateStep } from "./rules.js";
+import { SILENCE_MARK } from "./silence.js";
 
 /** detector: `agent.steps` → `agent.findings` and `agent.lifecycle`, keyed by task id. */
 export const parseStep = (message: BusMessage): Step | Step[] => decodeMessage(Step, message, "a step");
@@ -56,13 +57,23 @@ export function detectorStage(
       const agents = [...new Set(items.flatMap((i) => agentKey(i.value) ?? []))];
       const ids = [...new Set(items.flatMap((i) => i.value.agent.id ?? []))];
       const credentials = [...new Set(items.flatMap((i) => i.value.credentialId ?? []))].filter((c) => !bindings.has(c));
-      const [marks, baselines, quarantined, bound] = await Promise.all([
+      // whether a task fell silent matters only where its credentials were suspended for it (and come back)
+      const suspending = [
+        ...new Set(
+          items.flatMap(({ value: s }) =>
+            !s.reevaluated && lifecycleSettings(profileFor(policy, s.agent)).onSilence === "suspend" ? [s.taskId] : [],
+          ),
+        ),
+      ];
+      const [marks, baselines, quarantined, bound, silent] = await Promise.all([
         Promise.all(taskIds.map((t) => deps.tasks.revoked(t))),
         deps.baselines ? deps.baselines.forAgents(agents) : undefined,
         deps.quarantine && ids.length > 0 ? deps.quarantine.of(ids) : undefined,
         credentials.length > 0 ? deps.tasks.bindings.of(credentials) : undefined,
+        Promise.all(suspending.map((t) => deps.tasks.marked(t, SILENCE_MARK))),
       ]);
       for (const [c, b] of bound ?? []) remember(bindings, c, b);
+      const silenced = new Set(suspending.filter((_, i) => silent[i]));
       const revokedOf = new Map(taskIds.map((t, i) => [t, marks[i]]));
       const violated = new Set<string>();
       const reported = new Set<string>();
@@ -90,7 +101,12 @@ export function detectorStage(
         }
         // what the step shows of its task's lifecycle: ended, its context changed, another task's credential
         const binding = step.credentialId ? bindings.get(step.credentialId) : undefined;
-        const life = lifecycleOf(step, { policy, ...(binding ? { binding } : {}), now: now() });
+        const life = lifecycleOf(step, {
+          policy,
+          ...(binding ? { binding } : {}),
+          silenced: silenced.has(step.taskId),
+          now: now(),
+        });
         for (const f of life.findings) {
           if (isViolation(f)) violated.add(f.taskId);
           deps.metrics?.findings.inc({ rule: f.ruleId, severity: f.severity });

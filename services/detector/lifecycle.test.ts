@@ -13,7 +13,7 @@ import { detectorStage } from "./detector.js";
 import { type IdleWatch, watchIdleTasks } from "./idle.js";
 import { eventId, zoneOf } from "./lifecycle.js";
 import type { Policy } from "./policy.js";
-import { watchSilence } from "./silence.js";
+import { SILENCE_MARK, watchSilence } from "./silence.js";
 
 const T0 = 1_760_000_000_000;
 const TRACE = "7bf92f3577b34da6a3ce929d0e0e4731";
@@ -37,6 +37,7 @@ const policy: Policy = {
     profile("graceful", "agent-g", { graceMs: 30_000, trustZones: { nonprod: ["sandbox", "dev*"] } }),
     profile("silent-watch", "agent-s", undefined, { telemetry: { silenceMs: 60_000 } }),
     profile("silent-ok", "agent-q", { onSilence: "ignore" }, { telemetry: { silenceMs: 60_000 } }),
+    profile("suspends", "agent-p", { onSilence: "suspend" }, { telemetry: { silenceMs: 60_000 } }),
   ],
   rules: new Map(),
   redaction: { attributes: [], argumentKeys: [] },
@@ -286,6 +287,25 @@ describe("tasks that end without completing", () => {
 });
 
 describe("telemetry silence ends access", () => {
+  it("reports a task whose credentials were suspended for its silence as resumed when a fresh step arrives, not for one looked at again", async () => {
+    const tasks = new TaskStore(new MemoryStore());
+    await detect(tasks, [call("t-p", "agent-p", T0)]);
+    expect((await detect(tasks, [call("t-p", "agent-p", T0 + 1)])).events).toEqual([]);
+    await tasks.markOnce("t-p", SILENCE_MARK);
+    const back = await detect(tasks, [call("t-p", "agent-p", T0 + 200_000, { receivedAtMs: T0 + 200_010 })]);
+    expect(back.events).toEqual([
+      expect.objectContaining({ id: eventId("telemetry_resumed", "t-p"), trigger: "telemetry_resumed", atMs: T0 + 200_010 }),
+    ]);
+    expect(back.findings).toEqual([]);
+    // a span landing before earlier steps re-emits them (reevaluated): only the fresh one counts
+    const late = await detect(tasks, [call("t-p", "agent-p", T0 + 2, { receivedAtMs: T0 + 200_020 })]);
+    expect(late.events.map((e) => e.trigger)).toEqual(["telemetry_resumed"]);
+    // where silence revokes, there is nothing to give back
+    await detect(tasks, [call("t-s", "agent-s", T0)]);
+    await tasks.markOnce("t-s", SILENCE_MARK);
+    expect((await detect(tasks, [call("t-s", "agent-s", T0 + 200_000)])).events).toEqual([]);
+  });
+
   it("publishes the silence finding and, unless the profile ignores silence, the event that revokes", async () => {
     const tasks = new TaskStore(new MemoryStore());
     const published: { topic: string; messages: OutgoingMessage[] }[] = [];
@@ -301,14 +321,17 @@ describe("telemetry silence ends access", () => {
     });
     try {
       await recordActions(tasks, [call("t-s", "agent-s", T0, { receivedAtMs: T0 }), call("t-q", "agent-q", T0, { receivedAtMs: T0 })]);
-      const findings = await watch.sweep();
-      expect(findings.map((f) => f.taskId)).toEqual(["t-s"]);
+      await recordActions(tasks, [call("t-p2", "agent-p", T0, { receivedAtMs: T0 - 1 })]);
+      const findings = (await watch.sweep()).sort((a, b) => a.taskId.localeCompare(b.taskId));
+      expect(findings.map((f) => f.taskId)).toEqual(["t-p2", "t-s"]);
       const events = published
         .filter((p) => p.topic === "agent.lifecycle")
         .flatMap((p) => p.messages.map((m) => TaskEvent.parse(JSON.parse(String(m.value)))));
-      expect(events).toEqual([
-        expect.objectContaining({ taskId: "t-s", trigger: "telemetry_silence", findingId: findings[0]?.id, atMs: T0 + 120_000 }),
+      expect(events.sort((a, b) => a.taskId.localeCompare(b.taskId))).toEqual([
+        expect.objectContaining({ taskId: "t-p2", trigger: "telemetry_silence", suspend: true, findingId: findings[0]?.id }),
+        expect.objectContaining({ taskId: "t-s", trigger: "telemetry_silence", findingId: findings[1]?.id, atMs: T0 + 120_000 }),
       ]);
+      expect(events[1]?.suspend).toBeUndefined();
     } finally {
       watch.stop();
     }

@@ -72,23 +72,39 @@ interface Change {
 
 /**
  * What one step shows of its task's lifecycle: the task completed, its scope or objective
- * changed, it moved to another environment or trust zone, or it used another task's
- * credential (`binding`: the binding of the step's credential, as the store holds it).
+ * changed, it moved to another environment or trust zone, it used another task's
+ * credential (`binding`: the binding of the step's credential, as the store holds it), or
+ * it reported again after falling silent (`silenced`: the task had a silence finding).
  */
-export function lifecycleOf(step: Step, ctx: { policy: Policy; binding?: CredentialBinding; now: number }): LifecycleOutcome {
+export function lifecycleOf(
+  step: Step,
+  ctx: { policy: Policy; binding?: CredentialBinding; silenced?: boolean; now: number },
+): LifecycleOutcome {
   const profile = profileFor(ctx.policy, step.agent);
   const settings = lifecycleSettings(profile);
   const context = step.context;
   const agent = step.agent.id ?? step.agent.spiffeId ?? "The agent";
   const changes: Change[] = [];
-  const actionOf: Record<LifecycleTrigger, LifecycleSettings["onTaskEnd"]> = {
+  const actionOf: Record<LifecycleTrigger, LifecycleSettings["onSilence"]> = {
     task_completed: settings.onTaskEnd,
     task_idle: settings.onTaskEnd,
     scope_changed: settings.onScopeChange,
     environment_changed: settings.onEnvironmentChange,
     telemetry_silence: settings.onSilence,
+    // credentials suspended for a silence are given back when the task reports again
+    telemetry_resumed: settings.onSilence === "suspend" ? "revoke" : "ignore",
     credential_reuse: settings.onReuse,
   };
+
+  // a fresh step of a task that fell silent (not one looked at again): its telemetry is back
+  if (ctx.silenced && !step.reevaluated) {
+    changes.push({
+      trigger: "telemetry_resumed",
+      change: "",
+      atMs: step.receivedAtMs,
+      detail: `task ${step.taskId} reported again after its telemetry went silent ("${step.name}")`,
+    });
+  }
 
   if (context?.completedAtMs !== undefined) {
     changes.push({
@@ -181,7 +197,7 @@ export function lifecycleOf(step: Step, ctx: { policy: Policy; binding?: Credent
     if (action === "ignore") continue;
     const [finding] = c.hit ? findingsOf([c.hit], step, ctx.policy, ctx.now) : [];
     if (finding) out.findings.push(finding);
-    if (action !== "revoke") continue;
+    if (action !== "revoke" && action !== "suspend") continue;
     const graceMs = c.trigger === "task_completed" ? settings.graceMs : 0;
     out.events.push({
       id: eventId(c.trigger, step.taskId, c.change),
@@ -261,13 +277,14 @@ export function idleEvent(
   };
 }
 
-/** The event for a task whose telemetry went silent (its silence finding's), when the profile revokes on silence. */
+/** The event for a task whose telemetry went silent (its silence finding's), when the profile revokes or suspends on silence. */
 export function silenceEvent(finding: Finding, task: { spiffeId?: string; lastSeenMs: number }, policy: Policy): TaskEvent | undefined {
   const profile = profileFor(policy, {
     ...(finding.agentId ? { id: finding.agentId } : {}),
     ...(task.spiffeId ? { spiffeId: task.spiffeId } : {}),
   });
-  if (lifecycleSettings(profile).onSilence !== "revoke") return undefined;
+  const action = lifecycleSettings(profile).onSilence;
+  if (action !== "revoke" && action !== "suspend") return undefined;
   return {
     id: eventId("telemetry_silence", finding.taskId),
     taskId: finding.taskId,
@@ -275,6 +292,7 @@ export function silenceEvent(finding: Finding, task: { spiffeId?: string; lastSe
     ...(task.spiffeId ? { spiffeId: task.spiffeId } : {}),
     ...(profile ? { profileId: profile.id } : {}),
     trigger: "telemetry_silence",
+    ...(action === "suspend" ? { suspend: true } : {}),
     atMs: finding.detectedAtMs,
     traceId: finding.traceId,
     spanId: finding.spanId,

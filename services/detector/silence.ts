@@ -23,7 +23,9 @@ export interface SilenceWatch {
 }
 
 const MAX_TASKS_PER_SWEEP = 1_000;
-const MARK = "telemetry_silence";
+/** The mark of a task flagged as silent (once per task). */
+export const SILENCE_MARK = "telemetry_silence";
+const MARK = SILENCE_MARK;
 
 export function watchSilence(deps: {
   tasks: TaskStore;

@@ -22,6 +22,8 @@ const HISTORY = 50;
  * The credential id is the hash tag, like its binding's (`credential:{id}:binding`).
  */
 export const claimKey = (credentialId: string) => `credential:{${credentialId}}:revocation`;
+/** A credential's suspension while its task is silent: `{state: suspending | suspended | resumed, taskId, atMs}`. */
+export const suspensionKey = (credentialId: string) => `credential:{${credentialId}}:suspension`;
 
 /** Where a credential's revocation stands, as its claim says. */
 export interface CredentialRevocation {

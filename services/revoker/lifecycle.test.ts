@@ -29,6 +29,20 @@ class CountingStore implements CredentialStore {
   }
 }
 
+/** One that can also suspend and resume (as the generic webhook can); `failing` refuses suspensions. */
+class SuspendingStore extends CountingStore {
+  readonly actions: string[] = [];
+  failing = false;
+  async suspend(request: RevocationRequest): Promise<RevocationOutcome> {
+    this.actions.push(`suspend ${request.credentialId}`);
+    return this.failing ? { status: "failed", detail: "HTTP 503", attempts: 2 } : { status: "revoked", detail: "200 OK", attempts: 1 };
+  }
+  async resume(request: RevocationRequest): Promise<RevocationOutcome> {
+    this.actions.push(`resume ${request.credentialId}`);
+    return { status: "revoked", detail: "200 OK", attempts: 1 };
+  }
+}
+
 const policy = (dryRun = false): Policy => ({
   version: "lifecycle-revoker-test",
   profiles: [],
@@ -41,7 +55,8 @@ const policy = (dryRun = false): Policy => ({
 describe("the revoker ends a task's access on its lifecycle events", () => {
   let store: MemoryStore;
   let tasks: TaskStore;
-  let credentials: CountingStore;
+  let credentials: SuspendingStore;
+  let vault: CountingStore;
   let ledger: RevocationLedger;
   let clock: number;
   let lifecycle: LifecycleResponder;
@@ -50,14 +65,15 @@ describe("the revoker ends a task's access on its lifecycle events", () => {
   beforeEach(() => {
     store = new MemoryStore();
     tasks = new TaskStore(store);
-    credentials = new CountingStore();
+    credentials = new SuspendingStore();
+    vault = new CountingStore();
     ledger = new RevocationLedger(store);
     clock = T0 + 10_000;
     dryRun = false;
     const responder = new Responder({
       tasks,
       store,
-      stores: new CredentialStores({ default: credentials }),
+      stores: new CredentialStores({ default: credentials, vault }),
       ledger,
       approvals: new Approvals(store),
       quarantine: new AgentQuarantine(store),
@@ -152,6 +168,53 @@ describe("the revoker ends a task's access on its lifecycle events", () => {
     expect((await lifecycle.handle(event("task_completed", "t-drift"))).revocations).toEqual([]);
     clock += 2_000;
     expect((await lifecycle.due()).revocations.map((r) => [r.credentialId, r.trigger])).toEqual([["cred-x", "task_completed"]]);
+  });
+
+  it("suspends a silent task's credentials where the store can, resumes them when it reports again, once each", async () => {
+    await use("t-quiet", "cred-q1");
+    await use("t-quiet", "cred-q2", T0 + 1);
+    const silent = event("telemetry_silence", "t-quiet", { suspend: true, atMs: T0 + 5_000 });
+    const out = await lifecycle.handle(silent);
+    expect(out.revocations.map((r) => [r.credentialId, r.status, r.trigger])).toEqual([
+      ["cred-q1", "suspended", "telemetry_silence"],
+      ["cred-q2", "suspended", "telemetry_silence"],
+    ]);
+    expect(out.revocations[0]?.id).toBe(`${revocationId("counting", "cred-q1")}-suspension`);
+    await lifecycle.handle(silent);
+    expect(credentials.actions).toEqual(["suspend cred-q1", "suspend cred-q2"]);
+    expect(credentials.requests).toEqual([]);
+    // a step from before the suspension is no sign of life; one after it is
+    expect((await lifecycle.handle(event("telemetry_resumed", "t-quiet", { atMs: T0 + 1 }))).revocations).toEqual([]);
+    const back = await lifecycle.handle(event("telemetry_resumed", "t-quiet", { atMs: clock + 1 }));
+    expect(back.revocations.map((r) => [r.credentialId, r.status, r.trigger])).toEqual([
+      ["cred-q1", "resumed", "telemetry_resumed"],
+      ["cred-q2", "resumed", "telemetry_resumed"],
+    ]);
+    await lifecycle.handle(event("telemetry_resumed", "t-quiet", { atMs: clock + 2 }));
+    expect(credentials.actions).toHaveLength(4);
+    // and when the task ends, they are revoked as usual
+    expect((await lifecycle.handle(event("task_completed", "t-quiet"))).revocations.map((r) => r.status)).toEqual(["revoked", "revoked"]);
+  });
+
+  it("revokes instead where the store cannot suspend (Vault)", async () => {
+    await use("t-vault", "vault:lease:db/creds/q/1");
+    const out = await lifecycle.handle(event("telemetry_silence", "t-vault", { suspend: true }));
+    expect(out.revocations.map((r) => [r.status, r.trigger])).toEqual([["revoked", "telemetry_silence"]]);
+    expect(vault.requests.map((r) => r.reason)).toEqual([expect.stringMatching(/counting cannot suspend a credential: revoked instead/)]);
+    expect(credentials.actions).toEqual([]);
+  });
+
+  it("revokes instead when the store does not take the suspension, and never resumes a revoked credential", async () => {
+    await use("t-down", "cred-d1");
+    credentials.failing = true;
+    const out = await lifecycle.handle(event("telemetry_silence", "t-down", { suspend: true }));
+    expect(out.revocations.map((r) => [r.status, r.trigger])).toEqual([["revoked", "telemetry_silence"]]);
+    expect(out.revocations[0]?.detail).toBe("200 OK");
+    expect(credentials.requests.map((r) => r.reason)).toEqual([
+      expect.stringMatching(/did not take the suspension: HTTP 503; revoked instead/),
+    ]);
+    expect((await lifecycle.handle(event("telemetry_resumed", "t-down", { atMs: clock + 1 }))).revocations).toEqual([]);
+    expect(credentials.actions).toEqual(["suspend cred-d1"]);
   });
 
   it("in a dry run records what it would have revoked and sends nothing", async () => {

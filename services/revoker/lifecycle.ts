@@ -22,7 +22,9 @@ import { type Cause, emitsOf, empty, merge, type Responder, type ResponseOutput 
  *   used: that is a reuse, reported on its own);
  * - its scope or objective changed: those bound before the change (those bound with it or
  *   after were registered for the new scope);
- * - a credential was reused on another task: that credential (recorded under the task it is bound to).
+ * - a credential was reused on another task: that credential (recorded under the task it is bound to);
+ * - the task went silent and its profile says `suspend`: its credentials are suspended where
+ *   the store can (revoked elsewhere), and resumed when it reports again (`telemetry_resumed`).
  *
  * An event due later (the profile's grace period after a task ends; a moment, when the task
  * ended with a policy finding whose response should go first) waits in the store
@@ -122,11 +124,17 @@ export class LifecycleResponder {
       if (event.trigger === "scope_changed" && binding && binding.boundAtMs >= event.atMs) return false; // granted for the new scope
       return true;
     });
-    return this.deps.responder.revokeCredentials(
-      event.taskId,
-      credentials.map((c) => c.credentialId),
-      cause,
-    );
+    const ids = credentials.map((c) => c.credentialId);
+    const { responder } = this.deps;
+    if (event.trigger === "telemetry_resumed") {
+      const outs = await Promise.all(ids.map((c) => responder.resumeCredential(event.taskId, c, cause, event.atMs)));
+      return outs.reduce(merge, empty());
+    }
+    if (event.trigger === "telemetry_silence" && event.suspend) {
+      const outs = await Promise.all(ids.map((c) => responder.suspendCredential(event.taskId, c, cause)));
+      return outs.reduce(merge, empty());
+    }
+    return responder.revokeCredentials(event.taskId, ids, cause);
   }
 }
 

@@ -16,7 +16,7 @@ import type { Approvals } from "./approvals.js";
 import type { RevocationRequest } from "./credential-stores/credential-store.js";
 import type { StoreOutcome } from "./credential-stores/outcome.js";
 import type { CredentialStores } from "./credential-stores/stores.js";
-import { claimKey, type RevocationLedger } from "./ledger.js";
+import { claimKey, type RevocationLedger, suspensionKey } from "./ledger.js";
 import type { AgentQuarantine } from "./quarantine.js";
 import { decideResponse } from "./response-policy.js";
 
@@ -78,6 +78,13 @@ export interface Cause {
   detectedAtMs?: number;
   spanEndMs?: number;
   source?: DeadLetter["source"];
+}
+
+/** Where a credential's suspension stands (`credential:{id}:suspension`). */
+interface Suspension {
+  state: "suspending" | "suspended" | "resumed";
+  taskId: string;
+  atMs: number;
 }
 
 /** What a claim holds. */
@@ -149,6 +156,108 @@ export class Responder {
   async revokeCredentials(taskId: string, credentialIds: string[], cause: Cause): Promise<ResponseOutput> {
     const outputs = await Promise.all(credentialIds.map((c) => this.revokeCredential(taskId, c, cause)));
     return outputs.reduce(merge, empty());
+  }
+
+  /**
+   * Suspends a credential while its task is silent: where the store can (and takes it), it
+   * is taken away until `resumeCredential`; anywhere else it is revoked (fail-safe). Once per
+   * credential; never one being revoked or revoked already.
+   */
+  async suspendCredential(taskId: string, credentialId: string, cause: Cause): Promise<ResponseOutput> {
+    if (cause.dryRun || (await this.deps.store.get(claimKey(credentialId))) !== null)
+      return this.revokeCredential(taskId, credentialId, cause);
+    const choice = this.deps.stores.storeFor(credentialId);
+    const store = "store" in choice ? choice.store : undefined;
+    if (!store?.suspend) {
+      const why = store ? `${store.name} cannot suspend a credential` : "no store to suspend it";
+      return this.revokeCredential(taskId, credentialId, { ...cause, reason: `${cause.reason} (${why}: revoked instead)` });
+    }
+    const key = suspensionKey(credentialId);
+    const mark: Suspension = { state: "suspending", taskId, atMs: this.now() };
+    if (!(await this.deps.store.setIfAbsent(key, JSON.stringify(mark), { ttlMs: this.deps.claimTtlMs ?? CLAIM_TTL_MS }))) {
+      const current = JSON.parse((await this.deps.store.get(key)) ?? "null") as Suspension | null;
+      if (current?.state === "suspending")
+        throw new Unavailable(`the suspension of ${credentialId} is in progress elsewhere (since ${new Date(current.atMs).toISOString()})`);
+      return empty(); // suspended, or resumed, already: once per task
+    }
+    const id = `${revocationId(store.name, credentialId)}-suspension`;
+    const request: RevocationRequest = {
+      revocationId: revocationId(store.name, credentialId),
+      credentialId,
+      taskId,
+      findingId: cause.findingId,
+      reason: cause.reason,
+    };
+    const requestedAtMs = this.now();
+    const outcome = await store.suspend(request);
+    if (outcome.status === "failed") {
+      // a suspension the store did not take is a revocation: the silent task keeps no access
+      await this.deps.store.delete(key);
+      return this.revokeCredential(taskId, credentialId, {
+        ...cause,
+        reason: `${cause.reason} (the store did not take the suspension: ${outcome.detail}; revoked instead)`,
+      });
+    }
+    await this.deps.store.set(key, JSON.stringify({ state: "suspended", taskId, atMs: requestedAtMs } satisfies Suspension), {
+      ttlMs: DONE_TTL_MS,
+    });
+    const r = this.record(request, cause, store.name, {
+      id,
+      status: "suspended",
+      detail: outcome.detail,
+      attempts: outcome.attempts,
+      requestedAtMs,
+    });
+    await this.deps.ledger.record(r);
+    this.deps.metrics?.revocations.inc({ store: store.name, status: r.status });
+    return { revocations: [r], deadLetters: [] };
+  }
+
+  /**
+   * Gives back a credential suspended before `atMs` (its task reported again then), unless
+   * it was revoked meanwhile. One that the store would not resume stays suspended, and is
+   * tried again with the task's next step.
+   */
+  async resumeCredential(taskId: string, credentialId: string, cause: Cause, atMs: number): Promise<ResponseOutput> {
+    const key = suspensionKey(credentialId);
+    const current = JSON.parse((await this.deps.store.get(key)) ?? "null") as Suspension | null;
+    if (current?.state !== "suspended" || current.atMs > atMs || cause.dryRun) return empty();
+    if ((await this.deps.store.get(claimKey(credentialId))) !== null) return empty(); // revoked meanwhile: stays so
+    const choice = this.deps.stores.storeFor(credentialId);
+    const store = "store" in choice ? choice.store : undefined;
+    if (!store?.resume) return empty();
+    const lock = `${key}:resume`;
+    if (!(await this.deps.store.setIfAbsent(lock, this.owner, { ttlMs: this.deps.claimTtlMs ?? CLAIM_TTL_MS }))) return empty();
+    try {
+      const request: RevocationRequest = {
+        revocationId: revocationId(store.name, credentialId),
+        credentialId,
+        taskId,
+        findingId: cause.findingId,
+        reason: cause.reason,
+      };
+      const requestedAtMs = this.now();
+      const outcome = await store.resume(request);
+      const resumed = outcome.status !== "failed";
+      if (resumed)
+        await this.deps.store.set(key, JSON.stringify({ state: "resumed", taskId, atMs: requestedAtMs } satisfies Suspension), {
+          ttlMs: DONE_TTL_MS,
+        });
+      const r = this.record(request, cause, store.name, {
+        id: `${request.revocationId}-suspension`,
+        status: resumed ? "resumed" : "suspended",
+        detail: resumed
+          ? outcome.detail
+          : `resume failed (${outcome.detail}); the credential stays suspended and is tried again with the task's next step`,
+        attempts: outcome.attempts,
+        requestedAtMs,
+      });
+      await this.deps.ledger.record(r);
+      this.deps.metrics?.revocations.inc({ store: store.name, status: r.status });
+      return { revocations: [r], deadLetters: [] };
+    } finally {
+      await this.deps.store.delete(lock);
+    }
   }
 
   /**

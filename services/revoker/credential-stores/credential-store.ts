@@ -16,4 +16,12 @@ export interface RevocationOutcome {
 export interface CredentialStore {
   readonly name: string;
   revoke(request: RevocationRequest): Promise<RevocationOutcome>;
+  /**
+   * A store that can take a credential away for a while and give it back (the generic
+   * webhook): for a task whose telemetry went silent, when its profile says `suspend`. A
+   * store without these has its credentials revoked instead (fail-safe). `status` is
+   * `revoked` when the store took the suspension (or the resumption).
+   */
+  suspend?(request: RevocationRequest): Promise<RevocationOutcome>;
+  resume?(request: RevocationRequest): Promise<RevocationOutcome>;
 }
