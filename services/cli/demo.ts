@@ -1,6 +1,7 @@
 import type { Writable } from "node:stream";
 import type { Finding } from "../../schemas/finding.js";
 import type { Revocation } from "../../schemas/revocation.js";
+import type { CredentialView } from "../console/credentials.js";
 import { billingScenario, otlpProtoExporter, runScenarioAgent } from "./scenario.js";
 
 /**
@@ -52,6 +53,19 @@ export async function runDemo(otlpUrl: string, apiUrl: string, out: Writable, ti
   const benign = await fetch(`${api}/api/v1/tasks/${encodeURIComponent(scenario.benign.taskId)}`);
   const benignBody = benign.ok ? ((await benign.json()) as { findings: Finding[] }) : { findings: [] };
   out.write(`\nBenign task ${scenario.benign.taskId}: ${benignBody.findings.length} finding(s).\n`);
+  // its credential ends with it: revoked when its root span ended (the credential lifecycle)
+  let ended: CredentialView | undefined;
+  while (Date.now() < deadline && ended?.revocation === undefined) {
+    const res = await fetch(`${api}/api/v1/tasks/${encodeURIComponent(scenario.benign.taskId)}/credentials`);
+    if (res.ok) ended = ((await res.json()) as { credentials: CredentialView[] }).credentials[0];
+    if (ended?.revocation === undefined) await new Promise((r) => setTimeout(r, 50));
+  }
+  if (ended?.revocation) {
+    const r = ended.revocation;
+    const latency =
+      r.latencyMs?.fromTrigger !== undefined ? `, ${Math.round(r.latencyMs.fromTrigger)} ms after its final span arrived` : "";
+    out.write(`  its credential ${ended.credentialId} ended with it: ${r.status} (${r.trigger}${latency})\n`);
+  }
   out.write(
     `Spans flushed in ${flushedAt - sentAt} ms; finding and revocation visible in the API ${seenAt - flushedAt} ms after the flush.\n`,
   );
