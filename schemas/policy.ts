@@ -71,7 +71,10 @@ export const LifecycleSettings = z
      * store does not take the suspension, they are revoked.
      */
     onSilence: z.enum(["revoke", "suspend", "notify", "ignore"]).default("revoke"),
-    /** A credential bound to this agent's task was used on another task's step. */
+    /**
+     * A credential bound to this agent's task was used on another task's step (the owner's
+     * profile decides; the finding goes to the task that used it).
+     */
     onReuse: LifecycleAction.default("revoke"),
   })
   .strict();

@@ -212,6 +212,13 @@ describe("task lifecycle from steps", () => {
     await detect(tasks, [call("t-n1", "agent-n", T0, { credentialId: "cred-n" })]);
     const notified = await detect(tasks, [call("t-n2", "agent-n", T0 + 1, { credentialId: "cred-n" })]);
     expect([notified.events.length, notified.findings.map((f) => f.ruleId)]).toEqual([0, ["credential.reuse"]]);
+    // the owner's profile decides: a credential of a notify-on-reuse agent's task, reused by a revoking agent
+    await detect(tasks, [call("t-n3", "agent-n", T0, { credentialId: "cred-n3" })]);
+    const byOther = await detect(tasks, [call("t-a3", "agent-a", T0 + 1, { credentialId: "cred-n3" })]);
+    expect([byOther.events.length, byOther.findings.map((f) => f.taskId)]).toEqual([0, ["t-a3"]]);
+    await detect(tasks, [call("t-a4", "agent-a", T0, { credentialId: "cred-a4" })]);
+    const byNotifier = await detect(tasks, [call("t-n4", "agent-n", T0 + 1, { credentialId: "cred-a4" })]);
+    expect(byNotifier.events.map((e) => [e.trigger, e.profileId])).toEqual([["credential_reuse", "defaults"]]);
     await detect(tasks, [call("t-i1", "agent-i", T0, { credentialId: "cred-i" })]);
     expect(await detect(tasks, [call("t-i2", "agent-i", T0 + 1, { credentialId: "cred-i" })])).toEqual({ events: [], findings: [] });
   });

@@ -82,6 +82,8 @@ export function lifecycleOf(
 ): LifecycleOutcome {
   const profile = profileFor(ctx.policy, step.agent);
   const settings = lifecycleSettings(profile);
+  // a reused credential is protected as its owner's profile says (the agent whose task it was issued for)
+  const owner = ctx.binding?.agentId ? (profileFor(ctx.policy, { id: ctx.binding.agentId }) ?? profile) : profile;
   const context = step.context;
   const agent = step.agent.id ?? step.agent.spiffeId ?? "The agent";
   const changes: Change[] = [];
@@ -93,7 +95,7 @@ export function lifecycleOf(
     telemetry_silence: settings.onSilence,
     // credentials suspended for a silence are given back when the task reports again
     telemetry_resumed: settings.onSilence === "suspend" ? "revoke" : "ignore",
-    credential_reuse: settings.onReuse,
+    credential_reuse: lifecycleSettings(owner).onReuse,
   };
 
   // a fresh step of a task that fell silent (not one looked at again): its telemetry is back
@@ -199,12 +201,13 @@ export function lifecycleOf(
     if (finding) out.findings.push(finding);
     if (action !== "revoke" && action !== "suspend") continue;
     const graceMs = c.trigger === "task_completed" ? settings.graceMs : 0;
+    const decider = c.trigger === "credential_reuse" ? owner : profile;
     out.events.push({
       id: eventId(c.trigger, step.taskId, c.change),
       taskId: step.taskId,
       ...(step.agent.id ? { agentId: step.agent.id } : {}),
       ...(step.agent.spiffeId ? { spiffeId: step.agent.spiffeId } : {}),
-      ...(profile ? { profileId: profile.id } : {}),
+      ...(decider ? { profileId: decider.id } : {}),
       trigger: c.trigger,
       atMs: c.atMs,
       ...(graceMs > 0 ? { dueAtMs: c.atMs + graceMs } : {}),

@@ -48,7 +48,8 @@ export function watchSilence(deps: {
     // the tasks that fell silent most recently first, and none silent for so long that an
     // earlier sweep must have looked at them: long-idle tasks never crowd out new ones
     const candidates = await deps.tasks.byLastSeen("open", {
-      min: t - Math.max(...limits) - 2 * deps.intervalMs,
+      // (the listing is a second coarse: a second more, so no task slips between two sweeps)
+      min: t - Math.max(...limits) - 2 * deps.intervalMs - 1_000,
       max: t - Math.min(...limits),
       limit: MAX_TASKS_PER_SWEEP,
       reverse: true,

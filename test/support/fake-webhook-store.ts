@@ -9,7 +9,9 @@ import { type Answer, type IncomingCall, json, LoopbackServer } from "./loopback
  * It answers as a careful receiver would: 401 to a bad signature, 400 to a body that names
  * no credential, 200 otherwise, and it revokes each credential once: a repeated `webhook-id`
  * (Driftwatch sends the same one on every retry) is answered 200 again without revoking
- * anything more. `revoked` holds what it revoked, in order.
+ * anything more. `revoked` holds what it revoked, in order. It also suspends and resumes
+ * (`type` `driftwatch.credential.suspend` / `.resume`): `suspensions` holds those, in order,
+ * and `suspended` what is suspended now.
  */
 export interface StoreRevocation {
   credentialId: string;
@@ -20,6 +22,8 @@ export interface StoreRevocation {
 export class FakeWebhookStore {
   readonly server: LoopbackServer;
   readonly revoked: StoreRevocation[] = [];
+  readonly suspensions: (StoreRevocation & { action: "suspend" | "resume" })[] = [];
+  readonly suspended = new Set<string>();
   private readonly seen = new Set<string>();
   private readonly verifier: Webhook;
 
@@ -57,14 +61,22 @@ export class FakeWebhookStore {
     } catch {
       return json(401, { error: "bad signature" });
     }
-    const body = JSON.parse(call.body) as { credential_id?: unknown };
+    const body = JSON.parse(call.body) as { credential_id?: unknown; type?: unknown };
     if (typeof body.credential_id !== "string" || body.credential_id === "") return json(400, { error: "no credential_id" });
     const webhookId = header("webhook-id");
+    const action =
+      body.type === "driftwatch.credential.suspend" ? "suspend" : body.type === "driftwatch.credential.resume" ? "resume" : "revoke";
     if (!this.seen.has(webhookId)) {
       this.seen.add(webhookId);
-      this.revoked.push({ credentialId: body.credential_id, webhookId, atMs: Date.now() });
+      const entry = { credentialId: body.credential_id, webhookId, atMs: Date.now() };
+      if (action === "revoke") this.revoked.push(entry);
+      else {
+        this.suspensions.push({ ...entry, action });
+        if (action === "suspend") this.suspended.add(body.credential_id);
+        else this.suspended.delete(body.credential_id);
+      }
     }
-    return json(200, { revoked: body.credential_id });
+    return json(200, { [action === "revoke" ? "revoked" : `${action}ed`]: body.credential_id });
   }
 }
 
