@@ -27,7 +27,6 @@ const AGENTS = {
   writer: { id: "writer" },
 };
 
-let counter = 0;
 function act(taskId: string, agent: AgentAction["agent"], receivedAtMs: number, over: Partial<AgentAction> = {}): AgentAction {
   counter++;
   const start = receivedAtMs - 1_000;

@@ -6,7 +6,6 @@ import { recordActions } from "./pathfinder.js";
 import { TaskStore } from "./task-store.js";
 
 const T0 = 1_760_000_000_000;
-const TRACE = "4bf92f3577b34da6a3ce929d0e0e4736";
 
 /** An action of task `task-1` as ingest emits it. */
 const action = (spanId: string, over: Partial<AgentAction> = {}): AgentAction =>
