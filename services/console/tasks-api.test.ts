@@ -28,7 +28,6 @@ const AGENTS = {
 };
 
 function act(taskId: string, agent: AgentAction["agent"], receivedAtMs: number, over: Partial<AgentAction> = {}): AgentAction {
-  counter++;
   const start = receivedAtMs - 1_000;
   return toolCall({
     taskId,
