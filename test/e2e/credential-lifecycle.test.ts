@@ -461,6 +461,8 @@ describe("credential lifecycle, end to end (real Kafka, Redis and loopback crede
       for (const call of callsFor(h, r.credentialId)) expect(call.atMs, r.credentialId).toBeGreaterThanOrEqual(endsAt);
       expect(r.requestedAtMs).toBeGreaterThanOrEqual(endsAt);
       expect(r.latencyMs?.fromTrigger).toBeGreaterThanOrEqual(GRACE_MS);
+      // and not left active past it: revoked at the revoker's next sweep (every 100 ms here), well within 2 s
+      expect(r.completedAtMs - endsAt, r.credentialId).toBeLessThan(2_000);
     }
     expect((await eventOf(h, graceful.taskId, "task_completed")).dueAtMs).toBe((graced[0]?.triggeredAtMs as number) + GRACE_MS);
 
@@ -505,6 +507,8 @@ describe("credential lifecycle, end to end (real Kafka, Redis and loopback crede
       // the idle deadline: the last span's arrival plus the timeout; nothing at the store before it
       expect(r.triggeredAtMs).toBe((facts?.lastSeenMs as number) + IDLE_MS);
       for (const call of callsFor(h, r.credentialId)) expect(call.atMs).toBeGreaterThanOrEqual(r.triggeredAtMs as number);
+      // and not long after it: the idle sweep (every 500 ms here) and one store call, well within 3 s
+      expect(r.completedAtMs - (r.triggeredAtMs as number), r.credentialId).toBeLessThan(3_000);
     }
 
     // onTaskEnd: notify: the idle sweep looked at the parked task (its cursor is past it) and left it
