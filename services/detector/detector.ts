@@ -3,6 +3,7 @@ import type { CredentialBinding } from "../../schemas/lifecycle.js";
 import { Step } from "../../schemas/step.js";
 import { TOPICS, topicName } from "../../schemas/topics.js";
 import type { TaskStore } from "../pathfinder/task-store.js";
+import type { RevocationLedger } from "../revoker/ledger.js";
 import type { AgentQuarantine } from "../revoker/quarantine.js";
 import type { BusMessage } from "../runtime/bus/bus.js";
 import { decodeMessage } from "../runtime/decode.js";
@@ -37,6 +38,8 @@ export function detectorStage(
     tasks: TaskStore;
     baselines?: BaselineStore;
     quarantine?: AgentQuarantine;
+    /** Where credentials' revocations stand: a step using one revoked before it is a finding. */
+    ledger?: RevocationLedger;
     metrics?: Metrics;
     now?: () => number;
   },
@@ -45,6 +48,7 @@ export function detectorStage(
   const lifecycle = topicName(topicPrefix, TOPICS.lifecycle);
   const now = deps.now ?? Date.now;
   const bindings = new Map<string, CredentialBinding>();
+  const revokedCredentials = new Map<string, { atMs: number; trigger: string; taskId: string }>();
   return {
     name: "detector",
     input: topicName(topicPrefix, TOPICS.steps),
@@ -65,14 +69,24 @@ export function detectorStage(
           ),
         ),
       ];
-      const [marks, baselines, quarantined, bound, silent] = await Promise.all([
+      // credentials of the batch revoked already (kept once found: a revocation is never undone)
+      const unrevoked = deps.ledger
+        ? [...new Set(items.flatMap((i) => i.value.credentialId ?? []))].filter((c) => !revokedCredentials.has(c))
+        : [];
+      const [marks, baselines, quarantined, bound, silent, states] = await Promise.all([
         Promise.all(taskIds.map((t) => deps.tasks.revoked(t))),
         deps.baselines ? deps.baselines.forAgents(agents) : undefined,
         deps.quarantine && ids.length > 0 ? deps.quarantine.of(ids) : undefined,
         credentials.length > 0 ? deps.tasks.bindings.of(credentials) : undefined,
         Promise.all(suspending.map((t) => deps.tasks.marked(t, SILENCE_MARK))),
+        Promise.all(unrevoked.map((c) => deps.ledger?.ofCredential(c))),
       ]);
       for (const [c, b] of bound ?? []) remember(bindings, c, b);
+      for (const [i, state] of states.entries()) {
+        const r = state?.revocation;
+        if (r && (r.status === "revoked" || r.status === "recorded"))
+          remember(revokedCredentials, unrevoked[i] as string, { atMs: r.completedAtMs, trigger: r.trigger, taskId: r.taskId });
+      }
       const silenced = new Set(suspending.filter((_, i) => silent[i]));
       const revokedOf = new Map(taskIds.map((t, i) => [t, marks[i]]));
       const violated = new Set<string>();
@@ -91,6 +105,9 @@ export function detectorStage(
           ...(revoked ? { revokedAtMs: revoked.atMs } : {}),
           ...(baseline ? { baseline } : {}),
           ...(quarantine ? { quarantine } : {}),
+          ...(step.credentialId && revokedCredentials.has(step.credentialId)
+            ? { credentialRevoked: revokedCredentials.get(step.credentialId) as { atMs: number; trigger: string; taskId: string } }
+            : {}),
           now: now(),
         });
         for (const f of findings) {

@@ -1,5 +1,6 @@
 import { TOPICS, topicName } from "../../schemas/topics.js";
 import { taskStoreFor } from "../pathfinder/task-store.js";
+import { RevocationLedger } from "../revoker/ledger.js";
 import { AgentQuarantine } from "../revoker/quarantine.js";
 import { type RunningService, type ServiceContext, startStage } from "../runtime/service.js";
 import { BaselineStore } from "./baseline-store.js";
@@ -54,6 +55,7 @@ export async function startDetector(ctx: ServiceContext): Promise<RunningService
       tasks,
       baselines,
       quarantine: new AgentQuarantine(ctx.store),
+      ledger: new RevocationLedger(ctx.store),
       metrics: ctx.metrics,
     }),
   );

@@ -6,6 +6,7 @@ import { AgentProfile } from "../../schemas/policy.js";
 import { agentAction, toolCall } from "../../test/support/actions.js";
 import { recordActions } from "../pathfinder/pathfinder.js";
 import { TaskStore } from "../pathfinder/task-store.js";
+import { claimKey, RevocationLedger } from "../revoker/ledger.js";
 import type { BusMessage, OutgoingMessage } from "../runtime/bus/bus.js";
 import { createLogger } from "../runtime/logging.js";
 import { MemoryStore } from "../runtime/store/memory-store.js";
@@ -62,9 +63,9 @@ const root = (taskId: string, agentId: string, at: number, over: Partial<AgentAc
 const message: BusMessage = { topic: "", partition: 0, offset: "0", key: null, value: Buffer.alloc(0), headers: {}, timestampMs: 0 };
 
 /** Spans through the real pathfinder, their steps through the detector: what it publishes where. */
-async function detect(tasks: TaskStore, actions: AgentAction[]) {
+async function detect(tasks: TaskStore, actions: AgentAction[], ledger?: RevocationLedger) {
   const steps = await recordActions(tasks, actions);
-  const stage = detectorStage("", { policy: () => policy, tasks, now: () => T0 + 3_600_000 });
+  const stage = detectorStage("", { policy: () => policy, tasks, ...(ledger ? { ledger } : {}), now: () => T0 + 3_600_000 });
   const emits = await stage.handle(
     steps.map((value) => ({ message, value })),
     () => undefined,
@@ -221,6 +222,51 @@ describe("task lifecycle from steps", () => {
     expect(byNotifier.events.map((e) => [e.trigger, e.profileId])).toEqual([["credential_reuse", "defaults"]]);
     await detect(tasks, [call("t-i1", "agent-i", T0, { credentialId: "cred-i" })]);
     expect(await detect(tasks, [call("t-i2", "agent-i", T0 + 1, { credentialId: "cred-i" })])).toEqual({ events: [], findings: [] });
+  });
+});
+
+describe("a credential used after its revocation", () => {
+  it("is a finding when a step begins after the credential was revoked, whatever revoked it; not for a step begun before", async () => {
+    const store = new MemoryStore();
+    const tasks = new TaskStore(store);
+    const ledger = new RevocationLedger(store);
+    await detect(tasks, [call("t-used", "agent-a", T0, { credentialId: "cred-ended" })], ledger);
+    // its task ended and the credential was revoked at T0 + 1,000
+    await store.set(claimKey("cred-ended"), JSON.stringify({ state: "done", revocationId: "r-ended" }));
+    await ledger.record({
+      id: "r-ended",
+      taskId: "t-used",
+      credentialId: "cred-ended",
+      credentialStore: "webhook",
+      findingId: "e-1",
+      trigger: "task_completed",
+      decidedBy: "lifecycle:defaults",
+      status: "revoked",
+      detail: "HTTP 200",
+      attempts: 1,
+      requestedAtMs: T0 + 990,
+      completedAtMs: T0 + 1_000,
+    });
+    // a late span of the task that began before the revocation: nothing
+    const late = await detect(tasks, [call("t-used", "agent-a", T0 + 500, { credentialId: "cred-ended" })], ledger);
+    expect(late.findings.filter((f) => f.ruleId === "credential.post_revocation")).toEqual([]);
+    const after = await detect(tasks, [call("t-used", "agent-a", T0 + 2_000, { credentialId: "cred-ended" })], ledger);
+    expect(after.findings.filter((f) => f.ruleId === "credential.post_revocation")).toEqual([
+      expect.objectContaining({
+        taskId: "t-used",
+        kind: "post_revocation",
+        severity: "high",
+        evidence: {
+          observed: { credentialId: "cred-ended", stepStartMs: T0 + 2_000 },
+          expected: { revokedAtMs: T0 + 1_000, trigger: "task_completed" },
+        },
+      }),
+    ]);
+    // a task revoked for drift says so once (task.post_revocation), not twice
+    await tasks.markRevoked("t-used", { atMs: T0 + 1_500, findingId: "f-drift" });
+    const marked = await detect(tasks, [call("t-used", "agent-a", T0 + 3_000, { credentialId: "cred-ended" })], ledger);
+    expect(marked.findings.map((f) => f.ruleId)).toContain("task.post_revocation");
+    expect(marked.findings.map((f) => f.ruleId)).not.toContain("credential.post_revocation");
   });
 });
 

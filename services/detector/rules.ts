@@ -213,6 +213,18 @@ export const RULES = {
       nistAiRmf: ["MANAGE 2.4", "MANAGE 4.1"],
     },
   },
+  "credential.post_revocation": {
+    id: "credential.post_revocation",
+    kind: "post_revocation",
+    severity: "high",
+    mode: "alert",
+    confidence: 0.95,
+    tags: {
+      owaspAgentic: ["ASI03 Identity and Privilege Abuse", "ASI10 Rogue Agents"],
+      maestro: ["L6 Security and Compliance"],
+      nistAiRmf: ["MANAGE 2.4"],
+    },
+  },
   "task.post_revocation": {
     id: "task.post_revocation",
     kind: "post_revocation",
@@ -235,6 +247,8 @@ export interface StepContext {
   scope?: TaskScope;
   scopeError?: string;
   revokedAtMs?: number;
+  /** The step's credential was revoked then (for whatever trigger: drift, its task's end, a reuse). */
+  credentialRevoked?: { atMs: number; trigger: string; taskId: string };
   /** The step's agent was quarantined then (by a response), until someone lifts it. */
   quarantine?: { atMs: number; findingId: string };
   /** The learned behaviour of the step's agent, if any. */
@@ -482,6 +496,16 @@ export function evaluateStep(step: Step, ctx: StepContext): Finding[] {
       explanation: `The task's credentials were revoked at ${new Date(ctx.revokedAtMs).toISOString()}, yet it still acted ("${step.tool?.name ?? step.name}").`,
       observed: { stepStartMs: step.startTimeMs },
       expected: { noActivityAfterMs: ctx.revokedAtMs },
+    });
+  }
+  // a credential revoked before the step began, still used (a task already revoked says so once, above)
+  const used = ctx.credentialRevoked;
+  if (used && step.credentialId && step.startTimeMs >= used.atMs && ctx.revokedAtMs === undefined) {
+    hits.push({
+      rule: "credential.post_revocation",
+      explanation: `${step.agent.id ?? "The agent"} used credential ${step.credentialId} ("${step.tool?.name ?? step.name}"), revoked at ${new Date(used.atMs).toISOString()} (${used.trigger}, task ${used.taskId}): something still holds it, or the store did not end it.`,
+      observed: { credentialId: step.credentialId, stepStartMs: step.startTimeMs },
+      expected: { revokedAtMs: used.atMs, trigger: used.trigger },
     });
   }
   if (ctx.quarantine && step.startTimeMs >= ctx.quarantine.atMs) {
