@@ -8,8 +8,10 @@ import { billingScenario, otlpProtoExporter, runScenarioAgent } from "./scenario
  * `driftwatch demo`: a billing agent runs two tasks against a running Driftwatch; one
  * calls a tool outside its profile. Shows the finding and the revocation from the API.
  */
-export async function runDemo(otlpUrl: string, apiUrl: string, out: Writable, timeoutMs = 10_000): Promise<number> {
+export async function runDemo(otlpUrl: string, apiUrl: string, out: Writable, timeoutMs = 10_000, token?: string): Promise<number> {
   const api = apiUrl.replace(/\/$/, "");
+  const headers = token ? { authorization: `Bearer ${token}` } : undefined;
+  const fetch = (url: string, init: RequestInit = {}) => globalThis.fetch(url, { ...init, ...(headers ? { headers } : {}) });
   try {
     const health = await fetch(`${api}/healthz`, { signal: AbortSignal.timeout(2000) });
     if (!health.ok) throw new Error(`HTTP ${health.status}`);

@@ -234,7 +234,9 @@ export function buildCli(): Command {
     .option("--otlp <url>", "OTLP/HTTP base URL", "http://127.0.0.1:4318")
     .option("--api <url>", "console base URL", "http://127.0.0.1:8080")
     .action(async (opts: { otlp: string; api: string }) => {
-      process.exitCode = await runDemo(opts.otlp, opts.api, process.stdout);
+      // the console's token, when it requires one (DRIFTWATCH_API_TOKEN or its _FILE, as the console reads it)
+      const { token } = loadConfig(process.env).api;
+      process.exitCode = await runDemo(opts.otlp, opts.api, process.stdout, 10_000, token);
     });
 
   return program;

@@ -1,3 +1,4 @@
+import { createHash, timingSafeEqual } from "node:crypto";
 import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import { z } from "zod";
@@ -30,6 +31,15 @@ export interface ApiDeps {
   metrics: Metrics;
   logger: Logger;
   ready: () => Promise<boolean>;
+  /** Bearer tokens the API requires under /api/v1 (none: open, for loopback use); a read token is good for GET only. */
+  auth?: { token: string; readToken?: string };
+}
+
+/** Constant-time comparison of a presented token with the expected one. */
+function sameToken(presented: string, expected: string): boolean {
+  const a = createHash("sha256").update(presented).digest();
+  const b = createHash("sha256").update(expected).digest();
+  return timingSafeEqual(a, b);
 }
 
 const Page = z.object({
@@ -74,6 +84,27 @@ export function createApi(deps: ApiDeps): FastifyInstance {
     if (status >= 500) deps.logger.error({ err }, "api error");
     return reply.code(status).send({ error: status >= 500 ? "internal error" : err.message });
   });
+
+  // with tokens configured, every /api/v1 request carries one: the token for anything, the
+  // read token for reads only (health, readiness and metrics stay open for probes and scrapers)
+  const auth = deps.auth;
+  if (auth) {
+    app.addHook("onRequest", async (req, reply) => {
+      if (!req.url.startsWith("/api/")) return;
+      const header = req.headers.authorization ?? "";
+      const presented = header.startsWith("Bearer ") ? header.slice(7).trim() : "";
+      const read = req.method === "GET" || req.method === "HEAD";
+      if (presented !== "" && sameToken(presented, auth.token)) return;
+      if (presented !== "" && auth.readToken && sameToken(presented, auth.readToken)) {
+        if (read) return;
+        return reply.code(403).send({ error: "the read token cannot change anything; use DRIFTWATCH_API_TOKEN" });
+      }
+      return reply
+        .code(401)
+        .header("www-authenticate", 'Bearer realm="driftwatch"')
+        .send({ error: presented === "" ? "a bearer token is required (Authorization: Bearer <token>)" : "invalid token" });
+    });
+  }
 
   app.get("/healthz", async () => ({ status: "ok" }));
   app.get("/readyz", async (_req, reply) => ((await deps.ready()) ? { status: "ready" } : reply.code(503).send({ status: "not ready" })));

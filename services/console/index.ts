@@ -37,7 +37,16 @@ export async function startConsole(ctx: ServiceContext): Promise<RunningService 
     metrics: ctx.metrics,
     logger: ctx.logger,
     ready: async () => (await ctx.store.ping()) && (await ctx.bus.ready()),
+    ...(ctx.config.api.token
+      ? { auth: { token: ctx.config.api.token, ...(ctx.config.api.readToken ? { readToken: ctx.config.api.readToken } : {}) } }
+      : {}),
   });
+  const loopback = ["127.0.0.1", "::1", "localhost"].includes(ctx.config.api.host);
+  if (!ctx.config.api.token && !loopback)
+    ctx.logger.warn(
+      { host: ctx.config.api.host },
+      "the console API is listening beyond loopback without a token: anyone who can reach it can register scopes, decide approvals and lift quarantines (set DRIFTWATCH_API_TOKEN)",
+    );
   const url = await listen(app, ctx.config.api.host, ctx.config.api.port);
   ctx.logger.info({ url: `${url}/api/v1/` }, "console API listening");
   return {

@@ -233,6 +233,22 @@ describe("loadConfig: secrets", () => {
     expect(c.revoker.webhook).toEqual({ url: "https://hooks.example/revoke", secret: SECRET });
   });
 
+  it("reads the console API's tokens (the token from a file), and refuses a read token alone, one equal to the token, or a short one", () => {
+    const file = join(dir, "api-token");
+    writeFileSync(file, "console-token-0123456789\n");
+    const c = loadConfig({ DRIFTWATCH_API_TOKEN_FILE: file, DRIFTWATCH_API_READ_TOKEN: "reader-token-0123456789" });
+    expect(c.api).toEqual({ host: "127.0.0.1", port: 8080, token: "console-token-0123456789", readToken: "reader-token-0123456789" });
+    expect(configError({ DRIFTWATCH_API_READ_TOKEN: "reader-token-0123456789" }).problems).toEqual([
+      expect.stringMatching(/^DRIFTWATCH_API_READ_TOKEN: requires DRIFTWATCH_API_TOKEN/),
+    ]);
+    expect(
+      configError({ DRIFTWATCH_API_TOKEN: "same-token-0123456789", DRIFTWATCH_API_READ_TOKEN: "same-token-0123456789" }).problems,
+    ).toEqual([expect.stringMatching(/^DRIFTWATCH_API_READ_TOKEN: must differ/)]);
+    const short = configError({ DRIFTWATCH_API_TOKEN: "short" });
+    expect(short.problems).toEqual([expect.stringMatching(/^DRIFTWATCH_API_TOKEN: /)]);
+    expect(short.message).not.toContain('short"');
+  });
+
   it("a bad secret read from a file is reported without its value", () => {
     const file = join(dir, "bad-secret");
     writeFileSync(file, "whsec_c2hvcnQ=\n");

@@ -103,6 +103,9 @@ const Env = z.object({
   DRIFTWATCH_OTLP_PORT: port.default(4318),
   DRIFTWATCH_API_HOST: z.string().min(1).default("127.0.0.1"),
   DRIFTWATCH_API_PORT: port.default(8080),
+  /** When set, every /api/v1 request needs `Authorization: Bearer <token>` (reads may use the read token). */
+  DRIFTWATCH_API_TOKEN: z.string().min(16, "at least 16 characters").optional(),
+  DRIFTWATCH_API_READ_TOKEN: z.string().min(16, "at least 16 characters").optional(),
   DRIFTWATCH_MAX_BODY_BYTES: positiveInt.default(4 * 1024 * 1024),
   DRIFTWATCH_OTLP_MAX_INFLIGHT: positiveInt.default(64),
   DRIFTWATCH_INGEST_ENCODING: z.enum(["auto", "otlp_proto", "otlp_json"]).default("auto"),
@@ -175,6 +178,8 @@ const Env = z.object({
 });
 
 const SECRET_VARS = [
+  "DRIFTWATCH_API_TOKEN",
+  "DRIFTWATCH_API_READ_TOKEN",
   "DRIFTWATCH_REVOKE_WEBHOOK_SECRET",
   "DRIFTWATCH_ALERT_WEBHOOK_SECRET",
   "DRIFTWATCH_ALERT_SLACK_WEBHOOK_URL",
@@ -209,7 +214,8 @@ export interface Config {
   redis: { url: string; keyPrefix: string };
   otlp: { host: string; port: number; maxBodyBytes: number; maxInflight: number };
   ingest: { encoding: "auto" | "protobuf" | "json" };
-  api: { host: string; port: number };
+  /** The console API; with a token, it answers only requests that carry it (a read token: GET only). */
+  api: { host: string; port: number; token?: string; readToken?: string };
   policyDir: string;
   tasks: {
     /** How far back (by span start) a late span still re-evaluates the steps after it. */
@@ -389,6 +395,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       problems.push(
         "DRIFTWATCH_ALERT_SPLUNK_HEC_TOKEN: required when DRIFTWATCH_ALERT_SPLUNK_HEC_URL is set (or DRIFTWATCH_ALERT_SPLUNK_HEC_TOKEN_FILE)",
       );
+    if (e.DRIFTWATCH_API_READ_TOKEN && !e.DRIFTWATCH_API_TOKEN)
+      problems.push("DRIFTWATCH_API_READ_TOKEN: requires DRIFTWATCH_API_TOKEN (else writes would need no token and reads one)");
+    if (e.DRIFTWATCH_API_READ_TOKEN && e.DRIFTWATCH_API_READ_TOKEN === e.DRIFTWATCH_API_TOKEN)
+      problems.push("DRIFTWATCH_API_READ_TOKEN: must differ from DRIFTWATCH_API_TOKEN");
     if (e.DRIFTWATCH_ALERT_RETRY_BASE_MS > e.DRIFTWATCH_ALERT_RETRY_MAX_MS)
       problems.push("DRIFTWATCH_ALERT_RETRY_MAX_MS: must be at least DRIFTWATCH_ALERT_RETRY_BASE_MS");
     if (e.DRIFTWATCH_VAULT_ADDR && !e.DRIFTWATCH_VAULT_TOKEN)
@@ -458,7 +468,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ingest: {
       encoding: e.DRIFTWATCH_INGEST_ENCODING === "otlp_proto" ? "protobuf" : e.DRIFTWATCH_INGEST_ENCODING === "otlp_json" ? "json" : "auto",
     },
-    api: { host: e.DRIFTWATCH_API_HOST, port: e.DRIFTWATCH_API_PORT },
+    api: {
+      host: e.DRIFTWATCH_API_HOST,
+      port: e.DRIFTWATCH_API_PORT,
+      ...(e.DRIFTWATCH_API_TOKEN ? { token: e.DRIFTWATCH_API_TOKEN } : {}),
+      ...(e.DRIFTWATCH_API_READ_TOKEN ? { readToken: e.DRIFTWATCH_API_READ_TOKEN } : {}),
+    },
     policyDir: e.DRIFTWATCH_POLICY_DIR,
     tasks: {
       latenessMs: e.DRIFTWATCH_LATENESS_MS,
