@@ -10,6 +10,8 @@ import { type Answer, type IncomingCall, json, LoopbackServer } from "./loopback
  *   prefix or every lease below it (`<prefix>/…`).
  * - `POST /v1/auth/token/revoke-accessor` `{"accessor"}`: 204; 400 `invalid accessor` for
  *   one it does not know; 400 `missing accessor` without one.
+ * - `GET /v1/auth/token/lookup-self`: 200 `{"data": {"accessor": …}}`, the calling token's
+ *   accessor (`accessorOf`, else one made from the token); 403 while `lookupSelfDenied`.
  * - no or a wrong `X-Vault-Token` (or namespace, when one is required): 403
  *   `permission denied`. Errors are `{"errors": [...]}`.
  *
@@ -25,6 +27,10 @@ export class FakeVault {
   readonly revoked: string[] = [];
   /** When set, requests must carry this X-Vault-Namespace. */
   namespace: string | undefined;
+  /** Each token's accessor, as lookup-self tells it. */
+  readonly accessorOf = new Map<string, string>();
+  /** A token whose policy does not grant lookup-self. */
+  lookupSelfDenied = false;
 
   constructor(token: string) {
     this.tokens.add(token);
@@ -76,6 +82,12 @@ export class FakeVault {
           this.revoked.push(lease);
         }
       return { status: 204 };
+    }
+    if (call.method === "GET" && url.pathname === "/v1/auth/token/lookup-self") {
+      if (this.lookupSelfDenied) return denied;
+      return json(200, {
+        data: { accessor: this.accessorOf.get(token) ?? `acc-self-${token.length}-${token.slice(-6)}`, policies: ["default"] },
+      });
     }
     if (call.method === "POST" && url.pathname === "/v1/auth/token/revoke-accessor") {
       const accessor = body.accessor;

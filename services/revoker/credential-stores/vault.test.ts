@@ -86,9 +86,35 @@ describe("VaultCredentialStore against a fake Vault on loopback", () => {
     it("revokes a token by accessor: POST /v1/auth/token/revoke-accessor", async () => {
       const out = await store().revoke(request("vault:accessor:acc-1"));
       expect(out).toEqual({ status: "revoked", detail: "HTTP 204: token revoked", attempts: 1 });
-      expect(vault.calls[0]).toMatchObject({ method: "POST", path: "/v1/auth/token/revoke-accessor" });
-      expect(JSON.parse(vault.calls[0]?.body ?? "")).toEqual({ accessor: "acc-1" });
+      // first, once per token: whose accessor is Driftwatch's own
+      expect(vault.calls.map((c) => [c.method, c.path])).toEqual([
+        ["GET", "/v1/auth/token/lookup-self"],
+        ["POST", "/v1/auth/token/revoke-accessor"],
+      ]);
+      expect(JSON.parse(vault.calls[1]?.body ?? "")).toEqual({ accessor: "acc-1" });
       expect(vault.revoked).toEqual(["accessor:acc-1"]);
+    });
+
+    it("refuses to revoke the accessor of its own token, whoever names it, looking itself up once", async () => {
+      vault.accessorOf.set(TOKEN, "acc-driftwatch");
+      const s = store();
+      const out = await s.revoke(request("vault:accessor:acc-driftwatch"));
+      expect(out).toMatchObject({ status: "failed", permanent: true, attempts: 0 });
+      expect(out.detail).toMatch(/refusing to revoke the accessor of Driftwatch's own Vault token/);
+      expect((await s.revoke(request("vault:accessor:acc-1"))).status).toBe("revoked");
+      expect(vault.calls.map((c) => c.path)).toEqual(["/v1/auth/token/lookup-self", "/v1/auth/token/revoke-accessor"]);
+      expect(vault.revoked).toEqual(["accessor:acc-1"]);
+    });
+
+    it("without lookup-self (403) revokes accessors all the same; with Vault unreachable it fails for now, to be tried again", async () => {
+      vault.lookupSelfDenied = true;
+      expect((await store().revoke(request("vault:accessor:acc-1"))).status).toBe("revoked");
+      vault.lookupSelfDenied = false;
+      vault.server.outage = "500";
+      const down = await store().revoke(request("vault:accessor:acc-2"));
+      expect(down).toMatchObject({ status: "failed" });
+      expect(down.detail).toMatch(/could not look up Driftwatch's own token before revoking an accessor: HTTP 500/);
+      expect(down.permanent).toBeUndefined();
     });
 
     it("sends X-Vault-Namespace when a namespace is set", async () => {
@@ -125,7 +151,8 @@ describe("VaultCredentialStore against a fake Vault on loopback", () => {
         detail: "HTTP 400: Vault does not know the accessor (its token was revoked before, or expired)",
         attempts: 1,
       });
-      expect(vault.calls.map((c) => c.status)).toEqual([204, 400]);
+      // lookup-self once, then the two revocations
+      expect(vault.calls.map((c) => c.status)).toEqual([200, 204, 400]);
       expect(vault.revoked).toEqual(["accessor:acc-1"]);
     });
 
@@ -234,8 +261,8 @@ describe("VaultCredentialStore against a fake Vault on loopback", () => {
 
     it("500s: retried with the same request each time until one succeeds", async () => {
       vault.server.script.push("500", "500");
-      const out = await store().revoke(request("vault:accessor:acc-1"));
-      expect(out).toEqual({ status: "revoked", detail: "HTTP 204: token revoked", attempts: 3 });
+      const out = await store().revoke(request("vault:lease:aws/creds/deploy/c1"));
+      expect(out).toEqual({ status: "revoked", detail: "HTTP 204: lease revoked", attempts: 3 });
       expect(vault.calls.map((c) => c.status)).toEqual([500, 500, 204]);
       expect(new Set(vault.calls.map((c) => c.body)).size).toBe(1);
     });
@@ -295,7 +322,8 @@ describe("VaultCredentialStore against a fake Vault on loopback", () => {
       expect(second).toMatchObject({ status: "failed", attempts: 1, circuitOpen: true });
       const third = await s.revoke(request("vault:accessor:acc-1"));
       expect(third).toMatchObject({ status: "failed", attempts: 0, circuitOpen: true });
-      expect(third.detail).toBe(`circuit open for vault ${vault.addr}`);
+      // (an accessor's revocation first looks Driftwatch's own token up: the circuit refuses that)
+      expect(third.detail).toContain(`circuit open for vault ${vault.addr}`);
       expect(delivery.circuit(`vault ${vault.addr}`).state).toBe("open");
       await vault.start();
       expect(vault.calls).toHaveLength(0);

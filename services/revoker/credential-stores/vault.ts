@@ -22,6 +22,9 @@ import { refused, type StoreOutcome } from "./outcome.js";
  * read here as revoked. Either way the call can be repeated safely, which is what makes a
  * redelivered revocation harmless.
  *
+ * An accessor comes from an agent's span too: before the first accessor revocation with a
+ * token, Driftwatch looks its own token up (`lookup-self`) and refuses to revoke its accessor.
+ *
  * Prefix revocation can end many credentials at once and the credential id comes from an
  * agent's own spans, so it is refused unless the prefix lies strictly below one of the
  * configured roots (`DRIFTWATCH_VAULT_PREFIX_ROOTS`).
@@ -50,6 +53,8 @@ export class VaultCredentialStore implements CredentialStore {
   private readonly base: URL;
   private readonly endpoint: string;
   private readonly roots: string[];
+  /** Driftwatch's own token's accessor, for the token it was looked up with. */
+  private own: { token: string; accessor: string } | undefined;
 
   constructor(
     private readonly options: VaultOptions,
@@ -72,6 +77,13 @@ export class VaultCredentialStore implements CredentialStore {
     if (ref.kind === "prefix") {
       const problem = this.prefixProblem(ref.prefix);
       if (problem) return refused(problem);
+    }
+    if (ref.kind === "accessor") {
+      // the accessor comes from an agent's span: never Driftwatch's own token's
+      const own = await this.ownAccessor();
+      if ("unknown" in own) return own.unknown;
+      if (own.accessor !== undefined && own.accessor === ref.accessor)
+        return refused("refusing to revoke the accessor of Driftwatch's own Vault token (an agent named it)");
     }
     const call = vaultCall(ref);
     let usedToken = "";
@@ -120,6 +132,52 @@ export class VaultCredentialStore implements CredentialStore {
       attempts: n,
       ...(outcome.permanent ? { permanent: true } : {}),
       ...(outcome.circuitOpen ? { circuitOpen: true } : {}),
+    };
+  }
+
+  /**
+   * The accessor of the token Driftwatch uses (`GET /v1/auth/token/lookup-self`, which
+   * Vault's default policy grants), looked up once per token. A token not allowed to look
+   * itself up (403) leaves the guard off: `{}`; no answer (Vault unreachable, 5xx) fails the
+   * revocation for now: it is tried again later.
+   */
+  private async ownAccessor(): Promise<{ accessor?: string } | { unknown: StoreOutcome }> {
+    let token: string;
+    try {
+      token = this.options.token.read();
+    } catch {
+      return {}; // the revocation itself reports the unreadable token
+    }
+    if (this.own?.token === token) return { accessor: this.own.accessor };
+    const outcome = await this.delivery.send({
+      url: new URL("v1/auth/token/lookup-self", this.base).toString(),
+      endpoint: this.endpoint,
+      method: "GET",
+      timeoutMs: this.options.timeoutMs,
+      headers: () => ({
+        "x-vault-token": token,
+        "x-vault-request": "true",
+        ...(this.options.namespace ? { "x-vault-namespace": this.options.namespace } : {}),
+      }),
+    });
+    if (outcome.status === 403) return {};
+    let accessor: unknown;
+    try {
+      accessor = (JSON.parse(outcome.body ?? "") as { data?: { accessor?: unknown } }).data?.accessor;
+    } catch {
+      accessor = undefined;
+    }
+    if (outcome.ok && typeof accessor === "string" && accessor !== "") {
+      this.own = { token, accessor };
+      return { accessor };
+    }
+    return {
+      unknown: {
+        status: "failed",
+        detail: `could not look up Driftwatch's own token before revoking an accessor: ${outcome.ok ? "no accessor in Vault's answer" : outcome.detail}`,
+        attempts: outcome.attempts,
+        ...(outcome.circuitOpen ? { circuitOpen: true } : {}),
+      },
     };
   }
 
