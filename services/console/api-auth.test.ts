@@ -1,30 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { TaskStore } from "../pathfinder/task-store.js";
-import { Approvals } from "../revoker/approvals.js";
-import { RevocationLedger } from "../revoker/ledger.js";
-import { AgentQuarantine } from "../revoker/quarantine.js";
-import { createLogger } from "../runtime/logging.js";
+import { consoleApi } from "../../test/support/console-api.js";
 import { MemoryStore } from "../runtime/store/memory-store.js";
-import { Metrics } from "../runtime/telemetry.js";
-import { createApi } from "./api.js";
-import { FindingLog } from "./read-model.js";
 
 const TOKEN = "console-token-0123456789abcdef";
 const READ_TOKEN = "reader-token-0123456789abcdef";
 
 describe("console API with tokens", () => {
   const store = new MemoryStore();
-  const app = createApi({
-    tasks: new TaskStore(store),
-    findings: new FindingLog(store),
-    revocations: new RevocationLedger(store),
-    approvals: new Approvals(store),
-    quarantine: new AgentQuarantine(store),
-    metrics: new Metrics(false),
-    logger: createLogger("silent"),
-    ready: async () => true,
-    auth: { token: TOKEN, readToken: READ_TOKEN },
-  });
+  const app = consoleApi(store, { auth: { token: TOKEN, readToken: READ_TOKEN } });
   beforeAll(() => app.ready());
   afterAll(async () => {
     await app.close();

@@ -1,18 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AgentAction, TaskScope } from "../../schemas/action.js";
 import { toolCall } from "../../test/support/actions.js";
+import { consoleApi } from "../../test/support/console-api.js";
 import { loadPolicy } from "../detector/policy.js";
 import { wider } from "../detector/scope.js";
 import { recordActions } from "../pathfinder/pathfinder.js";
 import { TaskStore } from "../pathfinder/task-store.js";
-import { Approvals } from "../revoker/approvals.js";
-import { RevocationLedger } from "../revoker/ledger.js";
-import { AgentQuarantine } from "../revoker/quarantine.js";
-import { createLogger } from "../runtime/logging.js";
 import { MemoryStore } from "../runtime/store/memory-store.js";
-import { Metrics } from "../runtime/telemetry.js";
-import { createApi } from "./api.js";
-import { FindingLog } from "./read-model.js";
 
 const TRACE = "5bf92f3577b34da6a3ce929d0e0e4737";
 const T0 = Date.now() - 60_000;
@@ -56,17 +50,7 @@ describe("scope attenuation (wider)", () => {
 describe("scope registry API", () => {
   const store = new MemoryStore();
   const tasks = new TaskStore(store);
-  const app = createApi({
-    tasks,
-    policy: () => policy,
-    findings: new FindingLog(store),
-    revocations: new RevocationLedger(store),
-    approvals: new Approvals(store),
-    quarantine: new AgentQuarantine(store),
-    metrics: new Metrics(false),
-    logger: createLogger("silent"),
-    ready: async () => true,
-  });
+  const app = consoleApi(store, { tasks, policy: () => policy });
   beforeAll(async () => {
     await app.ready();
   });

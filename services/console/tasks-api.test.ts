@@ -3,17 +3,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AgentAction, TaskScope } from "../../schemas/action.js";
 import { Step } from "../../schemas/step.js";
 import { toolCall } from "../../test/support/actions.js";
+import { consoleApi } from "../../test/support/console-api.js";
 import { loadPolicy } from "../detector/policy.js";
 import { evaluateStep } from "../detector/rules.js";
 import { recordActions } from "../pathfinder/pathfinder.js";
 import { TaskStore, type TaskSummary } from "../pathfinder/task-store.js";
-import { Approvals } from "../revoker/approvals.js";
-import { RevocationLedger } from "../revoker/ledger.js";
-import { AgentQuarantine } from "../revoker/quarantine.js";
-import { createLogger } from "../runtime/logging.js";
 import { MemoryStore } from "../runtime/store/memory-store.js";
-import { Metrics } from "../runtime/telemetry.js";
-import { createApi } from "./api.js";
 import { FindingLog } from "./read-model.js";
 
 const TRACE = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -88,16 +83,7 @@ beforeAll(async () => {
   // a finding on fresh's step, as the detector would raise it (the shipped policy has no research profile)
   for (const f of evaluateStep(Step.parse(freshStep), { policy: loadPolicy("policies"), now: NOW })) await findings.record(f);
 
-  app = createApi({
-    tasks,
-    findings,
-    revocations: new RevocationLedger(store),
-    approvals: new Approvals(store),
-    quarantine: new AgentQuarantine(store),
-    metrics: new Metrics(false),
-    logger: createLogger("silent"),
-    ready: async () => true,
-  });
+  app = consoleApi(store, { tasks, findings });
 });
 
 afterAll(async () => {

@@ -2,6 +2,7 @@ import type { Logger } from "pino";
 import type { TaskEvent } from "../../schemas/lifecycle.js";
 import type { TaskStore } from "../pathfinder/task-store.js";
 import type { Publisher } from "../runtime/bus/bus.js";
+import { every } from "../runtime/periodic.js";
 import type { Store } from "../runtime/store/store.js";
 import { idleEvent } from "./lifecycle.js";
 import type { Policy } from "./policy.js";
@@ -99,16 +100,6 @@ export function watchIdleTasks(deps: {
     if (last > cursor) await deps.store.set(CURSOR, String(last));
     return out;
   };
-  let running = false;
-  const timer = setInterval(() => {
-    if (running) return;
-    running = true;
-    sweep()
-      .catch((err: unknown) => deps.logger.warn({ err }, "idle task sweep failed; trying again at the next interval"))
-      .finally(() => {
-        running = false;
-      });
-  }, deps.intervalMs);
-  timer.unref();
-  return { sweep, stop: () => clearInterval(timer) };
+  const timer = every(deps.intervalMs, sweep, { logger: deps.logger, what: "idle task sweep" });
+  return { sweep, stop: timer.stop };
 }

@@ -1,5 +1,6 @@
 import type { Logger } from "pino";
 import type { TaskStore } from "../pathfinder/task-store.js";
+import { every } from "../runtime/periodic.js";
 import type { Metrics } from "../runtime/telemetry.js";
 import { type Baseline, behaviourOf } from "./baseline.js";
 import type { BaselineStore } from "./baseline-store.js";
@@ -124,16 +125,6 @@ export function watchLearning(deps: {
   // replay's warm-up: every task there is, open or not, without waiting
   const learnAll = () => run(Number.MAX_SAFE_INTEGER, { settleMs: 0, idleMs: 0, all: true });
 
-  let running = false;
-  const timer = setInterval(() => {
-    if (running) return;
-    running = true;
-    sweep()
-      .catch((err: unknown) => deps.logger.warn({ err }, "baseline learning failed; trying again at the next interval"))
-      .finally(() => {
-        running = false;
-      });
-  }, deps.intervalMs);
-  timer.unref();
-  return { sweep, learnAll, stop: () => clearInterval(timer) };
+  const timer = every(deps.intervalMs, sweep, { logger: deps.logger, what: "baseline learning" });
+  return { sweep, learnAll, stop: timer.stop };
 }

@@ -3,6 +3,7 @@ import type { Finding } from "../../schemas/finding.js";
 import type { TaskEvent } from "../../schemas/lifecycle.js";
 import type { TaskStore } from "../pathfinder/task-store.js";
 import type { Publisher } from "../runtime/bus/bus.js";
+import { every } from "../runtime/periodic.js";
 import type { Metrics } from "../runtime/telemetry.js";
 import { lifecycleSettings, silenceEvent } from "./lifecycle.js";
 import type { Policy } from "./policy.js";
@@ -104,16 +105,6 @@ export function watchSilence(deps: {
     }
     return out;
   };
-  let running = false;
-  const timer = setInterval(() => {
-    if (running) return;
-    running = true;
-    sweep()
-      .catch((err: unknown) => deps.logger.warn({ err }, "telemetry silence sweep failed; trying again at the next interval"))
-      .finally(() => {
-        running = false;
-      });
-  }, deps.intervalMs);
-  timer.unref();
-  return { sweep, stop: () => clearInterval(timer) };
+  const timer = every(deps.intervalMs, sweep, { logger: deps.logger, what: "telemetry silence sweep" });
+  return { sweep, stop: timer.stop };
 }

@@ -42,6 +42,16 @@ export function revocationId(storeName: string, credentialId: string): string {
   return createHash("sha256").update(`${storeName}|${credentialId}`).digest("hex").slice(0, 32);
 }
 
+/** What a credential store is asked, for a credential of a task, for a cause. */
+function requestFor(
+  storeName: string,
+  credentialId: string,
+  taskId: string,
+  cause: Pick<Cause, "findingId" | "reason">,
+): RevocationRequest {
+  return { revocationId: revocationId(storeName, credentialId), credentialId, taskId, findingId: cause.findingId, reason: cause.reason };
+}
+
 export interface RevokerDeps {
   tasks: TaskStore;
   store: Store;
@@ -180,14 +190,8 @@ export class Responder {
         throw new Unavailable(`the suspension of ${credentialId} is in progress elsewhere (since ${new Date(current.atMs).toISOString()})`);
       return empty(); // suspended, or resumed, already: once per task
     }
-    const id = `${revocationId(store.name, credentialId)}-suspension`;
-    const request: RevocationRequest = {
-      revocationId: revocationId(store.name, credentialId),
-      credentialId,
-      taskId,
-      findingId: cause.findingId,
-      reason: cause.reason,
-    };
+    const request = requestFor(store.name, credentialId, taskId, cause);
+    const id = `${request.revocationId}-suspension`;
     const requestedAtMs = this.now();
     const outcome = await store.suspend(request);
     if (outcome.status === "failed") {
@@ -229,13 +233,7 @@ export class Responder {
     const lock = `${key}:resume`;
     if (!(await this.deps.store.setIfAbsent(lock, this.owner, { ttlMs: this.deps.claimTtlMs ?? CLAIM_TTL_MS }))) return empty();
     try {
-      const request: RevocationRequest = {
-        revocationId: revocationId(store.name, credentialId),
-        credentialId,
-        taskId,
-        findingId: cause.findingId,
-        reason: cause.reason,
-      };
+      const request = requestFor(store.name, credentialId, taskId, cause);
       const requestedAtMs = this.now();
       const outcome = await store.resume(request);
       const resumed = outcome.status !== "failed";
@@ -286,8 +284,8 @@ export class Responder {
   private async revokeCredential(taskId: string, credentialId: string, cause: Cause): Promise<ResponseOutput> {
     const choice = this.deps.stores.storeFor(credentialId);
     const storeName = "store" in choice ? choice.store.name : "none";
-    const id = revocationId(storeName, credentialId);
-    const request: RevocationRequest = { revocationId: id, credentialId, taskId, findingId: cause.findingId, reason: cause.reason };
+    const request = requestFor(storeName, credentialId, taskId, cause);
+    const id = request.revocationId;
     if (cause.dryRun) {
       const now = this.now();
       const r = this.record(request, cause, storeName, {
