@@ -2,12 +2,13 @@
  * One hop of the latency benchmark's baseline: a plain kafkajs consumer that forwards every
  * message of `RELAY_FROM` to `RELAY_TO` unchanged (same key, value and headers), or, on the
  * last hop (`RELAY_STORE` set), POSTs `{"credential_id": <key>}` to the store for each probe
- * message (key starting with `probe-`). It consumes as the Kafka bus does
- * (services/runtime/bus/kafka-bus.ts: eachBatch, 3 partitions at once, produce with
+ * message (key starting with `probe-`), or for every message with `RELAY_POST_ALL=1` (as
+ * many requests as a pipeline that revokes every task's credential makes). It consumes as
+ * the Kafka bus does (services/runtime/bus/kafka-bus.ts: eachBatch, 3 partitions at once, produce with
  * acks=all, then resolve and commit), with kafkajs's default fetch settings, and does
  * nothing else: what the pipeline's Kafka topology costs when its stages have no work.
  *
- *   node --import tsx bench/lib/relay.ts      (env: RELAY_BROKERS, RELAY_GROUP, RELAY_FROM, RELAY_TO | RELAY_STORE)
+ *   node --import tsx bench/lib/relay.ts      (env: RELAY_BROKERS, RELAY_GROUP, RELAY_FROM, RELAY_TO | RELAY_STORE [RELAY_POST_ALL])
  */
 import { Kafka, logLevel, Partitioners } from "kafkajs";
 
@@ -20,6 +21,7 @@ const env = (name: string) => {
 const kafka = new Kafka({ clientId: "bench-relay", brokers: env("RELAY_BROKERS").split(","), logLevel: logLevel.NOTHING });
 const to = process.env.RELAY_TO;
 const store = process.env.RELAY_STORE;
+const postAll = process.env.RELAY_POST_ALL === "1";
 const producer = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
 const consumer = kafka.consumer({
   groupId: env("RELAY_GROUP"),
@@ -46,7 +48,7 @@ await consumer.run({
       await Promise.all(
         batch.messages
           .map((m) => m.key?.toString("utf8") ?? "")
-          .filter((k) => k.startsWith("probe-"))
+          .filter((k) => postAll || k.startsWith("probe-"))
           .map((k) =>
             fetch(store, {
               method: "POST",

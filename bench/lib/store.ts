@@ -4,12 +4,14 @@ import type { AddressInfo } from "node:net";
 /**
  * A credential store on loopback for the latency benchmark: it answers every POST 200 and
  * notes, per credential, when it wrote its first 2xx (wall clock, the clock every other
- * timestamp of the benchmark is on). It reads `credential_id` from the JSON body (the
- * revocation webhook's body, and the baseline relay's).
+ * timestamp of the benchmark is on) and how many requests it received. It reads
+ * `credential_id` from the JSON body (the revocation webhook's body, and the baseline relay's).
  */
 export class TimestampingStore {
   /** Credential id → when its first 2xx was written (epoch ms, fractional). */
   readonly answeredAt = new Map<string, number>();
+  /** Credential id → requests received for it (a credential revoked exactly once: 1). */
+  readonly requestsFor = new Map<string, number>();
   requests = 0;
   private server: Server | undefined;
   url = "";
@@ -27,7 +29,9 @@ export class TimestampingStore {
           /* not ours */
         }
         res.writeHead(200, { "content-type": "application/json" }).end('{"ok":true}');
-        if (credential && !this.answeredAt.has(credential)) this.answeredAt.set(credential, nowMs());
+        if (!credential) return;
+        this.requestsFor.set(credential, (this.requestsFor.get(credential) ?? 0) + 1);
+        if (!this.answeredAt.has(credential)) this.answeredAt.set(credential, nowMs());
       });
     });
     await new Promise<void>((resolve) => this.server?.listen(0, "127.0.0.1", resolve));

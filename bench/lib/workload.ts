@@ -123,18 +123,26 @@ export async function rates<K extends string>(items: number, rounds: number, cas
 export interface TaskRequest {
   taskId: string;
   traceId: string;
+  /** The task's spans; with `split`, its tool calls only. */
   request: Uint8Array;
+  /** With `split`: the task's final span alone (its `invoke_agent` span, ended), for a later request. */
+  final?: Uint8Array;
+  /** The credentials its spans report. */
+  credentials: string[];
 }
 
 /**
  * `count` billing-agent tasks of `stepsPerTask` spans each (an `invoke_agent` span and its
  * tool calls, within the shipped billing profile), one OTLP protobuf request per task, made
- * with the real OTel JS SDK. Each task binds the credential `credential(i)`; a drifting task's
- * last tool call is `shell.exec`, outside the profile (scope.tool, high, enforce: revoked).
+ * with the real OTel JS SDK. Each task binds the credential `credential(i)` (several: its tool
+ * calls report them in turn, the invocation span the first); a drifting task's last tool call
+ * is `shell.exec`, outside the profile (scope.tool, high, enforce: revoked). With `split`, a
+ * task's tool calls are one request and its final span (the invocation, which the SDK ends
+ * last) another, as an agent whose exporter flushed mid-task sends them.
  */
 export function taskRequests(
   count: number,
-  options: { stepsPerTask: number; idPrefix: string; drift: boolean; credential: (i: number) => string },
+  options: { stepsPerTask: number; idPrefix: string; drift: boolean; credential: (i: number) => string | string[]; split?: boolean },
 ): TaskRequest[] {
   const exporter = new InMemorySpanExporter();
   const provider = new BasicTracerProvider({
@@ -151,7 +159,10 @@ export function taskRequests(
   for (let t = 0; t < count; t++) {
     exporter.reset();
     const taskId = `${options.idPrefix}${t}`;
-    const credential = options.credential(t);
+    const given = options.credential(t);
+    const credentials = typeof given === "string" ? [given] : given;
+    const credential = credentials[0] as string;
+    const used = new Set([credential]);
     const root = tracer.startSpan("invoke_agent billing-agent", {
       attributes: {
         "gen_ai.operation.name": "invoke_agent",
@@ -166,6 +177,8 @@ export function taskRequests(
     for (let s = 0; s < options.stepsPerTask - 1; s++) {
       const last = s === options.stepsPerTask - 2;
       const tool = options.drift && last ? "shell.exec" : (TOOLS[s % 2] as string);
+      const toolCredential = credentials[s % credentials.length] as string;
+      used.add(toolCredential);
       tracer
         .startSpan(
           `execute_tool ${tool}`,
@@ -180,7 +193,7 @@ export function taskRequests(
               "gen_ai.tool.call.arguments": JSON.stringify({ customer: String(t), page: s, filter: { status: "open" } }),
               "gen_ai.tool.call.result": JSON.stringify({ items: [{ id: `INV-${t}-${s}`, amount: 120.5 }], next: null }),
               "data.classification": "internal",
-              "agent.credential.id": credential,
+              "agent.credential.id": toolCredential,
               "server.address": "api.internal.example",
             },
           },
@@ -189,8 +202,17 @@ export function taskRequests(
         .end();
     }
     root.end();
-    const request = ProtobufTraceSerializer.serializeRequest(exporter.getFinishedSpans());
-    if (request) out.push({ taskId, traceId: root.spanContext().traceId, request });
+    const spans = exporter.getFinishedSpans();
+    const traceId = root.spanContext().traceId;
+    const rootId = root.spanContext().spanId;
+    if (options.split) {
+      const request = ProtobufTraceSerializer.serializeRequest(spans.filter((s) => s.spanContext().spanId !== rootId));
+      const final = ProtobufTraceSerializer.serializeRequest(spans.filter((s) => s.spanContext().spanId === rootId));
+      if (request && final) out.push({ taskId, traceId, request, final, credentials: [...used] });
+    } else {
+      const request = ProtobufTraceSerializer.serializeRequest(spans);
+      if (request) out.push({ taskId, traceId, request, credentials: [...used] });
+    }
   }
   void provider.shutdown();
   return out;
