@@ -12,7 +12,7 @@ import { Approvals } from "./approvals.js";
 import type { CredentialStore, RevocationOutcome, RevocationRequest } from "./credential-stores/credential-store.js";
 import { CredentialStores } from "./credential-stores/stores.js";
 import { RevocationLedger } from "./ledger.js";
-import { LifecycleResponder } from "./lifecycle.js";
+import { LifecycleResponder, lifecycleStage } from "./lifecycle.js";
 import { AgentQuarantine } from "./quarantine.js";
 import { Responder, revocationId } from "./revoker.js";
 
@@ -215,6 +215,64 @@ describe("the revoker ends a task's access on its lifecycle events", () => {
     ]);
     expect((await lifecycle.handle(event("telemetry_resumed", "t-down", { atMs: clock + 1 }))).revocations).toEqual([]);
     expect(credentials.actions).toEqual(["suspend cred-d1"]);
+  });
+
+  it("as a stage, handles different tasks' events of a batch at once, one task's in order, and still calls the store once per credential", async () => {
+    // a store that answers after a moment and notes how many requests it holds at once
+    let inFlight = 0;
+    let most = 0;
+    const slow = new (class extends CountingStore {
+      override async revoke(request: RevocationRequest): Promise<RevocationOutcome> {
+        inFlight++;
+        most = Math.max(most, inFlight);
+        await new Promise((r) => setTimeout(r, 20));
+        inFlight--;
+        return super.revoke(request);
+      }
+    })();
+    const responder = new Responder({
+      tasks,
+      store,
+      stores: new CredentialStores({ default: slow }),
+      ledger,
+      approvals: new Approvals(store),
+      quarantine: new AgentQuarantine(store),
+      policy: () => policy(),
+      minSeverity: "high",
+      now: () => clock,
+    });
+    const stage = lifecycleStage("", new LifecycleResponder({ responder, tasks, store, policy: () => policy(), now: () => clock }));
+    for (let i = 0; i < 8; i++) await use(`t-batch-${i}`, `cred-batch-${i}`, T0 + i);
+    const events = [
+      // task 0's credential reused by task 1, and task 0 ends: one revocation
+      event("credential_reuse", "t-batch-1", { credentialId: "cred-batch-0", ownerTaskId: "t-batch-0" }),
+      ...Array.from({ length: 8 }, (_, i) => event("task_completed", `t-batch-${i}`)),
+      // task 2 reported twice in the batch: in order, the second re-emits the first's record
+      event("task_idle", "t-batch-2"),
+    ];
+    const emits = await stage.handle(
+      events.map((value, offset) => ({
+        value,
+        message: {
+          topic: "agent.lifecycle",
+          partition: 0,
+          offset: String(offset),
+          key: value.taskId,
+          value: Buffer.alloc(0),
+          headers: {},
+          timestampMs: T0,
+        },
+      })),
+      () => undefined,
+    );
+    expect(most).toBeGreaterThan(1);
+    expect(slow.requests.map((r) => r.credentialId).sort()).toEqual(Array.from({ length: 8 }, (_, i) => `cred-batch-${i}`));
+    // two tasks' events name it at once: whichever came first, it was revoked once
+    expect(["credential_reuse", "task_completed"]).toContain((await ledger.get(revocationId("counting", "cred-batch-0")))?.trigger);
+    expect((await ledger.history(revocationId("counting", "cred-batch-0"))).map((h) => h.status)).toEqual(["revoked"]);
+    expect((await ledger.get(revocationId("counting", "cred-batch-2")))?.trigger).toBe("task_completed");
+    const emitted = emits.map((e) => JSON.parse(String(e.message.value)) as { credentialId: string; trigger: string });
+    expect(emitted.filter((r) => r.credentialId === "cred-batch-2").map((r) => r.trigger)).toEqual(["task_completed", "task_completed"]);
   });
 
   it("in a dry run records what it would have revoked and sends nothing", async () => {

@@ -1,3 +1,4 @@
+import pLimit from "p-limit";
 import type { DeadLetter } from "../../schemas/deadletter.js";
 import { TaskEvent } from "../../schemas/lifecycle.js";
 import { TOPICS, topicName } from "../../schemas/topics.js";
@@ -138,7 +139,11 @@ export class LifecycleResponder {
   }
 }
 
+/** Tasks whose events of a batch are handled at once, at most (each may call a credential store). */
+const CONCURRENT_TASKS = 32;
+
 export function lifecycleStage(topicPrefix: string, lifecycle: LifecycleResponder): StageLogic<TaskEvent> {
+  const limit = pLimit(CONCURRENT_TASKS);
   const revocations = topicName(topicPrefix, TOPICS.revocations);
   const deadletter = topicName(topicPrefix, TOPICS.deadletter);
   return {
@@ -146,11 +151,23 @@ export function lifecycleStage(topicPrefix: string, lifecycle: LifecycleResponde
     input: topicName(topicPrefix, TOPICS.lifecycle),
     parse: parseTaskEvent,
     async handle(items): Promise<Emit[]> {
-      const out = empty();
-      for (const { value: event, message } of items) {
-        merge(out, await lifecycle.handle(event, { topic: message.topic, partition: message.partition, offset: message.offset }));
-      }
-      return emitsOf(out, revocations, deadletter);
+      // different tasks' events at once (up to a limit): each is a few store round trips and
+      // an HTTP call, and one at a time the stage falls behind every task's end; one task's
+      // events in order (its first trigger is the one the ledger names); results in order
+      const byTask = new Map<string, number[]>();
+      for (const [i, { value }] of items.entries()) byTask.set(value.taskId, [...(byTask.get(value.taskId) ?? []), i]);
+      const outs: ResponseOutput[] = new Array(items.length);
+      await Promise.all(
+        [...byTask.values()].map((indexes) =>
+          limit(async () => {
+            for (const i of indexes) {
+              const { value: event, message } = items[i] as (typeof items)[number];
+              outs[i] = await lifecycle.handle(event, { topic: message.topic, partition: message.partition, offset: message.offset });
+            }
+          }),
+        ),
+      );
+      return emitsOf(outs.reduce(merge, empty()), revocations, deadletter);
     },
   };
 }

@@ -123,6 +123,8 @@ const SWEEP_LIMIT = 100;
 export class Responder {
   private readonly now: () => number;
   private readonly owner = randomBytes(6).toString("hex");
+  /** Work in flight per credential (see `exclusive`). */
+  private readonly busy = new Map<string, Promise<unknown>>();
 
   constructor(private readonly deps: RevokerDeps) {
     this.now = deps.now ?? Date.now;
@@ -164,8 +166,27 @@ export class Responder {
 
   /** Revokes these credentials of a task, each once (whatever else revokes it, whenever). */
   async revokeCredentials(taskId: string, credentialIds: string[], cause: Cause): Promise<ResponseOutput> {
-    const outputs = await Promise.all(credentialIds.map((c) => this.revokeCredential(taskId, c, cause)));
+    const outputs = await Promise.all(credentialIds.map((c) => this.exclusive(c, () => this.revokeCredential(taskId, c, cause))));
     return outputs.reduce(merge, empty());
+  }
+
+  /**
+   * One piece of work at a time per credential in this revoker. Claims keep revokers apart;
+   * this keeps one revoker's concurrent work on a credential (two events of a batch naming
+   * it) in order, so that its own claim is never taken for one left by a failed attempt.
+   */
+  private exclusive<T>(credentialId: string, work: () => Promise<T>): Promise<T> {
+    const prior = this.busy.get(credentialId) ?? Promise.resolve();
+    const run = prior.then(work);
+    const tail = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.busy.set(credentialId, tail);
+    void tail.then(() => {
+      if (this.busy.get(credentialId) === tail) this.busy.delete(credentialId);
+    });
+    return run;
   }
 
   /**
@@ -173,7 +194,11 @@ export class Responder {
    * is taken away until `resumeCredential`; anywhere else it is revoked (fail-safe). Once per
    * credential; never one being revoked or revoked already.
    */
-  async suspendCredential(taskId: string, credentialId: string, cause: Cause): Promise<ResponseOutput> {
+  suspendCredential(taskId: string, credentialId: string, cause: Cause): Promise<ResponseOutput> {
+    return this.exclusive(credentialId, () => this.suspendNow(taskId, credentialId, cause));
+  }
+
+  private async suspendNow(taskId: string, credentialId: string, cause: Cause): Promise<ResponseOutput> {
     if (cause.dryRun || (await this.deps.store.get(claimKey(credentialId))) !== null)
       return this.revokeCredential(taskId, credentialId, cause);
     const choice = this.deps.stores.storeFor(credentialId);
@@ -222,7 +247,11 @@ export class Responder {
    * it was revoked meanwhile. One that the store would not resume stays suspended, and is
    * tried again with the task's next step.
    */
-  async resumeCredential(taskId: string, credentialId: string, cause: Cause, atMs: number): Promise<ResponseOutput> {
+  resumeCredential(taskId: string, credentialId: string, cause: Cause, atMs: number): Promise<ResponseOutput> {
+    return this.exclusive(credentialId, () => this.resumeNow(taskId, credentialId, cause, atMs));
+  }
+
+  private async resumeNow(taskId: string, credentialId: string, cause: Cause, atMs: number): Promise<ResponseOutput> {
     const key = suspensionKey(credentialId);
     const current = JSON.parse((await this.deps.store.get(key)) ?? "null") as Suspension | null;
     if (current?.state !== "suspended" || current.atMs > atMs || cause.dryRun) return empty();
