@@ -1,3 +1,4 @@
+import { type Dispatcher, request as undiciRequest } from "undici";
 /**
  * Outgoing HTTP delivery: the one module every adapter that calls an outside system uses
  * (credential stores, SOC webhooks). It sends one request with
@@ -313,21 +314,27 @@ export class Delivery {
 
   private async attempt(request: DeliveryRequest, headers: Record<string, string>): Promise<AttemptResult> {
     const timeoutMs = request.timeoutMs ?? this.options.timeoutMs;
+    // undici's request rather than fetch: the same client underneath, without the WHATWG
+    // Response and streams around every answer (a third of a busy revoker's CPU with fetch)
+    const signal = AbortSignal.timeout(timeoutMs);
     try {
-      const res = await fetch(request.url, {
-        method: request.method ?? "POST",
+      const res = await undiciRequest(request.url, {
+        method: (request.method ?? "POST") as Dispatcher.HttpMethod,
         headers: { "user-agent": this.options.userAgent ?? "driftwatch", ...headers },
         ...(request.body !== undefined ? { body: request.body } : {}),
-        signal: AbortSignal.timeout(timeoutMs),
+        signal,
       });
-      const body = await readStart(res);
-      const status = res.status;
+      const body = await readStart(res.body);
+      const status = res.statusCode;
       if (status >= 200 && status < 300) return { ok: true, retryable: false, status, detail: `HTTP ${status}`, body };
       const retryable = isRetryableStatus(status);
-      const retryAfterMs = retryable ? parseRetryAfter(res.headers.get("retry-after"), this.now()) : undefined;
+      const header = res.headers["retry-after"];
+      const retryAfterMs = retryable
+        ? parseRetryAfter(Array.isArray(header) ? (header[0] ?? null) : (header ?? null), this.now())
+        : undefined;
       return { ok: false, retryable, status, detail: `HTTP ${status}`, body, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) };
     } catch (err) {
-      return { ok: false, retryable: true, detail: describeError(err, timeoutMs) };
+      return { ok: false, retryable: true, detail: describeError(signal.aborted ? signal.reason : err, timeoutMs) };
     }
   }
 
@@ -372,20 +379,18 @@ export function endpointOf(url: string): string {
 }
 
 /** The first BODY_LIMIT bytes of the body as text; the rest is discarded unread. */
-async function readStart(res: Response): Promise<string> {
-  if (!res.body) return "";
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
+async function readStart(body: Dispatcher.ResponseData["body"]): Promise<string> {
+  const chunks: Buffer[] = [];
   let size = 0;
   try {
-    while (size < BODY_LIMIT) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      chunks.push(value);
-      size += value.byteLength;
+    for await (const chunk of body) {
+      const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
+      chunks.push(buf);
+      size += buf.byteLength;
+      if (size >= BODY_LIMIT) break;
     }
   } finally {
-    await reader.cancel().catch(() => undefined);
+    if (!body.destroyed) body.destroy();
   }
   return Buffer.concat(chunks).subarray(0, BODY_LIMIT).toString("utf8");
 }
