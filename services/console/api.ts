@@ -240,9 +240,14 @@ export function createApi(deps: ApiDeps): FastifyInstance {
     // another task registers neither the scope nor any credential
     const { resolved, problems: malformed } = resolveAll(entries ?? []);
     if (malformed.length > 0) return reply.code(422).send({ error: "credentials that cannot be registered", details: malformed });
-    const [facts, before] = await Promise.all([deps.tasks.facts(id), deps.tasks.registeredScope(id)]);
+    const [facts, registration] = await Promise.all([deps.tasks.facts(id), deps.tasks.registration(id)]);
+    const before = registration?.scope;
+    // the task's agent as its spans say, else as a first registration said: a registrant
+    // cannot pick another agent's (wider) profile to check the scope against
+    const known = facts?.agentId ?? registration?.agentId;
+    if (agent && known && agent !== known) return reply.code(409).send({ error: `task ${id} is agent ${known}'s, not ${agent}'s` });
     const problems: string[] = [];
-    const agentId = agent ?? facts?.agentId;
+    const agentId = known ?? agent;
     const profile = agentId && deps.policy ? profileFor(deps.policy(), { id: agentId }) : undefined;
     if (profile) problems.push(...wider(scope, limitOfProfile(profile)).map((p) => `beyond profile "${profile.id}": ${p}`));
     if (facts?.parentTaskId) {
@@ -259,7 +264,7 @@ export function createApi(deps: ApiDeps): FastifyInstance {
     if (ended) return reply.code(409).send({ error: ended });
     // the scope and the credentials registered with it at one time: those credentials are the
     // new scope's, and a scope change mid-task revokes only those bound before it
-    await deps.tasks.registerScope(id, scope, now);
+    await deps.tasks.registerScope(id, scope, now, agentId);
     const body = { taskId: id, scope, ...(profile ? { profile: profile.id } : {}) };
     if (entries === undefined) return reply.code(before ? 200 : 201).send(body);
     const bound = await bind(id, agentId, resolved, now);
@@ -283,8 +288,10 @@ export function createApi(deps: ApiDeps): FastifyInstance {
     const now = Date.now();
     const ended = await endedReason(id, now);
     if (ended) return reply.code(409).send({ error: ended });
-    const agentId = agent ?? (await deps.tasks.facts(id))?.agentId;
-    const bound = await bind(id, agentId, resolved, now);
+    const [facts, registration] = await Promise.all([deps.tasks.facts(id), deps.tasks.registration(id)]);
+    const owner = facts?.agentId ?? registration?.agentId;
+    if (agent && owner && agent !== owner) return reply.code(409).send({ error: `task ${id} is agent ${owner}'s, not ${agent}'s` });
+    const bound = await bind(id, owner ?? agent, resolved, now);
     if (bound.conflicts.length > 0)
       return reply.code(409).send({ ...conflictError(bound.conflicts), taskId: id, credentials: bound.bound });
     // 201 when one was not bound before; 200 when all were (their store, kind and expiry updated)

@@ -83,6 +83,20 @@ describe("scope registry API", () => {
     expect(await tasks.registeredScope("t-prof")).toBeUndefined();
   });
 
+  it("remembers the agent a first registration named: a later one is checked against its profile, and may not name another agent", async () => {
+    expect((await put("t-agent", { tools: [inProfile] }, "?agent=billing-agent")).statusCode).toBe(201);
+    // no ?agent= this time, and no span yet: still the billing agent's profile (and the scope before)
+    const wider = await put("t-agent", { tools: [inProfile], dataCeiling: "restricted" });
+    expect(wider.statusCode).toBe(422);
+    expect(wider.json().details).toEqual(expect.arrayContaining([expect.stringMatching(/^beyond profile "billing-agent": /)]));
+    const other = await put("t-agent", { tools: [inProfile] }, "?agent=some-other-agent");
+    expect(other.statusCode).toBe(409);
+    expect(other.json().error).toBe("task t-agent is agent billing-agent's, not some-other-agent's");
+    // the task's spans say whose it is, whatever a registrant claims
+    await recordActions(tasks, [act("t-spans")]);
+    expect((await put("t-spans", { tools: [inProfile] }, "?agent=some-other-agent")).statusCode).toBe(409);
+  });
+
   it("refuses a delegate's scope beyond its delegating task's", async () => {
     await recordActions(tasks, [act("t-parent", { declaredScope: { tools: [inProfile] } })]);
     await recordActions(tasks, [act("t-child", { parentTaskId: "t-parent" })]);

@@ -125,10 +125,10 @@ export interface SaveResult {
 }
 
 /** A registered scope as stored: with its registration time (or, as first stored, the scope alone). */
-function parseRegistered(raw: string): { scope: TaskScope; atMs?: number } {
-  const value = JSON.parse(raw) as { scope?: TaskScope; registeredAtMs?: number } & TaskScope;
+function parseRegistered(raw: string): { scope: TaskScope; atMs?: number; agentId?: string } {
+  const value = JSON.parse(raw) as { scope?: TaskScope; registeredAtMs?: number; agentId?: string } & TaskScope;
   return value.scope !== undefined && typeof value.registeredAtMs === "number"
-    ? { scope: value.scope, atMs: value.registeredAtMs }
+    ? { scope: value.scope, atMs: value.registeredAtMs, ...(value.agentId ? { agentId: value.agentId } : {}) }
     : { scope: value as TaskScope };
 }
 
@@ -346,13 +346,19 @@ export class TaskStore {
    * Registers a task's scope (the scope registry): the pathfinder reads it with the task's
    * next batch, and it wins over a scope the task's spans declare.
    */
-  async registerScope(taskId: string, scope: TaskScope, atMs = Date.now()): Promise<void> {
-    await this.store.set(taskKey(taskId, "registered-scope"), JSON.stringify({ scope, registeredAtMs: atMs }), { ttlMs: this.ttlMs });
+  async registerScope(taskId: string, scope: TaskScope, atMs = Date.now(), agentId?: string): Promise<void> {
+    const value = { scope, registeredAtMs: atMs, ...(agentId ? { agentId } : {}) };
+    await this.store.set(taskKey(taskId, "registered-scope"), JSON.stringify(value), { ttlMs: this.ttlMs });
   }
 
   async registeredScope(taskId: string): Promise<TaskScope | undefined> {
+    return (await this.registration(taskId))?.scope;
+  }
+
+  /** The scope registered for the task, when, and for which agent (as the registrant said). */
+  async registration(taskId: string): Promise<{ scope: TaskScope; atMs?: number; agentId?: string } | undefined> {
     const raw = await this.store.get(taskKey(taskId, "registered-scope"));
-    return raw ? parseRegistered(raw).scope : undefined;
+    return raw ? parseRegistered(raw) : undefined;
   }
 
   /** Recorded actions by id, in the order asked (missing ones left out). */
