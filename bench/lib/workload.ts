@@ -44,19 +44,14 @@ export function agentSpans(tasks: number, stepsPerTask: number): ReadableSpan[] 
         .startSpan(
           `execute_tool ${tool}`,
           {
-            attributes: {
-              "gen_ai.operation.name": "execute_tool",
-              "gen_ai.agent.id": "billing-agent",
-              "agent.task.id": taskId,
-              "gen_ai.tool.name": tool,
-              "gen_ai.tool.call.id": `call_${t}_${s}`,
-              "gen_ai.tool.type": "function",
-              "gen_ai.tool.call.arguments": JSON.stringify({ customer: String(t), page: s, filter: { status: "open" } }),
-              "gen_ai.tool.call.result": JSON.stringify({ items: [{ id: `INV-${t}-${s}`, amount: 120.5 }], next: null }),
-              "data.classification": "internal",
-              "agent.credential.id": `lease-${t}`,
-              "server.address": tool === "email.send" ? "smtp.acme.example" : "api.internal.example",
-            },
+            attributes: toolCallAttributes(
+              taskId,
+              t,
+              s,
+              tool,
+              `lease-${t}`,
+              tool === "email.send" ? "smtp.acme.example" : "api.internal.example",
+            ),
           },
           inRoot,
         )
@@ -183,19 +178,7 @@ export function taskRequests(
         .startSpan(
           `execute_tool ${tool}`,
           {
-            attributes: {
-              "gen_ai.operation.name": "execute_tool",
-              "gen_ai.agent.id": "billing-agent",
-              "agent.task.id": taskId,
-              "gen_ai.tool.name": tool,
-              "gen_ai.tool.call.id": `call_${t}_${s}`,
-              "gen_ai.tool.type": "function",
-              "gen_ai.tool.call.arguments": JSON.stringify({ customer: String(t), page: s, filter: { status: "open" } }),
-              "gen_ai.tool.call.result": JSON.stringify({ items: [{ id: `INV-${t}-${s}`, amount: 120.5 }], next: null }),
-              "data.classification": "internal",
-              "agent.credential.id": toolCredential,
-              "server.address": "api.internal.example",
-            },
+            attributes: toolCallAttributes(taskId, t, s, tool, toolCredential, "api.internal.example"),
           },
           inRoot,
         )
@@ -222,4 +205,21 @@ export function taskRequests(
 export function quantile(sorted: number[], q: number): number {
   if (sorted.length === 0) return Number.NaN;
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] as number;
+}
+
+/** The attributes of a billing agent's tool call `s` of task `t` (both workloads' tool spans). */
+function toolCallAttributes(taskId: string, t: number, s: number, tool: string, credentialId: string, serverAddress: string) {
+  return {
+    "gen_ai.operation.name": "execute_tool",
+    "gen_ai.agent.id": "billing-agent",
+    "agent.task.id": taskId,
+    "gen_ai.tool.name": tool,
+    "gen_ai.tool.call.id": `call_${t}_${s}`,
+    "gen_ai.tool.type": "function",
+    "gen_ai.tool.call.arguments": JSON.stringify({ customer: String(t), page: s, filter: { status: "open" } }),
+    "gen_ai.tool.call.result": JSON.stringify({ items: [{ id: `INV-${t}-${s}`, amount: 120.5 }], next: null }),
+    "data.classification": "internal",
+    "agent.credential.id": credentialId,
+    "server.address": serverAddress,
+  };
 }
