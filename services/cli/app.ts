@@ -10,6 +10,7 @@ import { startRevoker } from "../revoker/index.js";
 import type { Bus } from "../runtime/bus/bus.js";
 import { KafkaBus } from "../runtime/bus/kafka-bus.js";
 import { MemoryBus } from "../runtime/bus/memory-bus.js";
+import { type Clock, systemClock } from "../runtime/clock.js";
 import type { Config } from "../runtime/config.js";
 import { createLogger } from "../runtime/logging.js";
 import type { RunningService, ServiceContext, ServiceStarter } from "../runtime/service.js";
@@ -49,7 +50,7 @@ export function allTopics(prefix: string): string[] {
 
 async function startServices(
   names: ServiceName[],
-  base: { config: Config; bus: Bus; store: Store; logger: Logger; metrics: Metrics },
+  base: { config: Config; bus: Bus; store: Store; logger: Logger; metrics: Metrics; clock: Clock },
 ): Promise<App> {
   const ctx: ServiceContext = base;
   await base.bus.ensureTopics(allTopics(base.config.topicPrefix));
@@ -78,7 +79,10 @@ async function startServices(
 }
 
 /** The embedded mode: every stage in this process, in-process bus and store. */
-export async function startEmbedded(config: Config, options: { services?: ServiceName[]; logger?: Logger } = {}): Promise<App> {
+export async function startEmbedded(
+  config: Config,
+  options: { services?: ServiceName[]; logger?: Logger; clock?: Clock } = {},
+): Promise<App> {
   const logger = options.logger ?? createLogger(config.logLevel);
   const metrics = new Metrics();
   return startServices(options.services ?? SERVICE_NAMES, {
@@ -87,6 +91,7 @@ export async function startEmbedded(config: Config, options: { services?: Servic
     store: new MemoryStore(),
     logger,
     metrics,
+    clock: options.clock ?? systemClock,
   });
 }
 
@@ -105,5 +110,6 @@ export async function startDistributed(config: Config, names: ServiceName[], opt
     store: new RedisStore({ url: config.redis.url, keyPrefix: config.redis.keyPrefix }),
     logger,
     metrics: new Metrics(),
+    clock: systemClock,
   });
 }

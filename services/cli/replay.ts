@@ -6,8 +6,10 @@ import { BaselineStore } from "../detector/baseline-store.js";
 import { watchLearning } from "../detector/learner.js";
 import { loadPolicy } from "../detector/policy.js";
 import { currentFindings } from "../detector/rules.js";
+import { decodeTraces, detectEncoding } from "../ingest/otlp.js";
 import { taskStoreFor } from "../pathfinder/task-store.js";
 import type { MemoryBus } from "../runtime/bus/memory-bus.js";
+import { ManualClock } from "../runtime/clock.js";
 import type { Config } from "../runtime/config.js";
 import { recordsOf } from "../runtime/decode.js";
 import { createLogger } from "../runtime/logging.js";
@@ -73,9 +75,32 @@ export function recordedRequests(paths: readonly string[]): ReplayRequest[] {
 }
 
 /**
+ * When a recorded request was sent, as near as its content tells: the end of its latest span
+ * (an exporter sends what has ended). Undefined for a request that does not decode (ingest
+ * dead-letters it) or holds no span.
+ */
+export function recordedAtMs(r: ReplayRequest): number | undefined {
+  try {
+    let latest: bigint | undefined;
+    for (const s of decodeTraces(r.bytes, detectEncoding(r.bytes, r.contentType)).spans) {
+      if (latest === undefined || s.endTimeUnixNano > latest) latest = s.endTimeUnixNano;
+    }
+    return latest === undefined ? undefined : Number(latest / 1_000_000n);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * Runs recorded requests (or the files and folders named) through detection; returns the
- * findings in detection order. Requests already read (e.g. from Kafka) can be replayed
- * again, under another policy, without reading them again.
+ * findings in a stable order (by the flagged span's end, task, step and rule). Requests
+ * already read (e.g. from Kafka) can be replayed again, under another policy, without
+ * reading them again.
+ *
+ * Deterministic: the pipeline runs on the recording's clock (a ManualClock moved to each
+ * request's time before it is published), so what ingest stamps as arrival, what the
+ * detector stamps as detection, and when the sweeps run (baselines learned, idle and silent
+ * tasks) depend on the recording alone: the same input gives byte-identical findings.
  */
 export async function replay(
   config: Config,
@@ -85,9 +110,10 @@ export async function replay(
   const requests = requestsOf(input);
   const history = options.warmUp ? requestsOf(options.warmUp) : [];
   const logger = createLogger(config.logLevel === "info" ? "warn" : config.logLevel);
+  const clock = new ManualClock();
   const app = await startEmbedded(
     { ...config, revoker: { ...config.revoker } },
-    { services: ["ingest", "pathfinder", "detector"], logger },
+    { services: ["ingest", "pathfinder", "detector"], logger, clock },
   );
   const bus = app.bus as MemoryBus;
   const findings: Finding[] = [];
@@ -104,10 +130,14 @@ export async function replay(
     // (so without its lineage), and the findings would differ from the live pipeline's.
     const play = async (list: readonly ReplayRequest[]) => {
       for (const r of list) {
+        const deadline = Date.now() + (options.timeoutMs ?? 120_000);
+        // the sweeps due by the time this request was sent run first (as they would have live)
+        const at = recordedAtMs(r);
+        if (at !== undefined && (await clock.advanceTo(at)) > 0) await settled(bus, deadline, r.source);
         await bus.publish(topicName(config.topicPrefix, TOPICS.otlpSpans), [
           { key: null, value: r.bytes, ...(r.contentType ? { headers: { "content-type": r.contentType } } : {}) },
         ]);
-        await settled(bus, Date.now() + (options.timeoutMs ?? 120_000), r.source);
+        await settled(bus, deadline, r.source);
       }
     };
     if (options.warmUp) {
@@ -121,9 +151,12 @@ export async function replay(
         settleMs: 0,
         idleMs: 0,
         logger,
+        clock,
       });
       learner.stop();
-      const learned = await learner.learnAll();
+      // what the detector's own learner took in while the history played (on its clock), and the rest now
+      const during = await learnedSoFar(app);
+      const learned = during + (await learner.learnAll());
       options.onWarmedUp?.(learned);
       findings.length = 0;
     }
@@ -132,7 +165,24 @@ export async function replay(
     await sub.close();
     await app.close();
   }
-  return currentFindings(findings);
+  return inStableOrder(currentFindings(findings));
+}
+
+/** Findings in an order that depends on them alone: the flagged span's end, then task, step, rule and id. */
+export function inStableOrder(findings: Finding[]): Finding[] {
+  const text = (x: string, y: string) => (x < y ? -1 : x > y ? 1 : 0);
+  return [...findings].sort(
+    (a, b) =>
+      a.spanEndMs - b.spanEndMs || text(a.taskId, b.taskId) || a.stepIndex - b.stepIndex || text(a.ruleId, b.ruleId) || text(a.id, b.id),
+  );
+}
+
+/** Tasks the app's baseline learner has learned so far (its metric). */
+async function learnedSoFar(app: {
+  metrics: { baselineTasks: { get(): Promise<{ values: { labels: Record<string, unknown>; value: number }[] }> } };
+}) {
+  const { values } = await app.metrics.baselineTasks.get();
+  return values.filter((v) => v.labels.outcome === "learned").reduce((n, v) => n + v.value, 0);
 }
 
 /** Waits until the in-process pipeline is idle twice in a row: nothing queued, nothing being handled. */

@@ -10,7 +10,7 @@ import { MemoryStore } from "../runtime/store/memory-store.js";
 import { domainOf, entityDomain, recipientClass, robustZ, spreadOf, surprisal, TASK_START, tallyOf } from "./baseline.js";
 import { BaselineStore } from "./baseline-store.js";
 import { detectorStage } from "./detector.js";
-import { VIOLATION_MARK, watchLearning } from "./learner.js";
+import { ALERT_MARK, VIOLATION_MARK, watchLearning } from "./learner.js";
 import type { Policy } from "./policy.js";
 import { evaluateStep } from "./rules.js";
 
@@ -298,6 +298,45 @@ describe("baselines learned from finished tasks", () => {
     }
     expect(total).toBe(1_500);
     expect((await baselines.load("support-agent")).tasks).toBe(1_500);
+  });
+
+  it("holds a task that raised an anomaly alert back for the hold, then learns it; never learns a revoked one", async () => {
+    const store = new MemoryStore();
+    const tasks = new TaskStore(store);
+    const baselines = new BaselineStore(store);
+    for (const [n, id] of ["plain", "alerted", "revoked"].entries()) {
+      await recordActions(
+        tasks,
+        task(id, T0 + n * 60_000, n).map((a) => ({ ...a, receivedAtMs: T0 + n * 60_000 })),
+      );
+    }
+    await tasks.markOnce("alerted", ALERT_MARK);
+    await tasks.markRevoked("revoked", { atMs: T0, findingId: "f-1" });
+    let clock = T0 + 10 * 60_000;
+    const learner = watchLearning({
+      tasks,
+      baselines,
+      policy: () => policy,
+      intervalMs: 60_000,
+      settleMs: 1_000,
+      holdMs: 3_600_000,
+      idleMs: 60_000,
+      logger,
+      now: () => clock,
+    });
+    learner.stop();
+    await learner.sweep();
+    clock += 2_000;
+    expect(await learner.sweep()).toBe(1);
+    expect((await baselines.load("support-agent")).tasks).toBe(1);
+    // within the hold nothing more; past it, the alerted task (the revoked one never)
+    clock += 1_800_000;
+    expect(await learner.sweep()).toBe(0);
+    clock += 1_800_000;
+    expect(await learner.sweep()).toBe(1);
+    clock += 3_600_000;
+    expect(await learner.sweep()).toBe(0);
+    expect((await baselines.load("support-agent")).tasks).toBe(2);
   });
 
   it("flags a tool called far more often in a task than the agent's tasks call it, and a first mail to a personal mailbox", async () => {

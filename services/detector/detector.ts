@@ -1,4 +1,4 @@
-import type { Finding, FindingKind } from "../../schemas/finding.js";
+import { type Finding, type FindingKind, SEVERITY_RANK } from "../../schemas/finding.js";
 import type { CredentialBinding } from "../../schemas/lifecycle.js";
 import { Step } from "../../schemas/step.js";
 import { TOPICS, topicName } from "../../schemas/topics.js";
@@ -11,7 +11,7 @@ import type { Emit, StageLogic } from "../runtime/stage.js";
 import type { Metrics } from "../runtime/telemetry.js";
 import { agentKey } from "./baseline.js";
 import type { BaselineStore } from "./baseline-store.js";
-import { VIOLATION_MARK } from "./learner.js";
+import { ALERT_MARK, VIOLATION_MARK } from "./learner.js";
 import { lifecycleOf, lifecycleSettings } from "./lifecycle.js";
 import { type Policy, profileFor } from "./policy.js";
 import { evaluateStep } from "./rules.js";
@@ -30,6 +30,8 @@ function remember<K, V>(map: Map<K, V>, key: K, value: V): void {
   map.set(key, value);
 }
 const isViolation = (f: Finding) => f.mode !== "shadow" && VIOLATIONS.has(f.kind);
+/** An anomaly the SOC is alerted on: the task is held back from the baseline for a while (see learner.ts). */
+const isAlert = (f: Finding) => f.mode !== "shadow" && f.kind === "anomaly" && SEVERITY_RANK[f.severity] >= SEVERITY_RANK.medium;
 
 export function detectorStage(
   topicPrefix: string,
@@ -90,6 +92,7 @@ export function detectorStage(
       const silenced = new Set(suspending.filter((_, i) => silent[i]));
       const revokedOf = new Map(taskIds.map((t, i) => [t, marks[i]]));
       const violated = new Set<string>();
+      const alerted = new Set<string>();
       const reported = new Set<string>();
       for (const { value: step } of items) {
         const revoked = revokedOf.get(step.taskId);
@@ -112,6 +115,7 @@ export function detectorStage(
         });
         for (const f of findings) {
           if (isViolation(f)) violated.add(f.taskId);
+          else if (isAlert(f)) alerted.add(f.taskId);
           deps.metrics?.findings.inc({ rule: f.ruleId, severity: f.severity });
           deps.metrics?.detectionLatency.observe(Math.max(0, f.detectedAtMs - f.spanEndMs) / 1000);
           emits.push({ topic: output, message: { key: f.taskId, value: JSON.stringify(f) } });
@@ -137,7 +141,10 @@ export function detectorStage(
         }
       }
       // marked before the findings are produced: a task is never learned as normal in between
-      await Promise.all([...violated].map((t) => deps.tasks.markOnce(t, VIOLATION_MARK)));
+      await Promise.all([
+        ...[...violated].map((t) => deps.tasks.markOnce(t, VIOLATION_MARK)),
+        ...[...alerted].filter((t) => !violated.has(t)).map((t) => deps.tasks.markOnce(t, ALERT_MARK)),
+      ]);
       return emits;
     },
   };

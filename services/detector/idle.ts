@@ -2,7 +2,7 @@ import type { Logger } from "pino";
 import type { TaskEvent } from "../../schemas/lifecycle.js";
 import type { TaskStore } from "../pathfinder/task-store.js";
 import type { Publisher } from "../runtime/bus/bus.js";
-import { every } from "../runtime/periodic.js";
+import { type Clock, systemClock } from "../runtime/clock.js";
 import type { Store } from "../runtime/store/store.js";
 import { idleEvent } from "./lifecycle.js";
 import type { Policy } from "./policy.js";
@@ -39,8 +39,11 @@ export function watchIdleTasks(deps: {
   intervalMs: number;
   logger: Logger;
   now?: () => number;
+  /** Where the time and the sweep's timer come from (default: the wall clock). */
+  clock?: Clock;
 }): IdleWatch {
-  const now = deps.now ?? Date.now;
+  const clock = deps.clock ?? systemClock;
+  const now = deps.now ?? (() => clock.now());
   const sweep = async (): Promise<TaskEvent[]> => {
     const t = now();
     const max = t - deps.idleMs;
@@ -100,6 +103,6 @@ export function watchIdleTasks(deps: {
     if (last > cursor) await deps.store.set(CURSOR, String(last));
     return out;
   };
-  const timer = every(deps.intervalMs, sweep, { logger: deps.logger, what: "idle task sweep" });
+  const timer = clock.every(deps.intervalMs, sweep, { logger: deps.logger, what: "idle task sweep" });
   return { sweep, stop: timer.stop };
 }

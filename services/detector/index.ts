@@ -13,7 +13,7 @@ import { watchSilence } from "./silence.js";
 export async function startDetector(ctx: ServiceContext): Promise<RunningService> {
   const policy = new PolicyHolder(ctx.config.policyDir, ctx.logger);
   policy.watch();
-  const tasks = taskStoreFor(ctx.store, ctx.config.tasks);
+  const tasks = taskStoreFor(ctx.store, ctx.config.tasks, ctx.clock);
   const lifecycleTopic = topicName(ctx.config.topicPrefix, TOPICS.lifecycle);
   const silence = watchSilence({
     tasks,
@@ -24,6 +24,7 @@ export async function startDetector(ctx: ServiceContext): Promise<RunningService
     intervalMs: ctx.config.tasks.silenceSweepMs,
     logger: ctx.logger.child({ stage: "detector" }),
     metrics: ctx.metrics,
+    clock: ctx.clock,
   });
   // tasks that stopped without completing: their credentials end with the idle timeout
   const idle = watchIdleTasks({
@@ -35,6 +36,7 @@ export async function startDetector(ctx: ServiceContext): Promise<RunningService
     idleMs: ctx.config.tasks.idleMs,
     intervalMs: ctx.config.tasks.silenceSweepMs,
     logger: ctx.logger.child({ stage: "detector" }),
+    clock: ctx.clock,
   });
   const baselines = new BaselineStore(ctx.store);
   const learner = watchLearning({
@@ -43,9 +45,11 @@ export async function startDetector(ctx: ServiceContext): Promise<RunningService
     policy: () => policy.current,
     intervalMs: ctx.config.baselines.sweepMs,
     settleMs: ctx.config.baselines.settleMs,
+    holdMs: ctx.config.baselines.holdMs,
     idleMs: ctx.config.tasks.idleMs,
     logger: ctx.logger.child({ stage: "detector" }),
     metrics: ctx.metrics,
+    clock: ctx.clock,
   });
   const stage = await startStage(
     "detector",
@@ -57,6 +61,7 @@ export async function startDetector(ctx: ServiceContext): Promise<RunningService
       quarantine: new AgentQuarantine(ctx.store),
       ledger: new RevocationLedger(ctx.store),
       metrics: ctx.metrics,
+      now: () => ctx.clock.now(),
     }),
   );
   return {

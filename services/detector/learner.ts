@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import type { TaskStore } from "../pathfinder/task-store.js";
-import { every } from "../runtime/periodic.js";
+import { type Clock, systemClock } from "../runtime/clock.js";
 import type { Metrics } from "../runtime/telemetry.js";
 import { type Baseline, behaviourOf } from "./baseline.js";
 import type { BaselineStore } from "./baseline-store.js";
@@ -24,7 +24,15 @@ export interface Learner {
 
 /** Marks a task as having a policy finding (the detector sets it; the learner reads it). */
 export const VIOLATION_MARK = "violation";
+/**
+ * Marks a task that raised an anomaly alert (severity medium or above, not shadow): it is held
+ * back from the baseline for `holdMs` after it finished, so that the SOC can answer it first
+ * (a task revoked or quarantined by then is never learned), and an attack repeated meanwhile is
+ * still unlike the baseline. Past the hold, it is learned like any other task.
+ */
+export const ALERT_MARK = "anomaly_alert";
 const LEARNED_MARK = "baseline_learned";
+const HELD_MARK = "baseline_held";
 const PAGE = 1_000;
 const PARALLEL = 32;
 
@@ -34,12 +42,17 @@ export function watchLearning(deps: {
   policy: () => Policy;
   intervalMs: number;
   settleMs: number;
+  /** How long a task that raised an anomaly alert waits before it is learned (default 24 h; 0: no hold). */
+  holdMs?: number;
   idleMs: number;
   logger: Logger;
   metrics?: Metrics;
   now?: () => number;
+  /** Where the time and the sweep's timer come from (default: the wall clock). */
+  clock?: Clock;
 }): Learner {
-  const now = deps.now ?? Date.now;
+  const clock = deps.clock ?? systemClock;
+  const now = deps.now ?? (() => clock.now());
 
   /** The baselines as a sweep began (read once per agent and sweep: for the cap on distinct values). */
   type Known = Map<string, Promise<Baseline>>;
@@ -52,9 +65,22 @@ export function watchLearning(deps: {
     return b;
   };
 
-  async function learnTask(taskId: string, policy: Policy, known: Known): Promise<boolean> {
-    if (await deps.tasks.marked(taskId, VIOLATION_MARK)) {
+  const holdMs = deps.holdMs ?? 24 * 3_600_000;
+
+  /** Learns a settled task (true), or leaves it out; `held` collects the alerted tasks to look at again later. */
+  async function learnTask(taskId: string, policy: Policy, known: Known, held: string[], hold: boolean): Promise<boolean> {
+    const [violation, revoked, alerted] = await Promise.all([
+      deps.tasks.marked(taskId, VIOLATION_MARK),
+      deps.tasks.revoked(taskId),
+      hold ? deps.tasks.marked(taskId, ALERT_MARK) : false,
+    ]);
+    if (violation || revoked) {
       deps.metrics?.baselineTasks.inc({ outcome: "excluded" });
+      return false;
+    }
+    if (alerted && (await deps.tasks.markOnce(taskId, HELD_MARK))) {
+      deps.metrics?.baselineTasks.inc({ outcome: "held" });
+      held.push(taskId);
       return false;
     }
     if (!(await deps.tasks.markOnce(taskId, LEARNED_MARK))) return false;
@@ -90,18 +116,27 @@ export function watchLearning(deps: {
   }
 
   /** Learns one page of the pending tasks found at or before `dueMs`; how many it learned, and whether more are due. */
-  async function learnDue(dueMs: number, policy: Policy, known: Known): Promise<{ learned: number; more: boolean }> {
+  async function learnDue(
+    at: number,
+    dueMs: number,
+    policy: Policy,
+    known: Known,
+    hold: boolean,
+  ): Promise<{ learned: number; more: boolean }> {
     const due = await deps.baselines.duePending(dueMs, PAGE);
     let learned = 0;
+    const held: string[] = [];
     for (let i = 0; i < due.length; i += PARALLEL) {
-      const results = await Promise.all(due.slice(i, i + PARALLEL).map((t) => learnTask(t, policy, known)));
+      const results = await Promise.all(due.slice(i, i + PARALLEL).map((t) => learnTask(t, policy, known, held, hold)));
       learned += results.filter(Boolean).length;
     }
     await deps.baselines.removePending(due);
+    // an alerted task comes back when its hold is over (due `settleMs` after the time it is given)
+    if (held.length > 0) await deps.baselines.addPending(held, at + holdMs - deps.settleMs);
     return { learned, more: due.length === PAGE };
   }
 
-  async function run(at: number, options: { settleMs: number; idleMs: number; all: boolean }): Promise<number> {
+  async function run(at: number, options: { settleMs: number; idleMs: number; all: boolean; hold: boolean }): Promise<number> {
     const policy = deps.policy();
     const known: Known = new Map();
     for (const [index, max] of [
@@ -113,7 +148,7 @@ export function watchLearning(deps: {
     }
     let learned = 0;
     for (;;) {
-      const r = await learnDue(at - options.settleMs, policy, known);
+      const r = await learnDue(at, at - options.settleMs, policy, known, options.hold);
       learned += r.learned;
       if (!r.more || !options.all) break;
     }
@@ -121,10 +156,10 @@ export function watchLearning(deps: {
     return learned;
   }
 
-  const sweep = () => run(now(), { settleMs: deps.settleMs, idleMs: deps.idleMs, all: false });
-  // replay's warm-up: every task there is, open or not, without waiting
-  const learnAll = () => run(Number.MAX_SAFE_INTEGER, { settleMs: 0, idleMs: 0, all: true });
+  const sweep = () => run(now(), { settleMs: deps.settleMs, idleMs: deps.idleMs, all: false, hold: holdMs > 0 });
+  // replay's warm-up: every task there is, open or not, without waiting (nor holding back: history is history)
+  const learnAll = () => run(Number.MAX_SAFE_INTEGER, { settleMs: 0, idleMs: 0, all: true, hold: false });
 
-  const timer = every(deps.intervalMs, sweep, { logger: deps.logger, what: "baseline learning" });
+  const timer = clock.every(deps.intervalMs, sweep, { logger: deps.logger, what: "baseline learning" });
   return { sweep, learnAll, stop: timer.stop };
 }

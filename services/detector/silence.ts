@@ -3,7 +3,7 @@ import type { Finding } from "../../schemas/finding.js";
 import type { TaskEvent } from "../../schemas/lifecycle.js";
 import type { TaskStore } from "../pathfinder/task-store.js";
 import type { Publisher } from "../runtime/bus/bus.js";
-import { every } from "../runtime/periodic.js";
+import { type Clock, systemClock } from "../runtime/clock.js";
 import type { Metrics } from "../runtime/telemetry.js";
 import { lifecycleSettings, silenceEvent } from "./lifecycle.js";
 import type { Policy } from "./policy.js";
@@ -39,8 +39,11 @@ export function watchSilence(deps: {
   logger: Logger;
   metrics?: Metrics;
   now?: () => number;
+  /** Where the time and the sweep's timer come from (default: the wall clock). */
+  clock?: Clock;
 }): SilenceWatch {
-  const now = deps.now ?? Date.now;
+  const clock = deps.clock ?? systemClock;
+  const now = deps.now ?? (() => clock.now());
   const sweep = async (): Promise<Finding[]> => {
     const policy = deps.policy();
     const limits = policy.profiles.flatMap((p) => (p.telemetry ? [p.telemetry.silenceMs] : []));
@@ -105,6 +108,6 @@ export function watchSilence(deps: {
     }
     return out;
   };
-  const timer = every(deps.intervalMs, sweep, { logger: deps.logger, what: "telemetry silence sweep" });
+  const timer = clock.every(deps.intervalMs, sweep, { logger: deps.logger, what: "telemetry silence sweep" });
   return { sweep, stop: timer.stop };
 }

@@ -15,7 +15,7 @@ export async function startIngest(ctx: ServiceContext): Promise<RunningService> 
   const stage = await startStage(
     "ingest",
     ctx,
-    ingestStage(ctx.config.topicPrefix, Date.now, { encoding: ctx.config.ingest.encoding, redactor }),
+    ingestStage(ctx.config.topicPrefix, () => ctx.clock.now(), { encoding: ctx.config.ingest.encoding, redactor }),
   );
   return {
     name: "ingest",

@@ -6,7 +6,7 @@ import { taskStoreFor } from "./task-store.js";
 export async function startPathfinder(ctx: ServiceContext): Promise<RunningService> {
   const { latenessMs, cachedTasks } = ctx.config.tasks;
   const log = ctx.logger.child({ stage: "pathfinder" });
-  const stage = pathfinderStage(ctx.config.topicPrefix, taskStoreFor(ctx.store, ctx.config.tasks), {
+  const stage = pathfinderStage(ctx.config.topicPrefix, taskStoreFor(ctx.store, ctx.config.tasks, ctx.clock), {
     latenessMs,
     cachedTasks,
     onConflict: (taskId) => log.warn({ taskId }, "another writer updated this task; its path is reloaded on its next batch"),

@@ -133,8 +133,8 @@ function parseRegistered(raw: string): { scope: TaskScope; atMs?: number; agentI
 }
 
 /** The task store with the deployment's task settings. */
-export function taskStoreFor(store: Store, tasks: { idleMs: number; ttlMs: number }): TaskStore {
-  return new TaskStore(store, { idleMs: tasks.idleMs, ttlMs: tasks.ttlMs });
+export function taskStoreFor(store: Store, tasks: { idleMs: number; ttlMs: number }, clock?: { now(): number }): TaskStore {
+  return new TaskStore(store, { idleMs: tasks.idleMs, ttlMs: tasks.ttlMs, ...(clock ? { now: () => clock.now() } : {}) });
 }
 
 export class TaskStore {
@@ -148,6 +148,8 @@ export class TaskStore {
       idleMs?: number;
       /** How often a writer looks for a scope registered for a task it keeps in memory (default 1 s). */
       registryCheckMs?: number;
+      /** The time (default: the wall clock; a replay's clock in a replay). */
+      now?: () => number;
     } = {},
   ) {
     this.bindings = new CredentialBindings(store, options.ttlMs ?? DEFAULT_TTL_MS);
@@ -225,7 +227,7 @@ export class TaskStore {
     }
     if (placement.factsChanged) writes.push(this.store.set(taskKey(t, "facts"), JSON.stringify(facts), { ttlMs: ttl }));
     if (placement.newFacets.length > 0) writes.push(this.store.setAdd(taskKey(t, "facets"), placement.newFacets));
-    const now = Date.now();
+    const now = (this.options.now ?? Date.now)();
     if (placement.newCredentials.length > 0) {
       writes.push(this.store.setAdd(taskKey(t, "credentials"), placement.newCredentials));
       // bound to this task unless bound before (to it, or to another task: a reuse the detector reports)

@@ -48,7 +48,7 @@ describe("loadConfig", () => {
       api: { host: "127.0.0.1", port: 8080 },
       policyDir: "policies",
       tasks: { latenessMs: 30_000, idleMs: 300_000, ttlMs: 604_800_000, cachedTasks: 50_000, silenceSweepMs: 10_000 },
-      baselines: { sweepMs: 10_000, settleMs: 60_000 },
+      baselines: { sweepMs: 10_000, settleMs: 60_000, holdMs: 86_400_000 },
       revoker: { minSeverity: "high", maxAttempts: 30, retryBaseMs: 1_000, retryMaxMs: 60_000, sweepMs: 1_000 },
       notifier: NOTIFIER_DEFAULTS,
       webhookTimeoutMs: 5000,

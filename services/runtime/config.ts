@@ -121,6 +121,11 @@ const Env = z.object({
   DRIFTWATCH_REVOKE_RETRY_MAX_MS: positiveInt.default(60_000),
   DRIFTWATCH_REVOKE_SWEEP_MS: positiveInt.default(1_000),
   DRIFTWATCH_BASELINE_SETTLE_MS: positiveInt.default(60_000),
+  DRIFTWATCH_BASELINE_HOLD_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(24 * 3_600_000),
   DRIFTWATCH_REVOKE_MIN_SEVERITY: z.enum(["info", "low", "medium", "high", "critical"]).default("high"),
   DRIFTWATCH_REVOKE_WEBHOOK_URL: url.optional(),
   DRIFTWATCH_REVOKE_WEBHOOK_SECRET: webhookSecret.optional(),
@@ -234,6 +239,8 @@ export interface Config {
     sweepMs: number;
     /** A finished task is learned once no span came for this long (its steps all judged). */
     settleMs: number;
+    /** A task that raised an anomaly alert is learned only this long after it finished (0: at once). */
+    holdMs: number;
   };
   revoker: {
     minSeverity: z.infer<typeof Env>["DRIFTWATCH_REVOKE_MIN_SEVERITY"];
@@ -482,7 +489,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       cachedTasks: e.DRIFTWATCH_PATHFINDER_CACHED_TASKS,
       silenceSweepMs: e.DRIFTWATCH_SILENCE_SWEEP_MS,
     },
-    baselines: { sweepMs: e.DRIFTWATCH_BASELINE_SWEEP_MS, settleMs: e.DRIFTWATCH_BASELINE_SETTLE_MS },
+    baselines: {
+      sweepMs: e.DRIFTWATCH_BASELINE_SWEEP_MS,
+      settleMs: e.DRIFTWATCH_BASELINE_SETTLE_MS,
+      holdMs: e.DRIFTWATCH_BASELINE_HOLD_MS,
+    },
     revoker: {
       minSeverity: e.DRIFTWATCH_REVOKE_MIN_SEVERITY,
       maxAttempts: e.DRIFTWATCH_REVOKE_MAX_ATTEMPTS,

@@ -1,5 +1,6 @@
 import type { Logger } from "pino";
 import type { Bus } from "./bus/bus.js";
+import type { Clock } from "./clock.js";
 import type { Config } from "./config.js";
 import { runStage, type StageLogic, type StageRuntime } from "./stage.js";
 import type { Store } from "./store/store.js";
@@ -12,6 +13,8 @@ export interface ServiceContext {
   store: Store;
   logger: Logger;
   metrics: Metrics;
+  /** The time and the periodic sweeps: the wall clock live, the recording's clock in a replay. */
+  clock: Clock;
 }
 
 export interface RunningService {

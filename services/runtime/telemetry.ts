@@ -48,7 +48,7 @@ export class Metrics {
   });
   readonly baselineTasks = new Counter({
     name: "driftwatch_baseline_tasks_total",
-    help: "Finished tasks the baseline learner looked at: learned, or excluded (a policy finding on them)",
+    help: "Finished tasks the baseline learner looked at: learned, excluded (a policy finding on them, or revoked) or held (an anomaly alert on them: learned after the hold)",
     labelNames: ["outcome"],
     registers: [this.registry],
   });
