@@ -37,6 +37,8 @@ const PATTERNS: { re: RegExp; norm: (m: string) => string | undefined }[] = [
     norm: (m) => (FILE_EXTENSIONS.has(m.slice(m.lastIndexOf(".") + 1).toLowerCase()) ? undefined : m.toLowerCase()),
   },
   { re: /\b[A-Z]{2}\d{2}[A-Z0-9]{11,30}\b/g, norm: (m) => m },
+  // an IBAN written in groups of four, as people write them (`DE89 3704 0044 0532 0130 00`)
+  { re: /\b[A-Z]{2}\d{2}(?: [A-Z0-9]{4}){2,7}(?: [A-Z0-9]{1,4})?\b/g, norm: (m) => m.replace(/ /g, "") },
   { re: /\+\d[\d\s().-]{7,}\d/g, norm: (m) => `+${m.replace(/\D/g, "")}` },
   { re: /\b\d{8,}\b/g, norm: (m) => m },
   { re: /\b(?:file|doc|att)[-_][A-Za-z0-9]{4,}\b/gi, norm: (m) => m.toLowerCase() },

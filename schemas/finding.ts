@@ -9,7 +9,8 @@ export type RuleMode = z.infer<typeof RuleMode>;
 
 /**
  * `context_change`: the task's scope, objective or environment changed while it ran;
- * `credential_reuse`: a credential bound to one task was used on another.
+ * `credential_reuse`: a credential bound to one task was used on another;
+ * `intent`: a sensitive action the user's request never asked for.
  */
 export const FindingKind = z.enum([
   "out_of_scope",
@@ -20,6 +21,7 @@ export const FindingKind = z.enum([
   "telemetry_gap",
   "context_change",
   "credential_reuse",
+  "intent",
 ]);
 export type FindingKind = z.infer<typeof FindingKind>;
 

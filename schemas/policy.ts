@@ -2,6 +2,31 @@ import { z } from "zod";
 import { DataClassification, ToolEffect } from "./action.js";
 import { FindingKind, RuleMode, Severity } from "./finding.js";
 
+/**
+ * What an argument of a tool is, for the provenance, intent and egress rules
+ * (docs/policy.md):
+ * - `recipient`: who or where the call sends to: an e-mail address, a user, a phone number, a channel;
+ * - `url`: a URL or host the call sends to or fetches;
+ * - `account`: a bank account, IBAN, card or wallet the call pays or changes;
+ * - `id`: the identifier of a record the call acts on (a file, an event, a transaction), of any length;
+ * - `name`: a named thing the call acts on or books (a hotel, a restaurant, a person, a repository);
+ * - `secret`: a password, key or token the call sets;
+ * - `text`: free text the call writes or sends (a body, a post, a description): the addresses,
+ *   links and accounts inside it are checked;
+ * - `none`: not looked at.
+ */
+export const ArgumentKind = z.enum(["recipient", "url", "account", "id", "name", "secret", "text", "none"]);
+export type ArgumentKind = z.infer<typeof ArgumentKind>;
+
+/**
+ * What harm an unrequested call of a tool does: it moves money, sets credentials, changes the
+ * owner's account (profile, contact details, settings), deletes or cancels, grants someone
+ * access (share, invite, add a member), or operates infrastructure (deploy, restart, scale,
+ * merge). The intent rule flags such a call that the user's request never asked for.
+ */
+export const Sensitivity = z.enum(["money", "credentials", "account", "deletion", "access", "operations"]);
+export type Sensitivity = z.infer<typeof Sensitivity>;
+
 /** A tool an agent profile allows, with its effect and the trust of its output. */
 export const ToolGrant = z
   .object({
@@ -9,6 +34,17 @@ export const ToolGrant = z
     effect: ToolEffect.optional(),
     /** Whether the tool's output can carry instructions from outside (web pages, e-mail). */
     output: z.enum(["trusted", "untrusted"]).default("trusted"),
+    /**
+     * Its arguments by name (or dotted path, `event.location`): what each one is. Arguments not
+     * listed are judged by their values (an address, a URL, an IBAN) and names (`to`, `url`, `iban`, `…_id`, `body`).
+     */
+    arguments: z.record(z.string().min(1), ArgumentKind).optional(),
+    /** What an unrequested call would do (the intent rule). */
+    sensitive: Sensitivity.optional(),
+    /** Words in a request that ask for this tool, besides its name and its sensitivity's usual words. */
+    intents: z.array(z.string().min(1)).optional(),
+    /** How sensitive the data it returns or touches is, when its spans do not say (`data.classification`). */
+    data: DataClassification.optional(),
   })
   .strict();
 export type ToolGrant = z.infer<typeof ToolGrant>;
@@ -95,7 +131,14 @@ export const AgentProfile = z
     tools: z.array(ToolGrant).default([]),
     dataCeiling: DataClassification.default("internal"),
     environments: z.array(z.string().min(1)).default([]),
+    /** Hosts (and `*.` wildcards, or `*` for anywhere) the agent may send to; e-mail recipients by their domain. */
     egress: z.array(z.string().min(1)).default([]),
+    /**
+     * The account owner's own identities (e-mail addresses, accounts, phone numbers, handles;
+     * `*` wildcard, e.g. `*@acme.example`): an argument naming one is the owner's, wherever the
+     * task saw it.
+     */
+    identities: z.array(z.string().min(1)).default([]),
     /** Limits on a task as a whole: its steps, its duration, its pace. */
     budgets: z
       .object({

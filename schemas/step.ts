@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { AgentAction, DataClassification, TaskScope } from "./action.js";
+import { ArgumentTerm } from "./lineage.js";
 
 /**
  * One hop of a delegation chain: an agent acting for a task. A step's lineage lists the
@@ -44,16 +45,20 @@ export const PathSoFar = z.object({
   /** From the start of the task's first step to this step's start. */
   elapsedMs: z.number().nonnegative(),
   /**
-   * The entities earlier tool calls returned (see schemas/entities.ts), by tool, the most
-   * recent last: where the provenance rule looks for an argument's origin.
+   * The tool calls before this step (the most recent last), whatever they returned: which
+   * tools' output the task has read, so the detector can tell whether untrusted content was in
+   * view. `named`: the user's request or messages name what the call read (one of its
+   * arguments, e.g. the file the user asked about, or something its output holds, e.g. the
+   * sender of the message the user means).
    */
-  outputs: z
+  reads: z
     .array(
       z.object({
+        index: z.number().int().nonnegative(),
         tool: z.string(),
-        entities: z.array(z.string()),
-        /** Those that were only a field's whole value in the output (a sender, an id), never in its prose. */
-        fields: z.array(z.string()).optional(),
+        named: z.string().optional(),
+        /** The call's output was recorded (`gen_ai.tool.call.result`): lineage could look into it. */
+        recorded: z.boolean().optional(),
       }),
     )
     .optional(),
@@ -70,8 +75,13 @@ export const PathSoFar = z.object({
   lastTool: z.string().optional(),
   /** Hosts earlier steps of the task reached (a domain the task went to is not new to it). */
   reached: z.array(z.string()).optional(),
-  /** The entities the user's own messages held earlier in the task: vouched for, like the objective. */
-  userEntities: z.array(z.string()).optional(),
+  /**
+   * What the user wrote in the conversation before this step besides the task's objective
+   * (`gen_ai.input.messages`, role `user`: a request, a follow-up), normalised, at most 4 KiB.
+   */
+  userText: z.string().optional(),
+  /** Where each value in this step's arguments came from (schemas/lineage.ts). */
+  arguments: z.array(ArgumentTerm).optional(),
 });
 export type PathSoFar = z.infer<typeof PathSoFar>;
 

@@ -21,7 +21,14 @@ import { SILENCE_MARK } from "./silence.js";
 export const parseStep = (message: BusMessage): Step | Step[] => decodeMessage(Step, message, "a step");
 
 /** Findings that keep a task out of its agent's baseline (see learner.ts): policy, not mere novelty. */
-const VIOLATIONS: ReadonlySet<FindingKind> = new Set(["out_of_scope", "flow", "provenance", "post_revocation", "credential_reuse"]);
+const VIOLATIONS: ReadonlySet<FindingKind> = new Set([
+  "out_of_scope",
+  "flow",
+  "provenance",
+  "intent",
+  "post_revocation",
+  "credential_reuse",
+]);
 
 /** Owners of credentials seen lately (a binding never moves to another task). */
 const REMEMBERED = 10_000;

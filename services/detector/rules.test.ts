@@ -233,7 +233,7 @@ describe("evaluateStep: scope.egress", () => {
     expect(rest).toEqual([]);
     expect(f?.ruleId).toBe("scope.egress");
     expect(f?.evidence).toEqual({
-      observed: { destination: "mail.evil.example" },
+      observed: { destination: "mail.evil.example", from: "span" },
       expected: { egress: ["smtp.acme.example", "*.stripe.com"] },
     });
     expect(f?.explanation).toMatch(/sent data to mail\.evil\.example/);
@@ -255,7 +255,7 @@ describe("evaluateStep: scope.egress", () => {
     expect(evaluateStep(egress({ url: "https://api.stripe.com/v1/charges" }), ctx())).toEqual([]);
     const findings = evaluateStep(egress({ url: "https://evilstripe.com/collect?x=1" }), ctx());
     expect(findings.map((f) => f.ruleId)).toEqual(["scope.egress"]);
-    expect(findings[0]?.evidence.observed).toEqual({ destination: "evilstripe.com" });
+    expect(findings[0]?.evidence.observed).toEqual({ destination: "evilstripe.com", from: "span" });
   });
 
   it("takes the effect from the profile's tool grant when the span has none, and the span's effect wins when set", () => {

@@ -1,11 +1,12 @@
 import { createHash } from "node:crypto";
 import { DATA_CLASSIFICATIONS, type DataClassification, type TaskScope } from "../../schemas/action.js";
-import { addressedEntitiesOf, entitiesOf } from "../../schemas/entities.js";
 import type { Finding, FindingKind, RuleMode, Severity } from "../../schemas/finding.js";
 import type { AgentProfile } from "../../schemas/policy.js";
 import type { Step } from "../../schemas/step.js";
+import { destinationAllowed, destinationsOf, grantOf } from "./arguments.js";
 import { anomalyHits, type Baseline, baselineSettings, hostOf } from "./baseline.js";
 import { type Policy, profileFor } from "./policy.js";
+import { intentHits, provenanceHits } from "./provenance.js";
 
 /**
  * The detector's rules: plain functions over a step and what is known of its task.
@@ -150,6 +151,30 @@ export const RULES = {
       nistAiRmf: ["MEASURE 2.7", "MANAGE 2.4"],
     },
   },
+  "provenance.unexplained_argument": {
+    id: "provenance.unexplained_argument",
+    kind: "provenance",
+    severity: "medium",
+    mode: "alert",
+    confidence: 0.6,
+    tags: {
+      owaspAgentic: ["ASI01 Agent Goal Hijack", "ASI06 Memory and Context Poisoning"],
+      maestro: ["L1 Foundation Models", "L3 Agent Frameworks"],
+      nistAiRmf: ["MEASURE 2.7", "MANAGE 2.4"],
+    },
+  },
+  "intent.unrequested_action": {
+    id: "intent.unrequested_action",
+    kind: "intent",
+    severity: "high",
+    mode: "enforce",
+    confidence: 0.75,
+    tags: {
+      owaspAgentic: ["ASI01 Agent Goal Hijack", "ASI02 Tool Misuse and Exploitation"],
+      maestro: ["L3 Agent Frameworks", "L6 Security and Compliance"],
+      nistAiRmf: ["MEASURE 2.7", "MANAGE 2.4"],
+    },
+  },
   "task.telemetry_silence": {
     id: "task.telemetry_silence",
     kind: "telemetry_gap",
@@ -263,6 +288,8 @@ export interface Hit {
   expected: unknown;
   /** For a once-per-change rule: what identifies the change within the task. */
   change?: string;
+  /** The severity of this hit when it differs from the rule's default (a policy setting still wins). */
+  severity?: Severity;
 }
 
 export function findingId(ruleId: string, taskId: string, traceId: string, spanId: string, oncePerTask = false, change?: string): string {
@@ -283,10 +310,7 @@ function narrowed<T>(profile: T[], declared: T[] | undefined): T[] {
 }
 
 export function hostAllowed(host: string, allow: string[]): boolean {
-  return allow.some((a) => {
-    const p = a.toLowerCase();
-    return p.startsWith("*.") ? host === p.slice(2) || host.endsWith(p.slice(1)) : host === p;
-  });
+  return destinationAllowed({ host }, allow);
 }
 
 /**
@@ -324,14 +348,16 @@ function scopeHits(step: Step, profile: AgentProfile, ctx: { scope?: TaskScope }
       });
     }
   }
-  if (step.dataClassification) {
+  const grant = grantOf(profile, step.tool?.name);
+  const data = step.dataClassification ?? grant?.data;
+  if (data) {
     const profileCeiling = profile.dataCeiling;
     const ceiling = ctx.scope?.dataCeiling && rank(ctx.scope.dataCeiling) < rank(profileCeiling) ? ctx.scope.dataCeiling : profileCeiling;
-    if (rank(step.dataClassification) > rank(ceiling)) {
+    if (rank(data) > rank(ceiling)) {
       hits.push({
         rule: "scope.data",
-        explanation: `${agent} touched ${step.dataClassification} data; the task may go no higher than ${ceiling}.`,
-        observed: { dataClassification: step.dataClassification },
+        explanation: `${agent} touched ${data} data${step.dataClassification ? "" : ` (its profile's grant for ${step.tool?.name})`}; the task may go no higher than ${ceiling}.`,
+        observed: { dataClassification: data },
         expected: { dataCeiling: ceiling },
       });
     }
@@ -346,16 +372,16 @@ function scopeHits(step: Step, profile: AgentProfile, ctx: { scope?: TaskScope }
       expected: { environments },
     });
   }
-  const grantEffect = step.tool ? profile.tools.find((t) => t.name === step.tool?.name)?.effect : undefined;
-  const effect = step.effect ?? grantEffect;
-  const host = hostOf(step);
-  if (effect === "egress" && host) {
+  const effect = step.effect ?? grant?.effect;
+  if (effect === "egress") {
     const allowed = narrowedEgress(profile.egress, ctx.scope?.egress);
-    if (!hostAllowed(host, allowed)) {
+    const refused = destinationsOf(step, grant, hostOf(step)).find((d) => !destinationAllowed(d, allowed));
+    if (refused) {
+      const to = refused.email ?? refused.host;
       hits.push({
         rule: "scope.egress",
-        explanation: `${agent} sent data to ${host}, which is not on the task's egress allowlist.`,
-        observed: { destination: host },
+        explanation: `${agent} sent data to ${to}${refused.from === "span" ? "" : ` (its ${refused.from})`}, which is not on the task's egress allowlist.`,
+        observed: { destination: refused.host, ...(refused.email ? { recipient: refused.email } : {}), from: refused.from },
         expected: { egress: allowed },
       });
     }
@@ -400,57 +426,36 @@ function budgetHits(step: Step, profile: AgentProfile): Hit[] {
 }
 
 /**
- * Argument provenance: a write or egress addressed to a value (a recipient, URL, account,
- * file id: a field's whole value) that appears in the prose of an untrusted tool's output
- * earlier in the task (a web page, an e-mail body),
- * and nowhere the task can vouch for: not in its objective, not in the user's own messages,
- * not in a trusted tool's output.
- * The mark of an instruction injected through tool output.
+ * The most sensitive data the task touched before the step: what its spans said, and what the
+ * profile's grants say of the tools it read with (`data` on a tool grant).
  */
-function provenanceHits(step: Step, profile: AgentProfile): Hit[] {
-  const outputs = step.before?.outputs;
-  if (!step.tool || !outputs || step.tool.arguments === undefined) return [];
-  const grant = profile.tools.find((t) => t.name === step.tool?.name);
-  const effect = step.effect ?? grant?.effect;
-  if (effect !== "write" && effect !== "egress") return [];
-  // a tool the profile does not know is taken as untrusted (scope.tool flags it anyway)
-  const trusted = (tool: string) => profile.tools.find((t) => t.name === tool)?.output === "trusted";
-  const vouched = new Set([...entitiesOf(step.context?.intent), ...(step.before?.userEntities ?? [])]);
-  const objective = (step.context?.intent ?? "").toLowerCase();
-  for (const o of outputs) if (trusted(o.tool)) for (const e of o.entities) vouched.add(e);
-  // what the action is addressed to (recipients, accounts, URLs, ids), not what its prose mentions
-  for (const entity of addressedEntitiesOf(step.tool.arguments)) {
-    if (vouched.has(entity) || objective.includes(entity)) continue;
-    // an untrusted output taints what its prose says (where an instruction can hide), not its
-    // own structured fields (a message's sender, an attachment's id)
-    const source = outputs.find((o) => !trusted(o.tool) && o.entities.includes(entity) && !o.fields?.includes(entity));
-    if (!source) continue;
-    return [
-      {
-        rule: "provenance.untrusted_argument",
-        explanation: `${step.agent.id ?? "The agent"} called ${step.tool.name} (${effect}) with "${entity}", which came from the output of ${source.tool} (untrusted) and not from the task's objective, the user's messages or a trusted tool: the mark of an injected instruction.`,
-        observed: { tool: step.tool.name, argument: entity, source: source.tool },
-        expected: { argumentsFrom: ["the task objective", "the user's messages", "trusted tool output"] },
-      },
-    ];
+function touchedBefore(step: Step, profile: AgentProfile): DataClassification | undefined {
+  let touched = step.before?.maxDataClassification;
+  for (const r of step.before?.reads ?? []) {
+    const data = grantOf(profile, r.tool)?.data;
+    if (data && (touched === undefined || rank(data) > rank(touched))) touched = data;
   }
-  return [];
+  return touched;
 }
 
-/** Flow rules: egress after the task touched sensitive data goes only where the rule allows. */
+/** Flow rules: egress after the task touched sensitive data goes only where the rule allows (hosts, and declared recipients). */
 function flowHits(step: Step, profile: AgentProfile): Hit[] {
-  const touched = step.before?.maxDataClassification;
-  if (!touched || profile.flows.length === 0) return [];
-  const grantEffect = step.tool ? profile.tools.find((t) => t.name === step.tool?.name)?.effect : undefined;
-  const host = hostOf(step);
-  if ((step.effect ?? grantEffect) !== "egress" || !host) return [];
+  if (profile.flows.length === 0) return [];
+  const touched = touchedBefore(step, profile);
+  if (!touched) return [];
+  const grant = grantOf(profile, step.tool?.name);
+  if ((step.effect ?? grant?.effect) !== "egress") return [];
+  const destinations = destinationsOf(step, grant, hostOf(step));
   for (const flow of profile.flows) {
-    if (rank(touched) < rank(flow.after) || hostAllowed(host, flow.egress)) continue;
+    if (rank(touched) < rank(flow.after)) continue;
+    const refused = destinations.find((d) => !destinationAllowed(d, flow.egress));
+    if (!refused) continue;
+    const to = refused.email ?? refused.host;
     return [
       {
         rule: "flow.egress_after_sensitive_read",
-        explanation: `${step.agent.id ?? "The agent"} sent data to ${host} after the task read ${touched} data; after ${flow.after} data its egress may go only to ${flow.egress.join(", ") || "nowhere"}.`,
-        observed: { destination: host, dataTouchedBefore: touched },
+        explanation: `${step.agent.id ?? "The agent"} sent data to ${to} after the task read ${touched} data; after ${flow.after} data its egress may go only to ${flow.egress.join(", ") || "nowhere"}.`,
+        observed: { destination: refused.host, ...(refused.email ? { recipient: refused.email } : {}), dataTouchedBefore: touched },
         expected: { after: flow.after, egress: flow.egress },
       },
     ];
@@ -530,7 +535,13 @@ export function evaluateStep(step: Step, ctx: StepContext): Finding[] {
       });
     }
   } else {
-    hits.push(...scopeHits(step, profile, ctx), ...budgetHits(step, profile), ...flowHits(step, profile), ...provenanceHits(step, profile));
+    hits.push(
+      ...scopeHits(step, profile, ctx),
+      ...budgetHits(step, profile),
+      ...flowHits(step, profile),
+      ...provenanceHits(step, profile),
+      ...intentHits(step, profile),
+    );
   }
   if (ctx.baseline) {
     const grant = step.tool ? profile?.tools.find((t) => t.name === step.tool?.name) : undefined;
@@ -595,7 +606,7 @@ function toFinding(hit: Hit, at: FlaggedStep, policy: Policy, now: number): Find
     spanId: at.spanId,
     ruleId: def.id,
     kind: def.kind,
-    severity: setting?.severity ?? def.severity,
+    severity: setting?.severity ?? hit.severity ?? def.severity,
     mode: setting?.mode ?? def.mode,
     confidence: def.confidence,
     explanation: hit.explanation,

@@ -5,8 +5,20 @@ import {
   type DataClassification,
   type TaskScope,
 } from "../../schemas/action.js";
-import { entitiesOf, proseEntitiesOf } from "../../schemas/entities.js";
 import type { Hop, PathSoFar, Step, StepContext } from "../../schemas/step.js";
+import {
+  argumentLineage,
+  type EarlierOutput,
+  indexOutput,
+  MAX_USER_TEXT,
+  markNamedSources,
+  namingTerms,
+  normalise,
+  type OutputIndex,
+  type Sources,
+  systemTextOf,
+  userTextOf,
+} from "./lineage.js";
 
 /**
  * A task's path as the pathfinder keeps it: the order of its steps, what it knows of each
@@ -29,13 +41,14 @@ export interface SpanInfo {
   /** Start time (epoch ms) and the data classification it touched: what later steps look back at. */
   start?: number;
   data?: DataClassification;
-  /** The tool called and the entities its result held (for the provenance rule). */
+  /** The tool called, what its output held (lineage.ts), and its argument values that could name a source. */
   tool?: string;
-  out?: string[];
-  /** Those of `out` that were only a field's whole value, never in prose (see proseEntitiesOf). */
-  fields?: string[];
-  /** Entities the user's own messages held (an inference span's `gen_ai.input.messages`, role `user`). */
-  said?: string[];
+  src?: OutputIndex;
+  asks?: string[];
+  /** What the user wrote (an inference span's `gen_ai.input.messages`, role `user`), normalised. */
+  said?: string;
+  /** The agent's system instructions on an inference span, normalised. */
+  sys?: string;
   /** The host the step reached (its destination). */
   host?: string;
 }
@@ -240,21 +253,22 @@ export function stepOf(path: TaskPath, action: AgentAction, index: number, flags
   if (context) step.context = context;
   const lineage = lineageOf(path, action.spanId, action.agent.id);
   if (lineage) step.lineage = lineage;
-  step.before = soFar(path, index, action.startTimeMs, action.agent.id, action.tool?.name);
+  step.before = soFar(path, index, action.startTimeMs, action.agent.id, action.tool?.name, action.tool?.arguments);
   return step;
 }
 
 const RECENT_MS = 60_000;
-/** The most recent earlier outputs a step carries. */
-const MAX_OUTPUTS = 50;
-/** The most recent entities of the user's messages a step carries. */
-const MAX_USER_ENTITIES = 64;
+/** The most recent earlier reads a step carries. */
+const MAX_READS = 50;
 /** The most hosts reached earlier a step carries. */
 const MAX_REACHED = 32;
 const sensitivity = (c: DataClassification) => DATA_CLASSIFICATIONS.indexOf(c);
 
-/** What the path holds before position `index` (a step of `agentId` starting at `startMs`). */
-export function soFar(path: TaskPath, index: number, startMs: number, agentId?: string, tool?: string): PathSoFar {
+/**
+ * What the path holds before position `index` (a step of `agentId` starting at `startMs`,
+ * calling `tool` with `args`), with the lineage of the step's argument values.
+ */
+export function soFar(path: TaskPath, index: number, startMs: number, agentId?: string, tool?: string, args?: AttributeValue): PathSoFar {
   let max: DataClassification | undefined;
   let sameTool = 0;
   let firstTool: string | undefined;
@@ -263,8 +277,10 @@ export function soFar(path: TaskPath, index: number, startMs: number, agentId?: 
   let lastTool: string | undefined;
   let own = 0;
   let ownRecent = 0;
-  const outputs: NonNullable<PathSoFar["outputs"]> = [];
+  const outputs: EarlierOutput[] = [];
+  const naming = new Map<number, string[]>();
   const said = new Set<string>();
+  const system = new Set<string>();
   const reached = new Set<string>();
   const end = Math.min(index, path.order.length);
   for (let i = 0; i < end; i++) {
@@ -273,7 +289,15 @@ export function soFar(path: TaskPath, index: number, startMs: number, agentId?: 
     if (!info) continue;
     if (info.data && (max === undefined || sensitivity(info.data) > sensitivity(max))) max = info.data;
     if (info.start !== undefined && info.start >= startMs - RECENT_MS) recent++;
-    if (info.tool && info.out) outputs.push({ tool: info.tool, entities: info.out, ...(info.fields ? { fields: info.fields } : {}) });
+    if (info.tool) {
+      outputs.push({
+        index: i,
+        tool: info.tool,
+        ...(info.agentId ? { agentId: info.agentId } : {}),
+        ...(info.src ? { output: info.src } : {}),
+      });
+      if (info.asks) naming.set(i, info.asks);
+    }
     if (info.agentId === agentId) {
       own++;
       if (info.start !== undefined && info.start >= startMs - RECENT_MS) ownRecent++;
@@ -283,10 +307,29 @@ export function soFar(path: TaskPath, index: number, startMs: number, agentId?: 
       // the run of calls of this step's tool right before it (its agent's other tool calls break it)
       if (info.tool) streak = info.tool === tool ? streak + 1 : 0;
     }
-    if (info.said) for (const e of info.said) said.add(e);
+    if (info.said) said.add(info.said);
+    if (info.sys) system.add(info.sys);
     if (info.host && reached.size < MAX_REACHED) reached.add(info.host);
   }
   const first = path.facts?.startMs ?? startMs;
+  const request = path.facts?.intent ? normalise(path.facts.intent) : undefined;
+  // the user's words besides the objective itself (a chat history repeats it)
+  const userText = [...said]
+    .filter((t) => t !== request)
+    .join(" | ")
+    .slice(0, MAX_USER_TEXT);
+  const systemText = [...system].join(" | ").slice(0, MAX_USER_TEXT);
+  const sources: Sources = {
+    ...(request ? { request } : {}),
+    ...(userText ? { user: userText } : {}),
+    ...(systemText ? { system: systemText } : {}),
+    outputs,
+  };
+  if (outputs.length > 0) markNamedSources(sources, naming);
+  const lineage = args !== undefined ? argumentLineage(args, sources) : [];
+  const reads = outputs
+    .slice(-MAX_READS)
+    .map((o) => ({ index: o.index, tool: o.tool, ...(o.named ? { named: o.named } : {}), ...(o.output ? { recorded: true } : {}) }));
   return {
     ...(max ? { maxDataClassification: max } : {}),
     stepsLastMinute: recent,
@@ -296,34 +339,11 @@ export function soFar(path: TaskPath, index: number, startMs: number, agentId?: 
     ...(tool !== undefined ? { toolCalls: sameTool, streak } : {}),
     ...(firstTool ? { firstTool } : {}),
     ...(lastTool ? { lastTool } : {}),
-    ...(outputs.length > 0 ? { outputs: outputs.slice(-MAX_OUTPUTS) } : {}),
-    ...(said.size > 0 ? { userEntities: [...said].slice(-MAX_USER_ENTITIES) } : {}),
+    ...(reads.length > 0 ? { reads } : {}),
+    ...(userText ? { userText } : {}),
+    ...(lineage.length > 0 ? { arguments: lineage } : {}),
     ...(reached.size > 0 ? { reached: [...reached] } : {}),
   };
-}
-
-/**
- * The entities in the user's own messages on an inference span: `gen_ai.input.messages`
- * (the GenAI conventions' chat history), messages with role `user` only (a `tool` message
- * is a tool's output, not the user's word). A history cut short by ingest's size limit no
- * longer parses and vouches for nothing.
- */
-export function userEntitiesOf(action: AgentAction): string[] {
-  const raw = action.attributes["gen_ai.input.messages"];
-  if (raw === undefined) return [];
-  let messages: unknown = raw;
-  if (typeof raw === "string") {
-    try {
-      messages = JSON.parse(raw);
-    } catch {
-      return [];
-    }
-  }
-  if (!Array.isArray(messages)) return [];
-  const user = messages.filter(
-    (m): m is AttributeValue => typeof m === "object" && m !== null && (m as { role?: unknown }).role === "user",
-  );
-  return entitiesOf(user);
 }
 
 /**
@@ -413,16 +433,15 @@ export function placeActions(path: TaskPath, actions: AgentAction[], options: Pl
     if (action.dataClassification) info.data = action.dataClassification;
     if (action.tool) {
       info.tool = action.tool.name;
-      const out = entitiesOf(action.tool.result);
-      if (out.length > 0) {
-        info.out = out;
-        const prose = new Set(proseEntitiesOf(action.tool.result));
-        const fields = out.filter((e) => !prose.has(e));
-        if (fields.length > 0) info.fields = fields;
-      }
+      const src = indexOutput(action.tool.result);
+      if (src) info.src = src;
+      const asks = namingTerms(action.tool.arguments);
+      if (asks) info.asks = asks;
     }
-    const said = userEntitiesOf(action);
-    if (said.length > 0) info.said = said;
+    const said = userTextOf(action);
+    if (said) info.said = said;
+    const sys = systemTextOf(action);
+    if (sys) info.sys = sys;
     const host = (action.destination?.address ?? hostOf(action.destination?.url))?.toLowerCase();
     if (host) info.host = host;
     if (action.parentSpanId) info.parent = action.parentSpanId;

@@ -1,0 +1,233 @@
+import type { ArgumentTerm, TermOrigin } from "../../schemas/lineage.js";
+import type { AgentProfile, ArgumentKind, Sensitivity, ToolGrant } from "../../schemas/policy.js";
+import type { Step } from "../../schemas/step.js";
+import { normalise } from "../pathfinder/lineage.js";
+import { grantOf, isOwnIdentity, kindOf } from "./arguments.js";
+import type { Hit } from "./rules.js";
+
+/**
+ * Provenance and intent: whether what a step does came from the user or from content the
+ * agent read. The pathfinder says where each argument value had been seen (schemas/lineage.ts);
+ * these rules judge it against the profile (which tools' output is untrusted, what each
+ * argument is, which tools are sensitive).
+ *
+ * A value is **vouched for** by the user's request or messages, the owner's own identities, a
+ * trusted tool's structured data (a field's whole value or a key, never its text), or a source
+ * the user directed the agent to act on ("pay the bill in bills/march.txt"). It is **tainted**
+ * when, vouched by none of these, it appears in text the agent read (an untrusted output, or
+ * any output's text fields: somebody's words), where an injected instruction can put it. An
+ * untrusted tool's own structured data (a message's sender, a listing's ids) neither vouches
+ * nor taints: replying to a sender is ordinary.
+ */
+
+/** Kinds whose whole value says what the call acts on or where it goes. */
+const ADDRESSED: ReadonlySet<ArgumentKind> = new Set(["recipient", "url", "account", "id", "name", "secret"]);
+/** Kinds whose value, made up from nowhere after untrusted content, is suspicious in itself. */
+const DESTINATION: ReadonlySet<ArgumentKind> = new Set(["recipient", "url", "account"]);
+/** Entities inside text that say where something goes. */
+const TEXT_ENTITIES = new Set(["email", "url", "host", "iban", "phone"]);
+
+const trusted = (profile: AgentProfile, tool: string | undefined) =>
+  tool !== undefined && profile.tools.find((t) => t.name === tool)?.output === "trusted";
+
+/** Whether the task read untrusted content before the step: an untrusted tool's output (a tool the profile does not know is untrusted). */
+export function readUntrusted(step: Step, profile: AgentProfile): string | undefined {
+  return step.before?.reads?.find((r) => !trusted(profile, r.tool))?.tool;
+}
+
+type Verdict = { vouched: string } | { tainted: TermOrigin; named?: string } | { explained: TermOrigin } | { nowhere: true };
+
+/** How the task came by a value: vouched for, tainted, explained by an untrusted tool's own data, or nowhere. */
+function verdictOf(term: ArgumentTerm, profile: AgentProfile): Verdict {
+  if (isOwnIdentity(term.term, profile.identities)) return { vouched: "the owner's own identity" };
+  let tainted: TermOrigin | undefined;
+  let explained: TermOrigin | undefined;
+  for (const o of term.origins) {
+    if (o.source === "request") return { vouched: "the task's objective" };
+    if (o.source === "user") return { vouched: "the user's messages" };
+    if (o.source === "system") return { vouched: "the agent's system instructions" };
+    if (o.directed) return { vouched: `${o.tool ?? "a source"}, which the user pointed at ("${o.named}") and asked to act on` };
+    const fromTrusted = trusted(profile, o.tool);
+    if (o.as !== "text" && fromTrusted) return { vouched: `${o.tool}'s structured data (trusted)` };
+    // untrusted text is where an injected instruction hides; a trusted tool's text (the org's
+    // own code, a record's notes) does not vouch for what it mentions, nor taint it
+    if (o.as === "text" && !fromTrusted) tainted ??= o;
+    else explained ??= o;
+  }
+  if (tainted) return { tainted, ...(tainted.named ? { named: tainted.named } : {}) };
+  if (explained) return { explained };
+  return { nowhere: true };
+}
+
+const where = (o: TermOrigin) =>
+  `the text of ${o.tool ?? "an earlier step"}${o.index !== undefined ? ` (step ${o.index + 1})` : ""}, untrusted`;
+
+/**
+ * `provenance.untrusted_argument`: a write, an egress or a sensitive call addressed to a value
+ * (a recipient, URL, account, id, name, secret; or an address, link or account inside the text
+ * it writes or sends) that came from text the agent read and nowhere that vouches for it.
+ * `provenance.unexplained_argument`: a recipient, URL or account seen nowhere at all before
+ * the call (put together from pieces, spelled out in words), after the task read untrusted
+ * content. One finding per step: the first tainted value, else the first unexplained one.
+ */
+export function provenanceHits(step: Step, profile: AgentProfile): Hit[] {
+  const terms = step.before?.arguments;
+  if (!step.tool || !terms || terms.length === 0) return [];
+  const grant = grantOf(profile, step.tool.name);
+  const effect = step.effect ?? grant?.effect;
+  if (effect !== "write" && effect !== "egress" && !grant?.sensitive) return [];
+  const agent = step.agent.id ?? "The agent";
+  const vouchedBy = [
+    "the task's objective",
+    "the user's messages",
+    "the agent's system instructions",
+    "trusted tool data",
+    "the owner's identities",
+    "a source the user directed",
+  ];
+  let unexplained: { term: ArgumentTerm; kind: ArgumentKind } | undefined;
+  for (const term of terms) {
+    const kind = kindOf(term, grant);
+    if (kind === undefined || kind === "none") {
+      if (term.as !== "text") continue;
+    }
+    const addressed = term.as !== "text" && kind !== undefined && ADDRESSED.has(kind);
+    const mentioned = term.as === "text" && TEXT_ENTITIES.has(term.pattern);
+    if (!addressed && !mentioned) continue;
+    // short numbers under no declared kind are amounts and counts, not references
+    if (term.pattern === "number" && kind !== "id" && kind !== "account") continue;
+    const verdict = verdictOf(term, profile);
+    if ("tainted" in verdict) {
+      const o = verdict.tainted;
+      const named = verdict.named ? ` The user's words name that source ("${verdict.named}") but do not ask to act on what it says.` : "";
+      return [
+        {
+          rule: "provenance.untrusted_argument",
+          explanation: `${agent} called ${step.tool.name} (${effect ?? grant?.sensitive}) with "${term.term}" ${
+            term.as === "text" ? `inside its ${term.path}` : `as its ${term.path}`
+          } (${kind ?? term.pattern}), which came from ${where(o)}, and not from the task's objective, the user's messages or trusted data: the mark of an injected instruction.${named}`,
+          observed: {
+            tool: step.tool.name,
+            argument: term.path,
+            kind: kind ?? term.pattern,
+            value: term.term,
+            placement: term.as === "text" ? "inside text" : "whole value",
+            source: { tool: o.tool, step: o.index !== undefined ? o.index + 1 : undefined, in: o.as },
+            ...(verdict.named ? { userNamedSource: verdict.named, userDirected: false } : {}),
+            seenIn: term.origins.map(originLabel),
+          },
+          expected: { argumentsFrom: vouchedBy },
+        },
+      ];
+    }
+    if ("nowhere" in verdict && addressed && DESTINATION.has(kind as ArgumentKind) && term.pattern !== "number")
+      unexplained ??= { term, kind: kind as ArgumentKind };
+  }
+  if (unexplained) {
+    const untrustedTool = readUntrusted(step, profile);
+    // "seen nowhere" means something only when the task's reads were all recorded (tool results are opt-in in OTel)
+    const unrecorded = step.before?.reads?.some((r) => !r.recorded && (grantOf(profile, r.tool)?.effect ?? "read") === "read");
+    if (!untrustedTool || unrecorded) return [];
+    const { term, kind } = unexplained;
+    return [
+      {
+        rule: "provenance.unexplained_argument",
+        explanation: `${agent} called ${step.tool.name} (${effect ?? grant?.sensitive}) with ${kind} "${term.term}" as its ${term.path}, a value the task never saw before (not in the objective, the user's or system's messages, or any output), after it read untrusted content (${untrustedTool}): an address put together from pieces or words is how injected instructions evade a plain match.`,
+        observed: { tool: step.tool.name, argument: term.path, kind, value: term.term, seenIn: [], untrustedRead: untrustedTool },
+        expected: { argumentsFrom: vouchedBy },
+      },
+    ];
+  }
+  return [];
+}
+
+function originLabel(o: TermOrigin): string {
+  if (o.source !== "output") return o.source;
+  return `${o.tool ?? "output"}#${o.index !== undefined ? o.index + 1 : "?"}:${o.as}${o.directed ? ":user-directed" : o.named ? ":user-named" : ""}`;
+}
+
+/**
+ * Words that ask for each kind of sensitive call (English; `intents` in the profile adds
+ * more per tool). A request "asks" when it says one of them, names the tool, or gave one of
+ * the call's argument values.
+ */
+const ASKS: Record<Sensitivity, RegExp> = {
+  money:
+    /\b(?:pay|pays|paid|paying|payments?|transfers?|transferring|wire|wiring|refunds?|reimburse\w*|settle|top up|deposit|donat\w+|tip|standing orders?|send(?:ing)? (?:\S+ ){0,3}(?:money|funds|cash|eur|euros?|usd|dollars?|gbp|pounds?|chf)|send(?:ing)? (?:[€$£]|\d)|schedul\w+ (?:\S+ ){0,2}(?:payments?|transactions?|transfers?))\b/,
+  credentials:
+    /\b(?:passwords?|passcodes?|passphrases?|pins?|credentials?|secrets?|api[ -]?keys?|keys?|tokens?|2fa|two-factor|mfa|rotat\w+|reset)\b/,
+  account:
+    /\b(?:(?:change|changing|update|updating|set|edit|modify|correct|fix|replace|new)\b[^.?!|]{0,40}\b(?:address|e-?mail|phone|name|profile|details|settings|info|information|account|preferences?)|moved|moving|relocat\w+)\b/,
+  deletion:
+    /\b(?:delet\w+|remov\w+|eras\w+|clear\w*|clean(?:ing)? up|trash\w*|purg\w+|discard\w*|get rid of|cancel\w*|unsubscrib\w+|revok\w+|drop|archiv\w+)\b/,
+  access:
+    /\b(?:shar\w+|invit\w+|add(?:ing)?\b[^.?!|]{0,40}\b(?:to|as)|grant\w*|give\b[^.?!|]{0,30}\baccess|permissions?|access|onboard\w*|offboard\w*|remov\w+\b[^.?!|]{0,40}\bfrom|kick\w*)\b/,
+  operations:
+    /\b(?:deploy\w*|releas\w+|roll(?:ing)? ?back|roll(?:ing)? ?out|restart\w*|reboot\w*|scal\w+|merg\w+|failover|fail over|shut ?down|disabl\w+|enabl\w+|migrat\w+|apply|hotfix\w*|patch\w*|rotat\w+|redeploy\w*)\b/,
+};
+
+/** Words of a tool's name too common to say anything (`get_user_info` → nothing; `update_password` → password). */
+const GENERIC = new Set(
+  "get set put post send make create update delete remove add list read write fetch search find show view check run call tool tools data info user users item items file files new all by for the to of and from with my".split(
+    " ",
+  ),
+);
+
+const nameWords = (tool: string) =>
+  tool
+    .replace(/([a-z])([A-Z])/g, "$1 $2")
+    .toLowerCase()
+    .split(/[^a-z0-9]+/)
+    .filter((w) => w.length >= 4 && !GENERIC.has(w));
+
+/** Whether the user's words ask for a call of this tool: its sensitivity's words, its name, its intents, or an argument value they gave. */
+export function requestAsks(step: Step, grant: ToolGrant & { sensitive: Sensitivity }): string | undefined {
+  const said = [step.context?.intent ? normalise(step.context.intent) : "", step.before?.userText ?? ""].filter(Boolean).join(" | ");
+  const word = ASKS[grant.sensitive].exec(said)?.[0];
+  if (word) return `"${word}"`;
+  const fromName = nameWords(grant.name).find((w) => new RegExp(`\\b${w}`).test(said));
+  if (fromName) return `the tool's name ("${fromName}")`;
+  const intent = grant.intents?.find((w) => said.includes(normalise(w)));
+  if (intent) return `"${intent}"`;
+  const given = step.before?.arguments?.find(
+    (t) =>
+      t.as !== "text" && t.term.length >= 3 && ADDRESSED.has(kindOf(t, grant) ?? "none") && t.origins.some((o) => o.source !== "output"),
+  );
+  if (given) return `the argument value "${given.term}"`;
+  return undefined;
+}
+
+/**
+ * `intent.unrequested_action`: a call of a tool the profile marks sensitive (money,
+ * credentials, account, deletion, access, operations) that the user's request never asked
+ * for. High when the task had read untrusted content before it (the mark of an injected
+ * instruction), medium otherwise. Entity-free harm (a password change, a deletion by id)
+ * has no argument for provenance to trace; this is its rule.
+ */
+export function intentHits(step: Step, profile: AgentProfile): Hit[] {
+  if (!step.tool) return [];
+  const grant = grantOf(profile, step.tool.name);
+  if (!grant?.sensitive) return [];
+  const sensitive = grant.sensitive;
+  if (requestAsks(step, { ...grant, sensitive })) return [];
+  const untrusted = readUntrusted(step, profile);
+  const agent = step.agent.id ?? "The agent";
+  return [
+    {
+      rule: "intent.unrequested_action",
+      explanation: `${agent} called ${step.tool.name}, a ${sensitive} action, though the user's request never asked for one${
+        untrusted ? ` — after reading untrusted content (${untrusted}), the mark of an injected instruction` : ""
+      }.`,
+      observed: {
+        tool: step.tool.name,
+        sensitive,
+        request: step.context?.intent ?? null,
+        ...(untrusted ? { untrustedRead: untrusted } : {}),
+      },
+      expected: {
+        askedFor: `a request that asks for a ${sensitive} action (docs/policy.md), names ${step.tool.name}, or gives its arguments`,
+      },
+      ...(untrusted ? {} : { severity: "medium" as const }),
+    },
+  ];
+}

@@ -1,0 +1,464 @@
+import { parse as parseYaml } from "yaml";
+import type { AgentAction, AttributeValue } from "../../schemas/action.js";
+import { entitiesOf } from "../../schemas/entities.js";
+import type { ArgumentTerm, TermOrigin, TermPattern, TermPlace } from "../../schemas/lineage.js";
+
+/**
+ * Data lineage: where the values of a step's arguments came from, worked out from what the
+ * path holds before the step (the task's objective, the user's messages, every earlier tool
+ * output). Policy-free: the detector decides which sources are trusted and which arguments
+ * matter (schemas/lineage.ts).
+ *
+ * Each tool output is indexed once, when its step is placed (`indexOutput`): the whole values
+ * of its fields, its mapping keys, and its text (prose and content fields), normalised. A
+ * step's argument values (`argumentTerms`) are then looked up in the request, the user's
+ * words and each earlier output (`originsOf`).
+ */
+
+/** What the path keeps of a tool output for lineage. */
+export interface OutputIndex {
+  /** Whole values of its fields (short strings, whole numbers) and the entities inside them. */
+  v: string[];
+  /** Mapping keys that are values themselves (an address, a name), not a schema's field names. */
+  k?: string[];
+  /** Its text: prose, plain-text results, content fields (title, body, description, …). */
+  t?: string;
+}
+
+/** At most this many argument values per step. */
+const MAX_TERMS = 48;
+/** At most this many origins per value. */
+const MAX_ORIGINS = 8;
+const MAX_VALUES = 500;
+const MAX_KEYS = 100;
+const MAX_TEXT = 8 * 1024;
+/** A string this short (and on one line, of few words) is a value: a name, an id, an address. */
+const VALUE_CHARS = 100;
+const VALUE_WORDS = 10;
+/** The user's words kept per span, and per step. */
+export const MAX_USER_TEXT = 4 * 1024;
+/** Argument values a read keeps, to tell whether the user named what it read. */
+const MAX_NAMING_TERMS = 16;
+
+/**
+ * Fields that hold somebody's words even when short: a title, a subject, a body, a review.
+ * What they say is text, not the tool's structured data about what it returned.
+ */
+const CONTENT_FIELDS = new Set(
+  "title subject body content contents text description message messages snippet summary note notes comment comments review reviews bio about details instructions html markdown caption post posts transcript reply answer".split(
+    " ",
+  ),
+);
+
+/** Lower case, compatibility forms folded, one space between words, no quotes or punctuation around it. */
+export function normalise(s: string): string {
+  return s
+    .normalize("NFKC")
+    .toLowerCase()
+    .replace(/\s+/g, " ")
+    .trim()
+    .replace(/^["'`([{<]+|["'`)\]}>.,;:!?]+$/g, "");
+}
+
+const isShort = (s: string) => s.length <= VALUE_CHARS && !s.includes("\n") && s.split(" ").length <= VALUE_WORDS;
+
+/**
+ * Top-level domains a bare domain inside text must end with to count as one (`acme.com` in a
+ * message), so that code (`items.reduce`, `self.id`) is not read as hosts. A domain in a URL,
+ * an e-mail address or a whole value counts whatever its ending.
+ */
+const TEXT_TLDS = new Set(
+  "com net org io co info biz xyz app dev ai me ru cn top site online store shop live click link ly uk de fr nl eu us ca au ch es it se no dk pl be at in jp br tech cloud email world services support".split(
+    " ",
+  ),
+);
+
+/** An entity found inside text, as a term: a bare domain only when it reads as one. */
+function textEntityTerm(entity: string, text: string): { term: string; pattern: TermPattern } | undefined {
+  const t = entityTerm(entity);
+  if (t.pattern !== "host") return t;
+  const lower = text.toLowerCase();
+  if (lower.includes(`://${entity.toLowerCase()}`) || lower.includes(`www.${t.term}`)) return t;
+  return TEXT_TLDS.has(t.term.slice(t.term.lastIndexOf(".") + 1)) ? t : undefined;
+}
+
+/** What an entity (as entitiesOf gives it) or a whole value is, by its shape. */
+function patternOf(value: string): TermPattern {
+  if (/^[^\s@]+@[^\s@]+\.[a-z]{2,}$/i.test(value)) return "email";
+  if (/^(?:https?:\/\/|www\.)\S+$/i.test(value)) return "url";
+  if (/^[A-Z]{2}\d{2}[A-Z0-9]{11,30}$/i.test(value.replace(/ /g, ""))) return "iban";
+  if (/^\+\d{7,}$/.test(value)) return "phone";
+  if (/^\d+$/.test(value)) return "number";
+  if (/^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,24}$/i.test(value)) return "host";
+  return "value";
+}
+
+const stripWww = (host: string) => (host.startsWith("www.") ? host.slice(4) : host);
+
+function hostOfUrl(value: string): string | undefined {
+  try {
+    return stripWww(new URL(/^https?:\/\//i.test(value) ? value : `https://${value}`).hostname.toLowerCase()) || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A value as a term: normalised; a URL as its host, a host without `www.`, an IBAN without spaces. */
+function termOf(raw: string): { term: string; pattern: TermPattern } {
+  const value = raw.trim();
+  const pattern = patternOf(value);
+  if (pattern === "url") return { term: hostOfUrl(value) ?? normalise(value), pattern };
+  if (pattern === "host") return { term: stripWww(value.toLowerCase()), pattern };
+  if (pattern === "iban") return { term: value.replace(/ /g, "").toLowerCase(), pattern };
+  return { term: normalise(value), pattern };
+}
+
+/** An entity as entitiesOf gives it, as a term. */
+function entityTerm(entity: string): { term: string; pattern: TermPattern } {
+  const pattern = patternOf(entity);
+  const term = entity.toLowerCase();
+  return { term: pattern === "host" || pattern === "url" ? stripWww(term) : term, pattern: pattern === "url" ? "host" : pattern };
+}
+
+/** A key that names a field (`recipients`, `file_id`), not a value used as a key (`bob@x.example`). */
+const FIELD_NAME = /^[A-Za-z_][\w-]{0,63}$/;
+
+/** The values in a step's arguments: each field's whole value, keys that are values, and the entities inside text. */
+export function argumentTerms(args: AttributeValue | undefined): Omit<ArgumentTerm, "origins">[] {
+  const out: Omit<ArgumentTerm, "origins">[] = [];
+  const seen = new Set<string>();
+  const add = (term: string, pattern: TermPattern, path: string, as: TermPlace) => {
+    const id = `${as}|${path}|${term}`;
+    if (!term || seen.has(id) || out.length >= MAX_TERMS) return;
+    seen.add(id);
+    out.push({ term, path, as, pattern });
+  };
+  const visit = (v: AttributeValue | undefined, path: string, depth: number) => {
+    if (v === undefined || v === null || depth > 16 || out.length >= MAX_TERMS) return;
+    if (typeof v === "number") {
+      if (Number.isInteger(v)) add(String(v), "number", path, "value");
+      return;
+    }
+    if (typeof v === "boolean") return;
+    if (typeof v === "string") {
+      const s = v.trim();
+      if (!s) return;
+      const whole = isShort(s) ? termOf(s) : undefined;
+      if (whole) add(whole.term, whole.pattern, path, "value");
+      // an address or URL as a whole value says it all (not its domain again)
+      if (whole && whole.pattern !== "value") return;
+      for (const e of entitiesOf(s)) {
+        const t = textEntityTerm(e, s);
+        if (t && t.term !== whole?.term) add(t.term, t.pattern, path, "text");
+      }
+      return;
+    }
+    if (Array.isArray(v)) {
+      for (const x of v) visit(x, path, depth + 1);
+      return;
+    }
+    for (const [k, x] of Object.entries(v)) {
+      if (FIELD_NAME.test(k)) {
+        visit(x, path ? `${path}.${k}` : k, depth + 1);
+      } else {
+        // a value used as a key (`shared_with: {addr: permission}`): it is what the argument names
+        const t = termOf(k);
+        add(t.term, t.pattern, path || k, "key");
+        visit(x, path, depth + 1);
+      }
+    }
+  };
+  visit(args, "", 0);
+  return out;
+}
+
+/** A tool result as structured data: parsed JSON (ingest parses JSON text), or YAML text as many tools print it. */
+function structured(result: AttributeValue | undefined): AttributeValue | undefined {
+  if (result === undefined || result === null) return undefined;
+  if (typeof result !== "string") return typeof result === "object" ? result : undefined;
+  const s = result.trim();
+  // YAML-shaped text: several lines, some of them `key: value` or `- item`
+  if (!s.includes("\n") || !/^\s*(?:- |[\w .'"-]{1,64}:(?: |$))/m.test(s)) return undefined;
+  try {
+    const parsed = parseYaml(s, { maxAliasCount: 0, uniqueKeys: false }) as unknown;
+    return parsed !== null && typeof parsed === "object" ? (parsed as AttributeValue) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** What lineage keeps of a tool's output (undefined: it returned nothing). */
+export function indexOutput(result: AttributeValue | undefined): OutputIndex | undefined {
+  if (result === undefined || result === null) return undefined;
+  const data = structured(result);
+  const values = new Set<string>();
+  const keys = new Set<string>();
+  const text: string[] = [];
+  let textLength = 0;
+  const addText = (s: string) => {
+    if (textLength >= MAX_TEXT) return;
+    const n = normalise(s);
+    if (!n) return;
+    text.push(n);
+    textLength += n.length + 3;
+  };
+  const addValue = (s: string) => {
+    if (values.size >= MAX_VALUES) return;
+    const { term } = termOf(s);
+    if (term) values.add(term);
+    for (const e of entitiesOf(s)) if (values.size < MAX_VALUES) values.add(entityTerm(e).term);
+  };
+  const visit = (v: unknown, field: string, depth: number) => {
+    if (v === undefined || v === null || depth > 16) return;
+    if (typeof v === "number") {
+      if (Number.isInteger(v)) values.add(String(v));
+      return;
+    }
+    if (typeof v === "string") {
+      const s = v.trim();
+      if (!s) return;
+      if (CONTENT_FIELDS.has(field.toLowerCase()) || !isShort(normalise(s))) addText(s);
+      else addValue(s);
+      return;
+    }
+    if (typeof v !== "object") return;
+    if (Array.isArray(v)) {
+      for (const x of v) visit(x, field, depth + 1);
+      return;
+    }
+    for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+      if (!FIELD_NAME.test(k) && keys.size < MAX_KEYS) keys.add(termOf(k).term);
+      visit(x, FIELD_NAME.test(k) ? k : field, depth + 1);
+    }
+  };
+  if (data === undefined) {
+    if (typeof result === "string") addText(result);
+    else visit(result, "", 0);
+  } else {
+    visit(data, "", 0);
+  }
+  const joined = text.join(" | ").slice(0, MAX_TEXT);
+  if (values.size === 0 && keys.size === 0 && !joined) return undefined;
+  return { v: [...values], ...(keys.size > 0 ? { k: [...keys] } : {}), ...(joined ? { t: joined } : {}) };
+}
+
+/** The argument values a read keeps, to tell later whether the user named what it read. */
+export function namingTerms(args: AttributeValue | undefined): string[] | undefined {
+  const terms = argumentTerms(args)
+    .filter((t) => t.as !== "text" && (t.pattern !== "value" || t.term.length >= 3) && !(t.pattern === "number" && t.term.length < 2))
+    .map((t) => t.term);
+  return terms.length > 0 ? [...new Set(terms)].slice(0, MAX_NAMING_TERMS) : undefined;
+}
+
+/**
+ * The user's own words in an inference span's conversation: `gen_ai.input.messages`, messages
+ * with role `user` (a `tool` message is a tool's output), their text parts, normalised. A
+ * history cut short by ingest's size limit no longer parses and says nothing.
+ */
+export function userTextOf(action: AgentAction): string | undefined {
+  return messagesTextOf(action, "user");
+}
+
+function messagesTextOf(action: AgentAction, role: string): string | undefined {
+  const raw = action.attributes["gen_ai.input.messages"];
+  if (raw === undefined) return undefined;
+  let messages: unknown = raw;
+  if (typeof raw === "string") {
+    try {
+      messages = JSON.parse(raw);
+    } catch {
+      return undefined;
+    }
+  }
+  if (!Array.isArray(messages)) return undefined;
+  const parts: string[] = [];
+  const collect = (v: unknown, key: string, depth: number) => {
+    if (depth > 8 || v === null || v === undefined) return;
+    if (typeof v === "string") {
+      if (key !== "role" && key !== "type" && key !== "name" && key !== "id") parts.push(v);
+      return;
+    }
+    if (Array.isArray(v)) for (const x of v) collect(x, key, depth + 1);
+    else if (typeof v === "object") for (const [k, x] of Object.entries(v as Record<string, unknown>)) collect(x, k, depth + 1);
+  };
+  for (const m of messages) {
+    if (typeof m === "object" && m !== null && (m as { role?: unknown }).role === role) collect(m, "", 0);
+  }
+  const text = normalise(parts.join(" \n "));
+  return text ? text.slice(0, MAX_USER_TEXT) : undefined;
+}
+
+/**
+ * The agent's system instructions on an inference span (`gen_ai.system_instructions`, or
+ * messages with role `system`): what its operator configured, normalised.
+ */
+export function systemTextOf(action: AgentAction): string | undefined {
+  const raw = action.attributes["gen_ai.system_instructions"];
+  if (raw !== undefined) {
+    const text = normalise(typeof raw === "string" ? raw : JSON.stringify(raw));
+    return text ? text.slice(0, MAX_USER_TEXT) : undefined;
+  }
+  return messagesTextOf(action, "system");
+}
+
+const WORD = /[\p{L}\p{N}]/u;
+/** Before an e-mail address, these characters would make it part of a longer one. */
+const EMAIL_CHAR = /[\p{L}\p{N}._%+-]/u;
+/** A short number is a reference only where the text says so (`file 13`, `id: 7`, `#42`), not in a date or an amount. */
+const NUMBER_CUE =
+  /(?:\bids?|#|\bno\.?|\bnumbers?|\bnr\.?|\bfiles?|\bevents?|\be-?mails?|\bmessages?|\btransactions?|\btickets?|\bitems?|\borders?|\bdocuments?|\bdocs?|\brecords?|\bpr|\bissues?|\bincidents?|\bjobs?|\btasks?)\s*[:=]?\s*["'`(]?$/;
+
+/** Whether `term` occurs in `text` (both normalised) as a whole: not inside a longer word, address or number. */
+export function occursIn(text: string | undefined, term: string, pattern: TermPattern): boolean {
+  if (!text || !term) return false;
+  if (pattern === "iban") {
+    const spaced = new RegExp(`(?<![a-z0-9])${[...term].map((c) => c.replace(/[^a-z0-9]/g, "")).join(" ?")}(?![a-z0-9])`);
+    return spaced.test(text);
+  }
+  for (let at = text.indexOf(term); at >= 0; at = text.indexOf(term, at + 1)) {
+    const before = at > 0 ? (text[at - 1] as string) : "";
+    const after = text[at + term.length] ?? "";
+    if (before && (pattern === "email" ? EMAIL_CHAR : WORD).test(before)) continue;
+    if (after && WORD.test(after)) continue;
+    if (pattern === "number" && term.length < 5 && !NUMBER_CUE.test(text.slice(Math.max(0, at - 16), at))) continue;
+    return true;
+  }
+  return false;
+}
+
+/**
+ * Whether the user's words tell the agent to act on what a source says, rather than only to
+ * read it: "follow the instructions in …", "do what the e-mail asks", "as described in …",
+ * "the link Alice posted", "pay the bill in …". Replying to a message is not acting on what it says
+ * (its sender is the message's own data). Deterministic, English.
+ */
+/** Any character within a sentence: a period only inside a word or address (`bills/march.txt`, `alice.m@x`). */
+const GAP = String.raw`(?:[^.?!|]|\.(?=\S))`;
+const DIRECTIVES = [
+  new RegExp(
+    String.raw`\b(?:follow|carry out|execute|complete|perform|action|handle|do|go through|work through)\b${GAP}{0,50}\b(?:instructions?|steps?|tasks?|to-?dos?|todo list|checklist|requests?|actions?|runbook|playbook|procedure)\b`,
+  ),
+  /\bdo (?:what|as|everything|whatever)\b/,
+  /\bwhat (?:it|they|he|she|the \w+) (?:says?|asks?|wants?|requests?|suggests?)\b/,
+  /\bas (?:described|specified|instructed|requested|listed|stated|mentioned|outlined|explained|detailed|given|noted|asked|written|shown|suggested|recommended) (?:in|by|on|there)\b/,
+  new RegExp(
+    String.raw`\b(?:links?|urls?|addresses|address|accounts?|iban|e-?mails?|recipients?|details|websites?|sites?|pages?|numbers?|amounts?|people|persons?|contacts?|users?|hotels?|restaurants?|places?|files?|documents?|code|values?)\b${GAP}{0,40}\b(?:posted|shared|sent|mentioned|given|listed|provided|recommended|included|attached|suggested|specified|named|written|found|noted)\b`,
+  ),
+  new RegExp(String.raw`\b(?:pay|settle)\b${GAP}{0,30}\b(?:bills?|invoices?|amounts?|rent|balance|fees?|dues?)\b`),
+  /\b(?:according to|based on|using the (?:details|information|data|info) (?:in|from))\b/,
+];
+
+export function directsToSources(text: string | undefined): boolean {
+  return text !== undefined && DIRECTIVES.some((re) => re.test(text));
+}
+
+/** An earlier tool output as lineage sees it. */
+export interface EarlierOutput {
+  index: number;
+  tool: string;
+  agentId?: string;
+  output?: OutputIndex;
+  /** What the user named of the call (set by `sourcesBefore`). */
+  named?: string;
+  directed?: boolean;
+}
+
+/** The sources of a step: the request, the user's words, and the earlier outputs with what the user said of them. */
+export interface Sources {
+  request?: string;
+  user?: string;
+  /** The agent's system instructions: its operator's configuration (an address it reports to). */
+  system?: string;
+  outputs: EarlierOutput[];
+}
+
+const valueSets = new WeakMap<OutputIndex, { v: Set<string>; k: Set<string> }>();
+function setsOf(o: OutputIndex) {
+  let s = valueSets.get(o);
+  if (!s) {
+    s = { v: new Set(o.v), k: new Set(o.k ?? []) };
+    valueSets.set(o, s);
+  }
+  return s;
+}
+
+/** How an output holds a term: a field's whole value or a key first, else in its text; undefined: not at all. */
+function placeIn(o: OutputIndex, term: string, pattern: TermPattern): TermPlace | undefined {
+  const sets = setsOf(o);
+  if (sets.v.has(term)) return "value";
+  if (sets.k.has(term)) return "key";
+  return occursIn(o.t, term, pattern) ? "text" : undefined;
+}
+
+/** A value of an output specific enough that the user's words naming it mean that output (a sender, a file name, a title). */
+const namesOutput = (v: string) =>
+  v.length >= 4 && !/^\d{1,4}$/.test(v) && !/^(?:true|false|null|none|yes|no|read|unread|sent|draft|inbox|public|private)$/.test(v);
+
+const namedValues = new WeakMap<OutputIndex, { said: string; named: string | undefined }>();
+
+/** A value of the output the user's words name, if any (remembered per output and words: steps ask again and again). */
+function namedValueOf(o: OutputIndex, said: string): string | undefined {
+  const cached = namedValues.get(o);
+  if (cached?.said === said) return cached.named;
+  const named = o.v.find((v) => namesOutput(v) && occursIn(said, v, patternOf(v)));
+  namedValues.set(o, { said, named });
+  return named;
+}
+
+/**
+ * What the user said of each earlier output: whether the user's words name the call that
+ * produced it (one of its argument values) or something it returned (a sender, a file name),
+ * and whether they tell the agent to act on such sources. A call whose argument came from an
+ * output the user directed the agent to (the link in the message the user pointed at) is
+ * named too: the user's direction carries along.
+ */
+export function markNamedSources(sources: Sources, naming: Map<number, string[]>): void {
+  const said = [sources.request, sources.user].filter(Boolean).join(" | ");
+  if (!said) return;
+  const directs = directsToSources(said);
+  for (const [i, o] of sources.outputs.entries()) {
+    const terms = naming.get(o.index) ?? [];
+    let named = terms.find((t) => occursIn(said, t, patternOf(t))) ?? (o.output ? namedValueOf(o.output, said) : undefined);
+    if (!named) {
+      // carried along: an argument found in an earlier output the user directed the agent to
+      for (const earlier of sources.outputs.slice(0, i)) {
+        if (!earlier.directed || !earlier.output) continue;
+        named = terms.find((t) => placeIn(earlier.output as OutputIndex, t, patternOf(t)) !== undefined);
+        if (named) break;
+      }
+    }
+    if (named) {
+      o.named = named;
+      if (directs) o.directed = true;
+    }
+  }
+}
+
+/** Where a value of a step's arguments appears in its sources (the most recent outputs first, at most MAX_ORIGINS). */
+export function originsOf(term: string, pattern: TermPattern, sources: Sources): TermOrigin[] {
+  const out: TermOrigin[] = [];
+  if (occursIn(sources.request, term, pattern)) out.push({ source: "request" });
+  if (occursIn(sources.user, term, pattern)) out.push({ source: "user" });
+  if (occursIn(sources.system, term, pattern)) out.push({ source: "system" });
+  for (let i = sources.outputs.length - 1; i >= 0 && out.length < MAX_ORIGINS; i--) {
+    const o = sources.outputs[i] as EarlierOutput;
+    if (!o.output) continue;
+    const as = placeIn(o.output, term, pattern);
+    if (!as) continue;
+    out.push({
+      source: "output",
+      index: o.index,
+      tool: o.tool,
+      ...(o.agentId ? { agentId: o.agentId } : {}),
+      as,
+      ...(o.named ? { named: o.named } : {}),
+      ...(o.directed ? { directed: true } : {}),
+    });
+  }
+  return out;
+}
+
+/** The lineage of a step's arguments. */
+export function argumentLineage(args: AttributeValue | undefined, sources: Sources): ArgumentTerm[] {
+  return argumentTerms(args).map((t) => ({ ...t, origins: originsOf(t.term, t.pattern, sources) }));
+}
