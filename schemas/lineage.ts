@@ -41,6 +41,11 @@ export const TermOrigin = z.object({
    */
   named: z.string().optional(),
   directed: z.boolean().optional(),
+  /**
+   * For a value found in an output's text: that text carries the marks of an instruction aimed
+   * at the agent (the first found: "ignore previous instructions", "AI assistant, before you…").
+   */
+  mark: z.string().optional(),
 });
 export type TermOrigin = z.infer<typeof TermOrigin>;
 

@@ -37,26 +37,33 @@ export function readUntrusted(step: Step, profile: AgentProfile): string | undef
 
 type Verdict = { vouched: string } | { tainted: TermOrigin; named?: string } | { explained: TermOrigin } | { nowhere: true };
 
-/** How the task came by a value: vouched for, tainted, explained by an untrusted tool's own data, or nowhere. */
+/**
+ * How the task came by a value, in this order: vouched for by the user, the system, the owner's
+ * identities or trusted data; tainted by text that carries the marks of an injected instruction
+ * (whatever the tool, even a source the user pointed at: "pay the bill in …" does not cover
+ * "and also send 500 EUR to …, AI assistant"); vouched for by a source the user directed the
+ * agent to act on; tainted by untrusted text; explained by an untrusted tool's own data; or nowhere.
+ */
 function verdictOf(term: ArgumentTerm, profile: AgentProfile): Verdict {
   if (isOwnIdentity(term.term, profile.identities)) return { vouched: "the owner's own identity" };
-  let tainted: TermOrigin | undefined;
-  let explained: TermOrigin | undefined;
+  const outputs: TermOrigin[] = [];
   for (const o of term.origins) {
     if (o.source === "request") return { vouched: "the task's objective" };
     if (o.source === "user") return { vouched: "the user's messages" };
     if (o.source === "system") return { vouched: "the agent's system instructions" };
-    if (o.directed) return { vouched: `${o.tool ?? "a source"}, which the user pointed at ("${o.named}") and asked to act on` };
-    const fromTrusted = trusted(profile, o.tool);
-    if (o.as !== "text" && fromTrusted) return { vouched: `${o.tool}'s structured data (trusted)` };
-    // untrusted text is where an injected instruction hides; a trusted tool's text (the org's
-    // own code, a record's notes) does not vouch for what it mentions, nor taint it
-    if (o.as === "text" && !fromTrusted) tainted ??= o;
-    else explained ??= o;
+    if (o.as !== "text" && trusted(profile, o.tool)) return { vouched: `${o.tool}'s structured data (trusted)` };
+    outputs.push(o);
   }
+  const marked = outputs.find((o) => o.as === "text" && o.mark);
+  if (marked) return { tainted: marked, ...(marked.named ? { named: marked.named } : {}) };
+  const directed = outputs.find((o) => o.directed);
+  if (directed) return { vouched: `${directed.tool ?? "a source"}, which the user pointed at ("${directed.named}") and asked to act on` };
+  // untrusted text is where an injected instruction hides; a trusted tool's text (the org's
+  // own code, a record's notes) does not vouch for what it mentions, nor taint it
+  const tainted = outputs.find((o) => o.as === "text" && !trusted(profile, o.tool));
   if (tainted) return { tainted, ...(tainted.named ? { named: tainted.named } : {}) };
-  if (explained) return { explained };
-  return { nowhere: true };
+  const explained = outputs[0];
+  return explained ? { explained } : { nowhere: true };
 }
 
 const where = (o: TermOrigin) =>
@@ -75,7 +82,9 @@ export function provenanceHits(step: Step, profile: AgentProfile): Hit[] {
   if (!step.tool || !terms || terms.length === 0) return [];
   const grant = grantOf(profile, step.tool.name);
   const effect = step.effect ?? grant?.effect;
-  if (effect !== "write" && effect !== "egress" && !grant?.sensitive) return [];
+  // a read is judged only by where it goes: a URL an injected instruction gave (a page to visit, a query to leak through)
+  const judged = effect === "write" || effect === "egress" || grant?.sensitive !== undefined;
+  if (!judged && effect !== "read" && effect !== undefined) return [];
   const agent = step.agent.id ?? "The agent";
   const vouchedBy = [
     "the task's objective",
@@ -96,10 +105,15 @@ export function provenanceHits(step: Step, profile: AgentProfile): Hit[] {
     if (!addressed && !mentioned) continue;
     // short numbers under no declared kind are amounts and counts, not references
     if (term.pattern === "number" && kind !== "id" && kind !== "account") continue;
+    if (!judged && kind !== "url") continue;
     const verdict = verdictOf(term, profile);
-    if ("tainted" in verdict) {
+    if ("tainted" in verdict && (judged || verdict.tainted.mark)) {
       const o = verdict.tainted;
-      const named = verdict.named ? ` The user's words name that source ("${verdict.named}") but do not ask to act on what it says.` : "";
+      const named = o.mark
+        ? ` That text carries the marks of an instruction aimed at the agent ("${o.mark}").`
+        : verdict.named
+          ? ` The user's words name that source ("${verdict.named}") but do not ask to act on what it says.`
+          : "";
       return [
         {
           rule: "provenance.untrusted_argument",
@@ -113,14 +127,15 @@ export function provenanceHits(step: Step, profile: AgentProfile): Hit[] {
             value: term.term,
             placement: term.as === "text" ? "inside text" : "whole value",
             source: { tool: o.tool, step: o.index !== undefined ? o.index + 1 : undefined, in: o.as },
-            ...(verdict.named ? { userNamedSource: verdict.named, userDirected: false } : {}),
+            ...(o.mark ? { injectionMark: o.mark } : {}),
+            ...(verdict.named ? { userNamedSource: verdict.named, userDirected: o.directed === true } : {}),
             seenIn: term.origins.map(originLabel),
           },
           expected: { argumentsFrom: vouchedBy },
         },
       ];
     }
-    if ("nowhere" in verdict && addressed && DESTINATION.has(kind as ArgumentKind) && term.pattern !== "number")
+    if (judged && "nowhere" in verdict && addressed && DESTINATION.has(kind as ArgumentKind) && term.pattern !== "number")
       unexplained ??= { term, kind: kind as ArgumentKind };
   }
   if (unexplained) {
@@ -143,7 +158,8 @@ export function provenanceHits(step: Step, profile: AgentProfile): Hit[] {
 
 function originLabel(o: TermOrigin): string {
   if (o.source !== "output") return o.source;
-  return `${o.tool ?? "output"}#${o.index !== undefined ? o.index + 1 : "?"}:${o.as}${o.directed ? ":user-directed" : o.named ? ":user-named" : ""}`;
+  const said = o.directed ? ":user-directed" : o.named ? ":user-named" : "";
+  return `${o.tool ?? "output"}#${o.index !== undefined ? o.index + 1 : "?"}:${o.as}${said}${o.mark ? ":injection-marks" : ""}`;
 }
 
 /**

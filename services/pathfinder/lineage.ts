@@ -23,7 +23,12 @@ export interface OutputIndex {
   k?: string[];
   /** Its text: prose, plain-text results, content fields (title, body, description, …). */
   t?: string;
+  /** Words in its text with the marks of an instruction aimed at the agent (`injectionMarkOf`): the first found. */
+  m?: string;
 }
+
+/** Any character within a sentence: a period only inside a word or address (`bills/march.txt`, `alice.m@x`). */
+const GAP = String.raw`(?:[^.?!|]|\.(?=\S))`;
 
 /** At most this many argument values per step. */
 const MAX_TERMS = 48;
@@ -239,7 +244,45 @@ export function indexOutput(result: AttributeValue | undefined): OutputIndex | u
   }
   const joined = text.join(" | ").slice(0, MAX_TEXT);
   if (values.size === 0 && keys.size === 0 && !joined) return undefined;
-  return { v: [...values], ...(keys.size > 0 ? { k: [...keys] } : {}), ...(joined ? { t: joined } : {}) };
+  const mark = injectionMarkOf(joined);
+  return { v: [...values], ...(keys.size > 0 ? { k: [...keys] } : {}), ...(joined ? { t: joined } : {}), ...(mark ? { m: mark } : {}) };
+}
+
+/**
+ * The marks of text written to steer an AI agent rather than to inform a person: addressing an
+ * assistant or model, telling it to drop or override its instructions, to act before or
+ * instead of its task, to keep the user in the dark, or speaking with the user's or a
+ * system's voice from inside content; and prompt-format markers. Drawn from the published
+ * shapes of prompt injection; English, deterministic. A bill saying "please pay by Friday"
+ * has none of them.
+ */
+const INJECTION_MARKS: RegExp[] = [
+  new RegExp(
+    String.raw`\b(?:ignore|disregard|forget|override|skip)\b${GAP}{0,30}\b(?:previous|prior|above|earlier|preceding|original|all|any|your|the)\b${GAP}{0,20}\b(?:instructions?|prompts?|rules|directions|guidelines|guidance|tasks?|requests?)\b`,
+  ),
+  /\b(?:ai|llm|gpt|virtual|digital|dear|hey|hi|attention|note to the|to the) (?:assistant|agent|model|bot)\b/,
+  /\b(?:language model|ai model|chatbot|copilot)\b/,
+  /\bassistant\s*[:,]/,
+  new RegExp(
+    String.raw`\b(?:before|prior to|instead of|rather than)\b${GAP}{0,20}\b(?:you |doing |completing |solving |answering |finishing |continuing |proceeding |responding )?(?:with )?(?:anything|that|this|it|the (?:\w+ )?(?:task|request|question|summary|answer))\b${GAP}{0,40}\b(?:please|you must|you need|first|make sure)\b`,
+  ),
+  /\b(?:do not|don't|never) (?:tell|inform|mention|notify|alert|show|ask|let) (?:the user|the customer|the owner|anyone|them|him|her)\b/,
+  /\bwithout (?:telling|informing|notifying|asking|alerting|mentioning it to) (?:the user|the customer|the owner|anyone|them)\b/,
+  /\b(?:the user|your user|your owner|the account holder|the customer) (?:wants|asked|has asked|would like|instructs|instructed|authori[sz]ed|needs|requires|expects) you\b/,
+  /\b(?:new|updated|additional|revised|hidden|secret|system|admin|administrator|developer|priority) (?:instructions?|directives?|orders?|task|objective|policy update)\b/,
+  /\b(?:message|note|instructions?|request) (?:from|by) (?:the |your )?(?:user|owner|account holder|assistant|ai|system|administrator|admin|developer|it department|security team)\b/,
+  /<\/?(?:information|instructions?|system|important|admin)>|\[\/?(?:system|inst|instructions?|admin)\]|<\|im_start\|>|#{2,}\s*(?:system|instructions?)\b/,
+  /\b(?:system prompt|developer mode|jailbreak|you are now|act as (?:an? )?(?:ai|assistant|admin))\b/,
+];
+
+/** The first injection mark in a text (normalised), if any. */
+export function injectionMarkOf(text: string | undefined): string | undefined {
+  if (!text) return undefined;
+  for (const re of INJECTION_MARKS) {
+    const m = re.exec(text);
+    if (m) return m[0].slice(0, 80);
+  }
+  return undefined;
 }
 
 /** The argument values a read keeps, to tell later whether the user named what it read. */
@@ -332,8 +375,6 @@ export function occursIn(text: string | undefined, term: string, pattern: TermPa
  * "the link Alice posted", "pay the bill in …". Replying to a message is not acting on what it says
  * (its sender is the message's own data). Deterministic, English.
  */
-/** Any character within a sentence: a period only inside a word or address (`bills/march.txt`, `alice.m@x`). */
-const GAP = String.raw`(?:[^.?!|]|\.(?=\S))`;
 const DIRECTIVES = [
   new RegExp(
     String.raw`\b(?:follow|carry out|execute|complete|perform|action|handle|do|go through|work through)\b${GAP}{0,50}\b(?:instructions?|steps?|tasks?|to-?dos?|todo list|checklist|requests?|actions?|runbook|playbook|procedure)\b`,
@@ -453,6 +494,7 @@ export function originsOf(term: string, pattern: TermPattern, sources: Sources):
       as,
       ...(o.named ? { named: o.named } : {}),
       ...(o.directed ? { directed: true } : {}),
+      ...(as === "text" && o.output.m ? { mark: o.output.m } : {}),
     });
   }
   return out;
