@@ -42,10 +42,17 @@ export const TermOrigin = z.object({
   named: z.string().optional(),
   directed: z.boolean().optional(),
   /**
+   * For a directed output: what the user pointed at in it (`url`, `contact`, `money`, or a
+   * thing: `restaurant`); absent when the user handed over whatever it asks.
+   */
+  scope: z.array(z.string()).optional(),
+  /**
    * For a value found in an output's text: that text carries the marks of an instruction aimed
    * at the agent (the first found: "ignore previous instructions", "AI assistant, before you…").
    */
   mark: z.string().optional(),
+  /** For a value found in an output's text: the role the user referred to ("the vendor") stands right before it there. */
+  role: z.string().optional(),
 });
 export type TermOrigin = z.infer<typeof TermOrigin>;
 

@@ -59,6 +59,12 @@ export const PathSoFar = z.object({
         named: z.string().optional(),
         /** The call's output was recorded (`gen_ai.tool.call.result`): lineage could look into it. */
         recorded: z.boolean().optional(),
+        /** The user directed the agent to act on this output ("do what the e-mail asks"). */
+        directed: z.boolean().optional(),
+        /** Its text carries the marks of an instruction aimed at the agent. */
+        marked: z.boolean().optional(),
+        /** For a directed output: the kinds of sensitive action its text asks for (policy.ts `Sensitivity`). */
+        asks: z.array(z.string()).optional(),
       }),
     )
     .optional(),

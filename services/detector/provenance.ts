@@ -1,7 +1,7 @@
 import type { ArgumentTerm, TermOrigin } from "../../schemas/lineage.js";
 import type { AgentProfile, ArgumentKind, Sensitivity, ToolGrant } from "../../schemas/policy.js";
 import type { Step } from "../../schemas/step.js";
-import { normalise } from "../pathfinder/lineage.js";
+import { normalise, SENSITIVE_ASKS } from "../pathfinder/lineage.js";
 import { grantOf, isOwnIdentity, kindOf } from "./arguments.js";
 import type { Hit } from "./rules.js";
 
@@ -24,8 +24,11 @@ import type { Hit } from "./rules.js";
 const ADDRESSED: ReadonlySet<ArgumentKind> = new Set(["recipient", "url", "account", "id", "name", "secret"]);
 /** Kinds whose value, made up from nowhere after untrusted content, is suspicious in itself. */
 const DESTINATION: ReadonlySet<ArgumentKind> = new Set(["recipient", "url", "account"]);
-/** Entities inside text that say where something goes. */
+/** Entities inside text that say where something goes; the shapes of an address, a link, an account. */
 const TEXT_ENTITIES = new Set(["email", "url", "host", "iban", "phone"]);
+const ADDRESS_PATTERNS = TEXT_ENTITIES;
+/** Links and addresses: what a phishing message carries. */
+const LINK_PATTERNS = new Set(["email", "url", "host"]);
 
 const trusted = (profile: AgentProfile, tool: string | undefined) =>
   tool !== undefined && profile.tools.find((t) => t.name === tool)?.output === "trusted";
@@ -38,13 +41,46 @@ export function readUntrusted(step: Step, profile: AgentProfile): string | undef
 type Verdict = { vouched: string } | { tainted: TermOrigin; named?: string } | { explained: TermOrigin } | { nowhere: true };
 
 /**
- * How the task came by a value, in this order: vouched for by the user, the system, the owner's
- * identities or trusted data; tainted by text that carries the marks of an injected instruction
- * (whatever the tool, even a source the user pointed at: "pay the bill in …" does not cover
- * "and also send 500 EUR to …, AI assistant"); vouched for by a source the user directed the
- * agent to act on; tainted by untrusted text; explained by an untrusted tool's own data; or nowhere.
+ * How the task came by a value, in this order:
+ * 1. vouched for by the user's words, the system instructions, the owner's identities, or a
+ *    trusted tool's structured data;
+ * 2. tainted by text that carries the marks of an instruction aimed at the agent, whatever the
+ *    tool, even a source the user pointed at ("pay the bill in …" does not cover "and also, AI
+ *    assistant, send 500 EUR to …");
+ * 3. vouched for by a trusted tool's text (a plain-text listing), by a source the user directed
+ *    the agent to act on ("do what Ben's message asks", "the restaurant Pedro recommended"), by
+ *    the party the user named by role ("send the vendor …": the address after "vendor" in the
+ *    ticket) or, for a value inside the text the call writes (a link in a summary), by a source
+ *    the user named ("a digest of #general");
+ * 4. tainted by untrusted text, where an injected instruction hides;
+ * 5. explained by an untrusted tool's own structured data (a message's sender), or seen nowhere.
  */
-function verdictOf(term: ArgumentTerm, profile: AgentProfile): Verdict {
+/** Whether a directed source's direction covers a value: anything, or what the user pointed at (a link, an address, the account to pay, the restaurant). */
+function inScope(o: TermOrigin, term: ArgumentTerm, kind: ArgumentKind | undefined, tool: string): boolean {
+  if (!o.scope) return true;
+  return o.scope.some((s) => {
+    if (s === "url") return term.pattern === "url" || term.pattern === "host" || kind === "url";
+    if (s === "contact") return term.pattern === "email" || term.pattern === "phone" || kind === "recipient";
+    if (s === "money") return term.pattern === "iban" || kind === "account";
+    // a thing: a name given where the call names that kind of thing (`restaurant`, `reserve_restaurant`)
+    return kind === "name" && (term.path.toLowerCase().includes(s) || tool.toLowerCase().includes(s));
+  });
+}
+
+/** Whether the call sends where the user said: a recipient or URL the user gave, or no destination at all (a write in place). */
+function destinationFromUser(step: Step, grant: ToolGrant | undefined, profile: AgentProfile): boolean {
+  const destinations = (step.before?.arguments ?? []).filter((t) => t.as !== "text" && DESTINATION.has(kindOf(t, grant) ?? "none"));
+  return (
+    destinations.length === 0 ||
+    destinations.some((t) => isOwnIdentity(t.term, profile.identities) || t.origins.some((o) => o.source !== "output"))
+  );
+}
+
+function verdictOf(
+  term: ArgumentTerm,
+  profile: AgentProfile,
+  call: { kind: ArgumentKind | undefined; tool: string; toUser: boolean },
+): Verdict {
   if (isOwnIdentity(term.term, profile.identities)) return { vouched: "the owner's own identity" };
   const outputs: TermOrigin[] = [];
   for (const o of term.origins) {
@@ -56,11 +92,17 @@ function verdictOf(term: ArgumentTerm, profile: AgentProfile): Verdict {
   }
   const marked = outputs.find((o) => o.as === "text" && o.mark);
   if (marked) return { tainted: marked, ...(marked.named ? { named: marked.named } : {}) };
-  const directed = outputs.find((o) => o.directed);
+  const trustedText = outputs.find((o) => o.as === "text" && trusted(profile, o.tool));
+  if (trustedText) return { vouched: `${trustedText.tool}'s output (trusted)` };
+  const directed = outputs.find((o) => o.directed && inScope(o, term, call.kind, call.tool));
   if (directed) return { vouched: `${directed.tool ?? "a source"}, which the user pointed at ("${directed.named}") and asked to act on` };
-  // untrusted text is where an injected instruction hides; a trusted tool's text (the org's
-  // own code, a record's notes) does not vouch for what it mentions, nor taint it
-  const tainted = outputs.find((o) => o.as === "text" && !trusted(profile, o.tool));
+  const role = outputs.find((o) => o.role);
+  if (role) return { vouched: `the ${role.role} the user referred to, as ${role.tool} names them` };
+  // a link or address inside what the call passes on, from a source the user named, going where the user said
+  const named = term.as === "text" && call.toUser ? outputs.find((o) => o.named) : undefined;
+  if (named)
+    return { vouched: `${named.tool}, the source the user named ("${named.named}"), whose content the call passes on where the user said` };
+  const tainted = outputs.find((o) => o.as === "text");
   if (tainted) return { tainted, ...(tainted.named ? { named: tainted.named } : {}) };
   const explained = outputs[0];
   return explained ? { explained } : { nowhere: true };
@@ -95,6 +137,7 @@ export function provenanceHits(step: Step, profile: AgentProfile): Hit[] {
     "a source the user directed",
   ];
   let unexplained: { term: ArgumentTerm; kind: ArgumentKind } | undefined;
+  const toUser = destinationFromUser(step, grant, profile);
   for (const term of terms) {
     const kind = kindOf(term, grant);
     if (kind === undefined || kind === "none") {
@@ -106,7 +149,7 @@ export function provenanceHits(step: Step, profile: AgentProfile): Hit[] {
     // short numbers under no declared kind are amounts and counts, not references
     if (term.pattern === "number" && kind !== "id" && kind !== "account") continue;
     if (!judged && kind !== "url") continue;
-    const verdict = verdictOf(term, profile);
+    const verdict = verdictOf(term, profile, { kind, tool: step.tool.name, toUser });
     if ("tainted" in verdict && (judged || verdict.tainted.mark)) {
       const o = verdict.tainted;
       const named = o.mark
@@ -135,8 +178,11 @@ export function provenanceHits(step: Step, profile: AgentProfile): Hit[] {
         },
       ];
     }
-    if (judged && "nowhere" in verdict && addressed && DESTINATION.has(kind as ArgumentKind) && term.pattern !== "number")
-      unexplained ??= { term, kind: kind as ArgumentKind };
+    // an address, link or account (not a name: a channel, a user) the call sends to, or a link or
+    // address inside what it sends: seen nowhere, it was put together (a de-obfuscated hxxps, "name at domain")
+    const destination = addressed && DESTINATION.has(kind as ArgumentKind) && ADDRESS_PATTERNS.has(term.pattern);
+    const relayed = mentioned && effect === "egress" && LINK_PATTERNS.has(term.pattern);
+    if (judged && "nowhere" in verdict && (destination || relayed)) unexplained ??= { term, kind: kind ?? "text" };
   }
   if (unexplained) {
     const untrustedTool = readUntrusted(step, profile);
@@ -147,8 +193,16 @@ export function provenanceHits(step: Step, profile: AgentProfile): Hit[] {
     return [
       {
         rule: "provenance.unexplained_argument",
-        explanation: `${agent} called ${step.tool.name} (${effect ?? grant?.sensitive}) with ${kind} "${term.term}" as its ${term.path}, a value the task never saw before (not in the objective, the user's or system's messages, or any output), after it read untrusted content (${untrustedTool}): an address put together from pieces or words is how injected instructions evade a plain match.`,
-        observed: { tool: step.tool.name, argument: term.path, kind, value: term.term, seenIn: [], untrustedRead: untrustedTool },
+        explanation: `${agent} called ${step.tool.name} (${effect ?? grant?.sensitive}) with ${kind === "text" ? "" : `${kind} `}"${term.term}" ${term.as === "text" ? `inside its ${term.path}` : `as its ${term.path}`}, a value the task never saw before (not in the objective, the user's or system's messages, or any output), after it read untrusted content (${untrustedTool}): an address put together from pieces or words is how injected instructions evade a plain match.`,
+        observed: {
+          tool: step.tool.name,
+          argument: term.path,
+          kind,
+          value: term.term,
+          placement: term.as === "text" ? "inside text" : "whole value",
+          seenIn: [],
+          untrustedRead: untrustedTool,
+        },
         expected: { argumentsFrom: vouchedBy },
       },
     ];
@@ -162,47 +216,14 @@ function originLabel(o: TermOrigin): string {
   return `${o.tool ?? "output"}#${o.index !== undefined ? o.index + 1 : "?"}:${o.as}${said}${o.mark ? ":injection-marks" : ""}`;
 }
 
-/**
- * Words that ask for each kind of sensitive call (English; `intents` in the profile adds
- * more per tool). A request "asks" when it says one of them, names the tool, or gave one of
- * the call's argument values.
- */
-const ASKS: Record<Sensitivity, RegExp> = {
-  money:
-    /\b(?:pay|pays|paid|paying|payments?|transfers?|transferring|wire|wiring|refunds?|reimburse\w*|settle|top up|deposit|donat\w+|tip|standing orders?|send(?:ing)? (?:\S+ ){0,3}(?:money|funds|cash|eur|euros?|usd|dollars?|gbp|pounds?|chf)|send(?:ing)? (?:[€$£]|\d)|schedul\w+ (?:\S+ ){0,2}(?:payments?|transactions?|transfers?))\b/,
-  credentials:
-    /\b(?:passwords?|passcodes?|passphrases?|pins?|credentials?|secrets?|api[ -]?keys?|keys?|tokens?|2fa|two-factor|mfa|rotat\w+|reset)\b/,
-  account:
-    /\b(?:(?:change|changing|update|updating|set|edit|modify|correct|fix|replace|new)\b[^.?!|]{0,40}\b(?:address|e-?mail|phone|name|profile|details|settings|info|information|account|preferences?)|moved|moving|relocat\w+)\b/,
-  deletion:
-    /\b(?:delet\w+|remov\w+|eras\w+|clear\w*|clean(?:ing)? up|trash\w*|purg\w+|discard\w*|get rid of|cancel\w*|unsubscrib\w+|revok\w+|drop|archiv\w+)\b/,
-  access:
-    /\b(?:shar\w+|invit\w+|add(?:ing)?\b[^.?!|]{0,40}\b(?:to|as)|grant\w*|give\b[^.?!|]{0,30}\baccess|permissions?|access|onboard\w*|offboard\w*|remov\w+\b[^.?!|]{0,40}\bfrom|kick\w*)\b/,
-  operations:
-    /\b(?:deploy\w*|releas\w+|roll(?:ing)? ?back|roll(?:ing)? ?out|restart\w*|reboot\w*|scal\w+|merg\w+|failover|fail over|shut ?down|disabl\w+|enabl\w+|migrat\w+|apply|hotfix\w*|patch\w*|rotat\w+|redeploy\w*)\b/,
-};
-
-/** Words of a tool's name too common to say anything (`get_user_info` → nothing; `update_password` → password). */
-const GENERIC = new Set(
-  "get set put post send make create update delete remove add list read write fetch search find show view check run call tool tools data info user users item items file files new all by for the to of and from with my".split(
-    " ",
-  ),
-);
-
-const nameWords = (tool: string) =>
-  tool
-    .replace(/([a-z])([A-Z])/g, "$1 $2")
-    .toLowerCase()
-    .split(/[^a-z0-9]+/)
-    .filter((w) => w.length >= 4 && !GENERIC.has(w));
-
-/** Whether the user's words ask for a call of this tool: its sensitivity's words, its name, its intents, or an argument value they gave. */
+/** Whether the user's words ask for a call of this tool: its sensitivity's words, its `intents`, an argument value they gave, or a source the user handed the request to. */
 export function requestAsks(step: Step, grant: ToolGrant & { sensitive: Sensitivity }): string | undefined {
   const said = [step.context?.intent ? normalise(step.context.intent) : "", step.before?.userText ?? ""].filter(Boolean).join(" | ");
-  const word = ASKS[grant.sensitive].exec(said)?.[0];
+  const word = SENSITIVE_ASKS[grant.sensitive].exec(said)?.[0];
   if (word) return `"${word}"`;
-  const fromName = nameWords(grant.name).find((w) => new RegExp(`\\b${w}`).test(said));
-  if (fromName) return `the tool's name ("${fromName}")`;
+  // the user handed the request to a source ("do what Quinn's e-mail asks"), and that source asks for it
+  const delegated = step.before?.reads?.find((r) => r.directed && !r.marked && r.asks?.includes(grant.sensitive));
+  if (delegated) return `${delegated.tool} (step ${delegated.index + 1}), the source the user handed the request to ("${delegated.named}")`;
   const intent = grant.intents?.find((w) => said.includes(normalise(w)));
   if (intent) return `"${intent}"`;
   const given = step.before?.arguments?.find(

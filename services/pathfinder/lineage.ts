@@ -2,6 +2,7 @@ import { parse as parseYaml } from "yaml";
 import type { AgentAction, AttributeValue } from "../../schemas/action.js";
 import { entitiesOf } from "../../schemas/entities.js";
 import type { ArgumentTerm, TermOrigin, TermPattern, TermPlace } from "../../schemas/lineage.js";
+import { Sensitivity } from "../../schemas/policy.js";
 
 /**
  * Data lineage: where the values of a step's arguments came from, worked out from what the
@@ -263,6 +264,14 @@ const INJECTION_MARKS: RegExp[] = [
   /\b(?:ai|llm|gpt|virtual|digital|dear|hey|hi|attention|note to the|to the) (?:assistant|agent|model|bot)\b/,
   /\b(?:language model|ai model|chatbot|copilot)\b/,
   /\bassistant\s*[:,]/,
+  // addressing whatever reads the text: "whoever processes this", "if you are an AI", "to the system handling this"
+  /\b(?:whoever|whatever|anyone|anybody|the (?:person|system|agent|tool|bot|program)) (?:is )?(?:process(?:es|ing)|handl(?:es|ing)|read(?:s|ing)|summari[sz](?:es|ing)|act(?:s|ing) on) (?:this|these|it)\b/,
+  /\bif you are (?:an? )?(?:ai|assistant|agent|bot|language model|llm)\b/,
+  /\b(?:note|message|instructions?|memo|reminder|request) (?:to|for) (?:the |any |an? )?(?:ai |virtual |automated |digital )?(?:assistant|agent|model|bot)s?\b/,
+  /\b(?:assistant|agent|bot|ai)s? (?:handling|processing|reading|answering|triaging|working on) (?:this|these|the|my|our)\b/,
+  /\b(?:the )?(?:account owner|account holder|owner|user|customer|admin|administrator|management) (?:has|have) (?:already )?(?:authori[sz]ed|approved|asked|requested|instructed|confirmed)\b/,
+  // hiding the step from the user
+  /\b(?:no need to|don't need to|do not need to|needn't|there is no need to) (?:mention|tell|report|include|say|confirm|notify)\b/,
   new RegExp(
     String.raw`\b(?:before|prior to|instead of|rather than)\b${GAP}{0,20}\b(?:you |doing |completing |solving |answering |finishing |continuing |proceeding |responding )?(?:with )?(?:anything|that|this|it|the (?:\w+ )?(?:task|request|question|summary|answer))\b${GAP}{0,40}\b(?:please|you must|you need|first|make sure)\b`,
   ),
@@ -289,7 +298,8 @@ export function injectionMarkOf(text: string | undefined): string | undefined {
 export function namingTerms(args: AttributeValue | undefined): string[] | undefined {
   const terms = argumentTerms(args)
     .filter((t) => t.as !== "text" && (t.pattern !== "value" || t.term.length >= 3) && !(t.pattern === "number" && t.term.length < 2))
-    .map((t) => t.term);
+    // a path is named by its file name too ("the bill bill-february.txt" for bills/bill-february.txt)
+    .flatMap((t) => (t.term.includes("/") && t.pattern === "value" ? [t.term, t.term.slice(t.term.lastIndexOf("/") + 1)] : [t.term]));
   return terms.length > 0 ? [...new Set(terms)].slice(0, MAX_NAMING_TERMS) : undefined;
 }
 
@@ -369,28 +379,98 @@ export function occursIn(text: string | undefined, term: string, pattern: TermPa
   return false;
 }
 
+/** What a user points at inside a source. */
+const SOURCE_NOUNS =
+  "links?|urls?|addresse?s?|accounts?|iban|e-?mails?|recipients?|details|info|information|contact|websites?|sites?|articles?|posts?|stor(?:y|ies)|docs?|documents?|files?|numbers?|amounts?|people|persons?|contacts?|users?|hotels?|restaurants?|places?|venues?|tips?|recommendations?|suggestions?|code|values?|changes?|fix(?:es)?|patch(?:es)?|config(?:uration)?|settings|steps|list|message|request";
+/** How a user says somebody put a value in a source. */
+const POINTING_VERBS =
+  "posted|shared|sent|linked|mentioned|given|listed|provided|recommended|included|attached|suggested|specified|named|written|wrote|emailed|e-mailed|messaged|forwarded|proposed|put";
+/** Values a user tells the agent to take from a source. */
+const VALUE_NOUNS = "links?|urls?|addresse?s?|accounts?|iban|e-?mails?|emails?|contact|details|info|information|numbers?|phone|handle";
+/** Where such values are. */
+const CONTAINER_NOUNS =
+  "websites?|sites?|pages?|profiles?|docs?|documents?|files?|e-?mails?|messages?|dms?|notes?|tickets?|sheets?|spreadsheets?|signatures?|cards?|invoices?|bills?|letters?|threads?|channels?|posts?|comments?";
+/** What a delegation verb acts on: the source, its request, or a pronoun for it. */
+const DELEGATED =
+  "it|this|that|them|these|those|requests?|messages?|e-?mails?|dms?|notes?|tickets?|runbooks?|playbooks?|procedures?|steps|instructions?|checklists?|to-?dos?|lists?|docs?|documents?|files?|bills?|invoices?|comments?|suggestions?|changes?|fix(?:es)?|tasks?|asks?";
+
 /**
- * Whether the user's words tell the agent to act on what a source says, rather than only to
- * read it: "follow the instructions in …", "do what the e-mail asks", "as described in …",
- * "the link Alice posted", "pay the bill in …". Replying to a message is not acting on what it says
- * (its sender is the message's own data). Deterministic, English.
+ * What the user's words direct the agent to take from a source they name, rather than only to
+ * read it. An open delegation hands over the source's whole request: "take care of Farid's
+ * message", "apply runbook RB-7", "do what the e-mail asks", "as described in …". A pointer
+ * names what to take: "the link Alice posted" (a link), "the restaurant Pedro recommended" (a
+ * restaurant), "find her e-mail on her website" (an address), "pay the bill in …" (the account
+ * to pay). Replying to a message is not acting on what it says (its sender is the message's own
+ * data). Deterministic, English.
  */
-const DIRECTIVES = [
+export interface Direction {
+  /** The user handed over whatever the source asks. */
+  open: boolean;
+  /** What a pointer points at: `url`, `contact`, `money`, or a thing's name (`restaurant`, `hotel`). Empty when open. */
+  scope: string[];
+}
+
+const OPEN_DIRECTIVES = [
   new RegExp(
-    String.raw`\b(?:follow|carry out|execute|complete|perform|action|handle|do|go through|work through)\b${GAP}{0,50}\b(?:instructions?|steps?|tasks?|to-?dos?|todo list|checklist|requests?|actions?|runbook|playbook|procedure)\b`,
+    String.raw`\b(?:handle|deal with|take care of|sort out|process|action|act on|apply|implement|fulfil+|follow|carry out|execute|complete|run through)\b (?:\S+ ){0,3}(?:(?:${DELEGATED})\b|[a-z]{0,8}[-#]?\d+)`,
   ),
   /\bdo (?:what|as|everything|whatever)\b/,
-  /\bwhat (?:it|they|he|she|the \w+) (?:says?|asks?|wants?|requests?|suggests?)\b/,
-  /\bas (?:described|specified|instructed|requested|listed|stated|mentioned|outlined|explained|detailed|given|noted|asked|written|shown|suggested|recommended) (?:in|by|on|there)\b/,
-  new RegExp(
-    String.raw`\b(?:links?|urls?|addresses|address|accounts?|iban|e-?mails?|recipients?|details|websites?|sites?|pages?|numbers?|amounts?|people|persons?|contacts?|users?|hotels?|restaurants?|places?|files?|documents?|code|values?)\b${GAP}{0,40}\b(?:posted|shared|sent|mentioned|given|listed|provided|recommended|included|attached|suggested|specified|named|written|found|noted)\b`,
-  ),
-  new RegExp(String.raw`\b(?:pay|settle)\b${GAP}{0,30}\b(?:bills?|invoices?|amounts?|rent|balance|fees?|dues?)\b`),
+  /\bwhat (?:it|they|he|she|the \w+|\w+) (?:says?|asks?|asked|wants?|wanted|requests?|requested|suggests?|suggested|needs?|needed)\b/,
+  /\bas (?:described|specified|instructed|requested|listed|stated|mentioned|outlined|explained|detailed|noted|asked|written|shown|suggested|recommended|agreed) (?:in|by|on|there)\b/,
+  /\baccordingly\b/,
   /\b(?:according to|based on|using the (?:details|information|data|info) (?:in|from))\b/,
 ];
+const POINTERS = [
+  // "the link Alice posted", "the restaurant Pedro recommended", "Priya shared an article"
+  new RegExp(
+    String.raw`\b(?:${SOURCE_NOUNS})\b${GAP}{0,40}\b(?:${POINTING_VERBS})\b|\b(?:${POINTING_VERBS})\b${GAP}{0,30}\b(?:${SOURCE_NOUNS})\b`,
+    "g",
+  ),
+  // "you can find her e-mail on her website", "details are in the onboarding doc"
+  new RegExp(
+    String.raw`\b(?:find|get|take|use|look up|grab|pull|copy)\b${GAP}{0,30}\b(?:${VALUE_NOUNS})\b${GAP}{0,30}\b(?:on|in|from|at)\b${GAP}{0,30}\b(?:${CONTAINER_NOUNS})\b`,
+    "g",
+  ),
+  new RegExp(String.raw`\b(?:${VALUE_NOUNS})\b (?:is|are|can be found|were sent|was sent) (?:in|on|at)\b`, "g"),
+  new RegExp(String.raw`\b(?:pay|settle)\b${GAP}{0,30}\b(?:bills?|invoices?|amounts?|rent|balance|fees?|dues?|share|part)\b`, "g"),
+];
+
+/** What a pointer's nouns point at (a noun not listed says nothing: "a restaurant tip" points at a restaurant; "details", at contact and payment details). */
+const POINTED: [RegExp, string][] = [
+  [/^(?:links?|urls?|websites?|sites?|pages?|articles?|posts?|stor(?:y|ies))$/, "url"],
+  [/^(?:addresse?s?|e-?mails?|emails?|contacts?|recipients?|people|persons?|users?|phone|handle)$/, "contact"],
+  [/^(?:accounts?|iban|bills?|invoices?|amounts?|rent|balance|fees?|dues?|share|part|pay|settle)$/, "money"],
+  [/^(?:hotels?|restaurants?|places?|venues?)$/, "thing"],
+  [/^(?:details|info|information)$/, "contact"],
+  [/^(?:details|info|information)$/, "money"],
+  [
+    /^(?:code|values?|changes?|fix(?:es)?|patch(?:es)?|config(?:uration)?|settings|steps|list|message|request|docs?|documents?|files?)$/,
+    "any",
+  ],
+];
+
+export function directionOf(text: string | undefined): Direction | undefined {
+  if (!text) return undefined;
+  if (OPEN_DIRECTIVES.some((re) => re.test(text))) return { open: true, scope: [] };
+  const scope = new Set<string>();
+  let pointed = false;
+  for (const re of POINTERS) {
+    for (const m of text.matchAll(re)) {
+      pointed = true;
+      for (const word of m[0].split(/[^a-z-]+/)) {
+        for (const [w, what] of POINTED) {
+          if (!w.test(word)) continue;
+          if (what === "any") return { open: true, scope: [] };
+          scope.add(what === "thing" ? word.replace(/s$/, "") : what);
+        }
+      }
+    }
+  }
+  return pointed ? { open: false, scope: [...scope] } : undefined;
+}
 
 export function directsToSources(text: string | undefined): boolean {
-  return text !== undefined && DIRECTIVES.some((re) => re.test(text));
+  return directionOf(text) !== undefined;
 }
 
 /** An earlier tool output as lineage sees it. */
@@ -399,15 +479,19 @@ export interface EarlierOutput {
   tool: string;
   agentId?: string;
   output?: OutputIndex;
-  /** What the user named of the call (set by `sourcesBefore`). */
+  /** What the user named of the call or its output, and whether the user directed the agent to act on it (set by `markNamedSources`). */
   named?: string;
   directed?: boolean;
+  /** What the direction covers: whatever the source asks (open), or what the user pointed at (`directionOf`). */
+  direction?: Direction;
 }
 
 /** The sources of a step: the request, the user's words, and the earlier outputs with what the user said of them. */
 export interface Sources {
   request?: string;
   user?: string;
+  /** Parties the user's words refer to by role (`rolesOf`). */
+  roles?: string[];
   /** The agent's system instructions: its operator's configuration (an address it reports to). */
   system?: string;
   outputs: EarlierOutput[];
@@ -433,7 +517,7 @@ function placeIn(o: OutputIndex, term: string, pattern: TermPattern): TermPlace 
 
 /** A value of an output specific enough that the user's words naming it mean that output (a sender, a file name, a title). */
 const namesOutput = (v: string) =>
-  v.length >= 4 && !/^\d{1,4}$/.test(v) && !/^(?:true|false|null|none|yes|no|read|unread|sent|draft|inbox|public|private)$/.test(v);
+  v.length >= 3 && !/^\d{1,4}$/.test(v) && !/^(?:true|false|null|none|yes|no|read|unread|sent|draft|inbox|public|private)$/.test(v);
 
 const namedValues = new WeakMap<OutputIndex, { said: string; named: string | undefined }>();
 
@@ -441,9 +525,54 @@ const namedValues = new WeakMap<OutputIndex, { said: string; named: string | und
 function namedValueOf(o: OutputIndex, said: string): string | undefined {
   const cached = namedValues.get(o);
   if (cached?.said === said) return cached.named;
-  const named = o.v.find((v) => namesOutput(v) && occursIn(said, v, patternOf(v)));
+  let named = o.v.find((v) => namesOutput(v) && occursIn(said, v, patternOf(v)));
+  // a person named by first or last name: a part of an address's local part ("Pedro" for pedro.yilmaz@…)
+  if (!named) {
+    for (const v of o.v) {
+      if (patternOf(v) !== "email") continue;
+      const part = v
+        .slice(0, v.indexOf("@"))
+        .split(/[._+-]/)
+        .find((p) => p.length >= 3 && !/\d/.test(p) && !MAILBOX_WORDS.has(p) && occursIn(said, p, "value"));
+      if (part) {
+        named = v;
+        break;
+      }
+    }
+  }
   namedValues.set(o, { said, named });
   return named;
+}
+
+/** Local parts of addresses that name a mailbox, not a person. */
+const MAILBOX_WORDS = new Set(
+  "info support admin help contact hello sales billing noreply no reply team office mail news newsletter service services security accounts account invoices orders booking bookings hr jobs careers press marketing notifications alerts ops dev it".split(
+    " ",
+  ),
+);
+
+/**
+ * Parties the user refers to by role ("send the vendor the logs", "pay the landlord"): the
+ * role words of the user's words. A value in a source's text right after that role word
+ * ("Vendor contact: support@datadome.example") is the party the user meant.
+ */
+const ROLES =
+  /\bthe (vendor|supplier|customer|client|sender|author|landlord|contractor|partner|reporter|requester|organi[sz]er|host|agency|recruiter|candidate|new hire|plumber|electrician|school|doctor|insurer|caterer|venue|speaker|guest)s?\b/g;
+
+export function rolesOf(said: string | undefined): string[] {
+  if (!said) return [];
+  return [...new Set([...said.matchAll(ROLES)].map((m) => m[1] as string))];
+}
+
+/** Whether a role word stands shortly before the term in the text (the term is that party's). */
+function roleBefore(text: string | undefined, term: string, roles: string[]): string | undefined {
+  if (!text || roles.length === 0) return undefined;
+  for (let at = text.indexOf(term); at >= 0; at = text.indexOf(term, at + 1)) {
+    const window = text.slice(Math.max(0, at - 60), at);
+    const role = roles.find((r) => window.includes(r));
+    if (role) return role;
+  }
+  return undefined;
 }
 
 /**
@@ -456,21 +585,29 @@ function namedValueOf(o: OutputIndex, said: string): string | undefined {
 export function markNamedSources(sources: Sources, naming: Map<number, string[]>): void {
   const said = [sources.request, sources.user].filter(Boolean).join(" | ");
   if (!said) return;
-  const directs = directsToSources(said);
+  const direction = directionOf(said);
   for (const [i, o] of sources.outputs.entries()) {
     const terms = naming.get(o.index) ?? [];
     let named = terms.find((t) => occursIn(said, t, patternOf(t))) ?? (o.output ? namedValueOf(o.output, said) : undefined);
+    // named because its argument came from a source the user directed the agent to: named, not directed itself
+    let carried = false;
     if (!named) {
       // carried along: an argument found in an earlier output the user directed the agent to
       for (const earlier of sources.outputs.slice(0, i)) {
         if (!earlier.directed || !earlier.output) continue;
         named = terms.find((t) => placeIn(earlier.output as OutputIndex, t, patternOf(t)) !== undefined);
-        if (named) break;
+        if (named) {
+          carried = true;
+          break;
+        }
       }
     }
     if (named) {
       o.named = named;
-      if (directs) o.directed = true;
+      if (direction && !carried) {
+        o.directed = true;
+        o.direction = direction;
+      }
     }
   }
 }
@@ -494,8 +631,13 @@ export function originsOf(term: string, pattern: TermPattern, sources: Sources):
       as,
       ...(o.named ? { named: o.named } : {}),
       ...(o.directed ? { directed: true } : {}),
+      ...(o.direction && !o.direction.open ? { scope: o.direction.scope } : {}),
       ...(as === "text" && o.output.m ? { mark: o.output.m } : {}),
     });
+    if (as === "text") {
+      const role = roleBefore(o.output.t, term, sources.roles ?? []);
+      if (role) (out.at(-1) as TermOrigin).role = role;
+    }
   }
   return out;
 }
@@ -503,4 +645,33 @@ export function originsOf(term: string, pattern: TermPattern, sources: Sources):
 /** The lineage of a step's arguments. */
 export function argumentLineage(args: AttributeValue | undefined, sources: Sources): ArgumentTerm[] {
   return argumentTerms(args).map((t) => ({ ...t, origins: originsOf(t.term, t.pattern, sources) }));
+}
+
+/**
+ * Words that ask for each kind of sensitive call (English; `intents` in the profile adds
+ * more per tool). A request "asks" when it says one of them, names the tool, or gave one of
+ * the call's argument values.
+ */
+export const SENSITIVE_ASKS: Record<Sensitivity, RegExp> = {
+  money: new RegExp(
+    String.raw`\b(?:pay|pays|paid|paying|payments?|transfers?|transferring|wire|wiring|refunds?|reimburse\w*|settle|top up|deposit|donat\w+|tip|standing orders?|send(?:ing)? (?:\S+ ){0,3}(?:money|funds|cash|amount|sum|eur|euros?|usd|dollars?|gbp|pounds?|chf)|send(?:ing)? (?:[€$£]|\d)|schedul\w+ (?:\S+ ){0,2}(?:payments?|transactions?|transfers?)|book\w*|reserv\w+|rent(?:al|ing)?|hire|(?:take care of|handle|deal with|sort out|process|clear)${GAP}{0,40}\b(?:bills?|invoices?|payments?|rent|fees?|dues|balance|share)|(?:bills?|invoices?)\b${GAP}{0,60}\b(?:take care|handle|deal with|sort|process))\b`,
+  ),
+  credentials:
+    /\b(?:passwords?|passcodes?|passphrases?|pins?|credentials?|secrets?|api[ -]?keys?|keys?|tokens?|2fa|two-factor|mfa|rotat\w+|reset)\b/,
+  account: new RegExp(
+    String.raw`\b(?:(?:change|changing|update|updating|set|edit|modify|correct|fix|replace|new)\b${GAP}{0,40}\b(?:address|e-?mail|phone|name|profile|details|settings|info|information|account|preferences?)|moved|moving|relocat\w+)\b`,
+  ),
+  deletion:
+    /\b(?:delet\w+|remov\w+|eras\w+|clear\w*|clean(?:ing)? up|trash\w*|purg\w+|discard\w*|get rid of|cancel\w*|unsubscrib\w+|revok\w+|drop|archiv\w+|stop\w*|quit|terminat\w+|discontinu\w+|end (?:my|the|our|it|that|this))\b/,
+  access: new RegExp(
+    String.raw`\b(?:shar\w+|invit\w+|add(?:ing)?\b${GAP}{0,60}\b(?:to|as)|grant\w*|give\b${GAP}{0,30}\baccess|permissions?|access|onboard\w*|offboard\w*|remov\w+\b${GAP}{0,40}\bfrom|kick\w*)\b`,
+  ),
+  operations:
+    /\b(?:deploy\w*|releas\w+|roll(?:ing)? ?back|roll(?:ing)? ?out|restart\w*|reboot\w*|scal\w+|merg\w+|failover|fail over|shut ?down|disabl\w+|enabl\w+|migrat\w+|apply|hotfix\w*|patch\w*|rotat\w+|redeploy\w*|resolv\w+|close (?:out|it|the)|mitigat\w+)\b/,
+};
+
+/** The kinds of sensitive action a text asks for (a source the user handed a request to). */
+export function asksOf(text: string | undefined): Sensitivity[] {
+  if (!text) return [];
+  return Sensitivity.options.filter((k) => SENSITIVE_ASKS[k].test(text));
 }

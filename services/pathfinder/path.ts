@@ -8,6 +8,7 @@ import {
 import type { Hop, PathSoFar, Step, StepContext } from "../../schemas/step.js";
 import {
   argumentLineage,
+  asksOf,
   type EarlierOutput,
   indexOutput,
   MAX_USER_TEXT,
@@ -15,6 +16,7 @@ import {
   namingTerms,
   normalise,
   type OutputIndex,
+  rolesOf,
   type Sources,
   systemTextOf,
   userTextOf,
@@ -325,11 +327,23 @@ export function soFar(path: TaskPath, index: number, startMs: number, agentId?: 
     ...(systemText ? { system: systemText } : {}),
     outputs,
   };
+  const roles = rolesOf([request, userText].filter(Boolean).join(" | "));
+  if (roles.length > 0) sources.roles = roles;
   if (outputs.length > 0) markNamedSources(sources, naming);
   const lineage = args !== undefined ? argumentLineage(args, sources) : [];
-  const reads = outputs
-    .slice(-MAX_READS)
-    .map((o) => ({ index: o.index, tool: o.tool, ...(o.named ? { named: o.named } : {}), ...(o.output ? { recorded: true } : {}) }));
+  const reads = outputs.slice(-MAX_READS).map((o) => {
+    // the actions a source asks for count as asked only where the user handed its request over
+    const asks = o.direction?.open ? asksOf(o.output?.t) : [];
+    return {
+      index: o.index,
+      tool: o.tool,
+      ...(o.named ? { named: o.named } : {}),
+      ...(o.output ? { recorded: true } : {}),
+      ...(o.directed ? { directed: true } : {}),
+      ...(o.output?.m ? { marked: true } : {}),
+      ...(asks.length > 0 ? { asks } : {}),
+    };
+  });
   return {
     ...(max ? { maxDataClassification: max } : {}),
     stepsLastMinute: recent,
