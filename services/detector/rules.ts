@@ -59,12 +59,12 @@ function budgetRule<Id extends string>(id: Id, confidence: number) {
 }
 
 /** A baseline rule: an alert by default (unlike the agent's history, not against its policy). */
-function anomalyRule<Id extends string>(id: Id, severity: Severity, confidence: number, oncePerTask = false) {
+function anomalyRule<Id extends string>(id: Id, severity: Severity, confidence: number, oncePerTask = false, mode: RuleMode = "alert") {
   return {
     id,
     kind: "anomaly",
     severity,
-    mode: "alert",
+    mode,
     confidence,
     ...(oncePerTask ? { oncePerTask } : {}),
     tags: {
@@ -154,9 +154,9 @@ export const RULES = {
   "provenance.unexplained_argument": {
     id: "provenance.unexplained_argument",
     kind: "provenance",
-    severity: "medium",
+    severity: "high",
     mode: "alert",
-    confidence: 0.6,
+    confidence: 0.7,
     tags: {
       owaspAgentic: ["ASI01 Agent Goal Hijack", "ASI06 Memory and Context Poisoning"],
       maestro: ["L1 Foundation Models", "L3 Agent Frameworks"],
@@ -188,13 +188,15 @@ export const RULES = {
       nistAiRmf: ["MEASURE 2.4", "MANAGE 4.1"],
     },
   },
+  // severities and modes calibrated on both evaluation sets (docs/rules.md, "Severity calibration")
   "anomaly.novel_tool": anomalyRule("anomaly.novel_tool", "medium", 0.7),
-  "anomaly.transition": anomalyRule("anomaly.transition", "low", 0.6),
+  "anomaly.transition": anomalyRule("anomaly.transition", "medium", 0.7),
   "anomaly.novel_destination": anomalyRule("anomaly.novel_destination", "medium", 0.7),
   "anomaly.novel_entity": anomalyRule("anomaly.novel_entity", "low", 0.6),
   "anomaly.tool_repeat": anomalyRule("anomaly.tool_repeat", "medium", 0.6, true),
-  "anomaly.rate": anomalyRule("anomaly.rate", "medium", 0.6, true),
-  "anomaly.path_length": anomalyRule("anomaly.path_length", "medium", 0.6, true),
+  // late by construction (a task grows past the norm after the harm) and noisy: context, not alerts
+  "anomaly.rate": anomalyRule("anomaly.rate", "low", 0.4, true, "shadow"),
+  "anomaly.path_length": anomalyRule("anomaly.path_length", "low", 0.4, true, "shadow"),
   "task.scope_changed": {
     id: "task.scope_changed",
     kind: "context_change",
