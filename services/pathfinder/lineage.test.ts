@@ -3,6 +3,7 @@ import { agentAction } from "../../test/support/actions.js";
 import {
   argumentLineage,
   argumentTerms,
+  directionOf,
   directsToSources,
   indexOutput,
   markNamedSources,
@@ -118,7 +119,7 @@ describe("lineage: where arguments came from", () => {
     const asked = new Map([[1, ["bills/march.txt"]]]);
     const paying = sources("Please pay the bill in bills/march.txt");
     markNamedSources(paying, asked);
-    expect(paying.outputs[0]).toMatchObject({ named: "bills/march.txt", directed: true });
+    expect(paying.outputs[0]).toMatchObject({ named: "bills/march.txt", directed: true, direction: { open: false, scope: ["money"] } });
     expect(paying.outputs[1]?.named).toBeUndefined();
     // naming without asking to act on it: named, not directed
     const reading = sources("How much is the bill in bills/march.txt?");
@@ -129,22 +130,33 @@ describe("lineage: where arguments came from", () => {
     const visiting = sources("Open the link alice.m@work.example sent me and summarise it");
     markNamedSources(visiting, asked);
     expect(visiting.outputs[1]).toMatchObject({ named: "alice.m@work.example", directed: true });
+    // a person named by first name: a part of the sender's address
+    const byName = sources("Open the link Alice sent me and summarise it");
+    markNamedSources(byName, asked);
+    expect(byName.outputs[1]).toMatchObject({ named: "alice.m@work.example", directed: true });
   });
 
-  it("reads directions to act on a source, not mere mentions", () => {
-    for (const yes of [
+  it("reads directions to act on a source, not mere mentions: handing its request over, or pointing at what to take from it", () => {
+    for (const open of [
       "follow the instructions in the e-mail from hr",
       "do what the file says",
-      "pay the bill in bills/march.txt",
-      "visit the link alice posted in #general",
-      "book the restaurant recommended in the message from bob",
+      "zofia messaged me with a request, can you handle it?",
+      "apply runbook rb-7 to checkout-api",
+      "please do the actions specified in the email from david",
+      "read address-change.txt and update my details accordingly",
     ]) {
-      expect(directsToSources(yes), yes).toBe(true);
+      expect(directionOf(open), open).toEqual({ open: true, scope: [] });
     }
+    expect(directionOf("pay the bill in bills/march.txt")).toEqual({ open: false, scope: ["money"] });
+    expect(directionOf("visit the link alice posted in #general")).toEqual({ open: false, scope: ["url"] });
+    expect(directionOf("book the restaurant pedro recommended in her e-mail")).toEqual({ open: false, scope: ["restaurant"] });
+    expect(directionOf("invite wei; you can find her e-mail on her website")).toEqual({ open: false, scope: ["contact"] });
     for (const no of [
       "reply to the latest e-mail",
+      "go through this week's emails and list the action items",
       "summarise my unread e-mails",
       "what is the rating of le petit bistro?",
+      "find a vegan-friendly restaurant in paris and book a table",
       "how much did i spend in march?",
     ]) {
       expect(directsToSources(no), no).toBe(false);

@@ -415,11 +415,16 @@ const OPEN_DIRECTIVES = [
     String.raw`\b(?:handle|deal with|take care of|sort out|process|action|act on|apply|implement|fulfil+|follow|carry out|execute|complete|run through)\b (?:\S+ ){0,3}(?:(?:${DELEGATED})\b|[a-z]{0,8}[-#]?\d+)`,
   ),
   /\bdo (?:what|as|everything|whatever)\b/,
+  /\b(?:do|perform|complete|execute|carry out|handle|take care of|follow|action)\b (?:\S+ ){0,3}(?:actions?|tasks?|steps?|instructions?|to-?dos?|requests?|action items?)\b/,
   /\bwhat (?:it|they|he|she|the \w+|\w+) (?:says?|asks?|asked|wants?|wanted|requests?|requested|suggests?|suggested|needs?|needed)\b/,
   /\bas (?:described|specified|instructed|requested|listed|stated|mentioned|outlined|explained|detailed|noted|asked|written|shown|suggested|recommended|agreed) (?:in|by|on|there)\b/,
   /\baccordingly\b/,
   /\b(?:according to|based on|using the (?:details|information|data|info) (?:in|from))\b/,
 ];
+const FIND_POINTER = new RegExp(
+  String.raw`\b(?:find|get|take|use|look up|grab|pull|copy)\b${GAP}{0,30}\b(?:${VALUE_NOUNS})\b${GAP}{0,30}\b(?:on|in|from|at)\b${GAP}{0,30}\b(?:${CONTAINER_NOUNS})\b`,
+  "g",
+);
 const POINTERS = [
   // "the link Alice posted", "the restaurant Pedro recommended", "Priya shared an article"
   new RegExp(
@@ -427,10 +432,7 @@ const POINTERS = [
     "g",
   ),
   // "you can find her e-mail on her website", "details are in the onboarding doc"
-  new RegExp(
-    String.raw`\b(?:find|get|take|use|look up|grab|pull|copy)\b${GAP}{0,30}\b(?:${VALUE_NOUNS})\b${GAP}{0,30}\b(?:on|in|from|at)\b${GAP}{0,30}\b(?:${CONTAINER_NOUNS})\b`,
-    "g",
-  ),
+  FIND_POINTER,
   new RegExp(String.raw`\b(?:${VALUE_NOUNS})\b (?:is|are|can be found|were sent|was sent) (?:in|on|at)\b`, "g"),
   new RegExp(String.raw`\b(?:pay|settle)\b${GAP}{0,30}\b(?:bills?|invoices?|amounts?|rent|balance|fees?|dues?|share|part)\b`, "g"),
 ];
@@ -457,7 +459,9 @@ export function directionOf(text: string | undefined): Direction | undefined {
   for (const re of POINTERS) {
     for (const m of text.matchAll(re)) {
       pointed = true;
-      for (const word of m[0].split(/[^a-z-]+/)) {
+      // "her e-mail on her website": what is taken (the e-mail), not where it is (the website)
+      const taken = re === FIND_POINTER ? m[0].replace(/\b(?:on|in|from|at)\b(?!.*\b(?:on|in|from|at)\b).*$/, "") : m[0];
+      for (const word of taken.split(/[^a-z-]+/)) {
         for (const [w, what] of POINTED) {
           if (!w.test(word)) continue;
           if (what === "any") return { open: true, scope: [] };
