@@ -130,8 +130,22 @@ function entityTerm(entity: string): { term: string; pattern: TermPattern } {
 const FIELD_NAME = /^[A-Za-z_][\w-]{0,63}$/;
 
 /** The values in a step's arguments: each field's whole value, keys that are values, and the entities inside text. */
-export function argumentTerms(args: AttributeValue | undefined): Omit<ArgumentTerm, "origins">[] {
-  const out: Omit<ArgumentTerm, "origins">[] = [];
+type Term = Omit<ArgumentTerm, "origins">;
+/** Terms by arguments object: a step's arguments are read at placement (naming) and again for its lineage. */
+const termsOf = new WeakMap<object, Term[]>();
+
+export function argumentTerms(args: AttributeValue | undefined): Term[] {
+  if (args === null || typeof args !== "object") return termsIn(args);
+  let terms = termsOf.get(args);
+  if (!terms) {
+    terms = termsIn(args);
+    termsOf.set(args, terms);
+  }
+  return terms;
+}
+
+function termsIn(args: AttributeValue | undefined): Term[] {
+  const out: Term[] = [];
   const seen = new Set<string>();
   const add = (term: string, pattern: TermPattern, path: string, as: TermPlace) => {
     const id = `${as}|${path}|${term}`;
@@ -451,8 +465,20 @@ const POINTED: [RegExp, string][] = [
   ],
 ];
 
+/** The last directions worked out (a task's steps ask again with the same words). */
+const directions = new Map<string, Direction | undefined>();
+const MAX_DIRECTIONS = 1_000;
+
 export function directionOf(text: string | undefined): Direction | undefined {
   if (!text) return undefined;
+  if (directions.has(text)) return directions.get(text);
+  const direction = directionIn(text);
+  if (directions.size >= MAX_DIRECTIONS) directions.delete(directions.keys().next().value as string);
+  directions.set(text, direction);
+  return direction;
+}
+
+function directionIn(text: string): Direction | undefined {
   if (OPEN_DIRECTIVES.some((re) => re.test(text))) return { open: true, scope: [] };
   const scope = new Set<string>();
   let pointed = false;
@@ -525,6 +551,18 @@ const namesOutput = (v: string) =>
 
 const namedValues = new WeakMap<OutputIndex, { said: string; named: string | undefined }>();
 
+const namedArguments = new WeakMap<string[], { said: string; named: string | undefined }>();
+
+/** The argument of a call the user's words name, if any (remembered per call and words: a task's steps ask again and again). */
+function namedByArguments(terms: string[], said: string): string | undefined {
+  if (terms.length === 0) return undefined;
+  const cached = namedArguments.get(terms);
+  if (cached?.said === said) return cached.named;
+  const named = terms.find((t) => occursIn(said, t, patternOf(t)));
+  namedArguments.set(terms, { said, named });
+  return named;
+}
+
 /** A value of the output the user's words name, if any (remembered per output and words: steps ask again and again). */
 function namedValueOf(o: OutputIndex, said: string): string | undefined {
   const cached = namedValues.get(o);
@@ -592,7 +630,7 @@ export function markNamedSources(sources: Sources, naming: Map<number, string[]>
   const direction = directionOf(said);
   for (const [i, o] of sources.outputs.entries()) {
     const terms = naming.get(o.index) ?? [];
-    let named = terms.find((t) => occursIn(said, t, patternOf(t))) ?? (o.output ? namedValueOf(o.output, said) : undefined);
+    let named = namedByArguments(terms, said) ?? (o.output ? namedValueOf(o.output, said) : undefined);
     // named because its argument came from a source the user directed the agent to: named, not directed itself
     let carried = false;
     if (!named) {
