@@ -292,10 +292,10 @@ export function score(
   });
 
   const breakdowns: BreakdownRow[] = [];
-  const breakdown = (by: string, valueOf: (r: RunOutcome) => string | undefined) => {
-    const values = [...new Set(malicious.flatMap((r) => valueOf(r) ?? []))].sort();
+  const breakdown = (by: string, keyOf: (r: RunOutcome) => string | undefined) => {
+    const values = [...new Set(malicious.flatMap((r) => keyOf(r) ?? []))].sort();
     for (const value of values) {
-      const rs = malicious.filter((r) => valueOf(r) === value);
+      const rs = malicious.filter((r) => keyOf(r) === value);
       const detected = rs.filter((r) => r.detected).length;
       breakdowns.push({
         by,

@@ -35,6 +35,12 @@ const lifecycleTags = {
   nistAiRmf: ["MANAGE 2.4", "GOVERN 1.4"],
 };
 
+const provenanceTags = {
+  owaspAgentic: ["ASI01 Agent Goal Hijack", "ASI06 Memory and Context Poisoning"],
+  maestro: ["L1 Foundation Models", "L3 Agent Frameworks"],
+  nistAiRmf: ["MEASURE 2.7", "MANAGE 2.4"],
+};
+
 const scopeTags = {
   owaspAgentic: ["ASI02 Tool Misuse and Exploitation", "ASI03 Identity and Privilege Abuse"],
   maestro: ["L3 Agent Frameworks", "L6 Security and Compliance"],
@@ -145,11 +151,7 @@ export const RULES = {
     severity: "high",
     mode: "enforce",
     confidence: 0.8,
-    tags: {
-      owaspAgentic: ["ASI01 Agent Goal Hijack", "ASI06 Memory and Context Poisoning"],
-      maestro: ["L1 Foundation Models", "L3 Agent Frameworks"],
-      nistAiRmf: ["MEASURE 2.7", "MANAGE 2.4"],
-    },
+    tags: provenanceTags,
   },
   "provenance.unexplained_argument": {
     id: "provenance.unexplained_argument",
@@ -157,11 +159,7 @@ export const RULES = {
     severity: "high",
     mode: "alert",
     confidence: 0.7,
-    tags: {
-      owaspAgentic: ["ASI01 Agent Goal Hijack", "ASI06 Memory and Context Poisoning"],
-      maestro: ["L1 Foundation Models", "L3 Agent Frameworks"],
-      nistAiRmf: ["MEASURE 2.7", "MANAGE 2.4"],
-    },
+    tags: provenanceTags,
   },
   "intent.unrequested_action": {
     id: "intent.unrequested_action",
