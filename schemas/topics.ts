@@ -7,6 +7,8 @@ export const TOPICS = {
   lifecycle: "agent.lifecycle",
   revocations: "agent.revocations",
   deadletter: "agent.deadletter",
+  /** Every write asked of the console API, with who asked and how it ended (schemas/audit.ts). */
+  audit: "agent.audit",
 } as const;
 
 export type TopicName = (typeof TOPICS)[keyof typeof TOPICS];

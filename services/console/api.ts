@@ -1,5 +1,4 @@
-import { createHash, timingSafeEqual } from "node:crypto";
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { Logger } from "pino";
 import { z } from "zod";
 import { ApprovalDecision, ApprovalStatus } from "../../schemas/approval.js";
@@ -13,6 +12,8 @@ import type { RevocationLedger } from "../revoker/ledger.js";
 import type { AgentQuarantine } from "../revoker/quarantine.js";
 import { createHttpServer } from "../runtime/http.js";
 import type { Metrics } from "../runtime/telemetry.js";
+import type { AuditLog } from "./audit.js";
+import { type Actor, ANONYMOUS, type Authenticator, allows, type Role } from "./auth.js";
 import { CredentialRegistrationError, type ResolvedCredential, resolveCredential, taskCredentials } from "./credentials.js";
 import type { FindingLog } from "./read-model.js";
 
@@ -31,16 +32,33 @@ export interface ApiDeps {
   metrics: Metrics;
   logger: Logger;
   ready: () => Promise<boolean>;
-  /** Bearer tokens the API requires under /api/v1 (none: open, for loopback use); a read token is good for GET only. */
-  auth?: { token: string; readToken?: string };
+  /**
+   * Who may call /api/v1 and with which role (services/console/auth.ts): static tokens, OIDC
+   * tokens. Absent, or configured with nothing: every caller is the local operator (loopback use).
+   */
+  authenticator?: Authenticator;
+  /** Where every write asked of the API is recorded, allowed or not. */
+  audit?: AuditLog;
+  now?: () => number;
 }
 
-/** Constant-time comparison of a presented token with the expected one. */
-function sameToken(presented: string, expected: string): boolean {
-  const a = createHash("sha256").update(presented).digest();
-  const b = createHash("sha256").update(expected).digest();
-  return timingSafeEqual(a, b);
+declare module "fastify" {
+  interface FastifyRequest {
+    /** The authenticated caller of an /api/v1 route (set before its handler runs). */
+    actor?: Actor;
+    /** What a write changed, in short, for its audit record. */
+    auditDetail?: Record<string, unknown>;
+  }
+  interface FastifyContextConfig {
+    /** The least role that may call the route (default: viewer for reads, admin for writes). */
+    role?: Role;
+  }
 }
+
+/** Who the ledger names as having decided: the authenticated identity. */
+const byOf = (actor: Actor) => (actor.name === actor.id ? actor.id : `${actor.name} (${actor.id})`);
+const READS = new Set(["GET", "HEAD"]);
+const routeOf = (req: FastifyRequest) => req.routeOptions.url;
 
 const Page = z.object({
   limit: z.coerce.number().int().min(1).max(500).default(50),
@@ -49,7 +67,10 @@ const Page = z.object({
 const TaskIdParam = z.object({ id: z.string().min(1).max(256) });
 const IdParam = z.object({ id: z.string().min(1).max(256) });
 const ApprovalFilter = Page.extend({ status: ApprovalStatus.optional() });
-const Lift = z.object({ by: z.string().min(1).max(200), comment: z.string().max(2_000).optional() }).strict();
+/** The actor of a decision or a lift is the caller's identity: a body cannot name one. */
+const Lift = z.object({ comment: z.string().max(2_000).optional() }).strict();
+const Decision = ApprovalDecision.omit({ by: true });
+const AuditQuery = Page.extend({ actor: z.string().min(1).max(300).optional() });
 const ScopeQuery = z.object({ agent: z.string().min(1).max(256).optional() });
 const TaskFilter = Page.extend({
   status: z.enum(TASK_STATUSES).optional(),
@@ -85,24 +106,51 @@ export function createApi(deps: ApiDeps): FastifyInstance {
     return reply.code(status).send({ error: status >= 500 ? "internal error" : err.message });
   });
 
-  // with tokens configured, every /api/v1 request carries one: the token for anything, the
-  // read token for reads only (health, readiness and metrics stay open for probes and scrapers)
-  const auth = deps.auth;
-  if (auth) {
-    app.addHook("onRequest", async (req, reply) => {
-      if (!req.url.startsWith("/api/")) return;
-      const header = req.headers.authorization ?? "";
-      const presented = header.startsWith("Bearer ") ? header.slice(7).trim() : "";
-      const read = req.method === "GET" || req.method === "HEAD";
-      if (presented !== "" && sameToken(presented, auth.token)) return;
-      if (presented !== "" && auth.readToken && sameToken(presented, auth.readToken)) {
-        if (read) return;
-        return reply.code(403).send({ error: "the read token cannot change anything; use DRIFTWATCH_API_TOKEN" });
+  // Authorization is decided on the route the router matched (not on the raw URL, whose
+  // escapes, case and slashes the router reads its own way): every /api/v1 route needs an
+  // authenticated caller with the route's role; health, readiness and metrics stay open for
+  // probes and scrapers, and a path no route matches is a 404 whoever asks.
+  const authenticator = deps.authenticator;
+  const now = deps.now ?? Date.now;
+  app.addHook("onRequest", async (req, reply) => {
+    if (!routeOf(req)?.startsWith("/api/")) return;
+    const needed = req.routeOptions.config.role ?? (READS.has(req.method) ? "viewer" : "admin");
+    const result = authenticator ? await authenticator.authenticate(req.headers.authorization) : { actor: ANONYMOUS };
+    if ("status" in result) {
+      if (result.status === 401) reply.header("www-authenticate", 'Bearer realm="driftwatch"');
+      return reply.code(result.status).send({ error: result.error });
+    }
+    req.actor = result.actor;
+    if (!allows(result.actor, needed)) {
+      return reply.code(403).send({ error: `${result.actor.name} has role ${result.actor.role}; this needs ${needed} or above` });
+    }
+  });
+
+  // every write asked of the API goes to the audit log before the answer does, allowed or not
+  const audit = deps.audit;
+  if (audit) {
+    app.addHook("onSend", async (req, reply, payload) => {
+      const route = routeOf(req);
+      if (!route?.startsWith("/api/") || READS.has(req.method)) return payload;
+      const status = reply.statusCode;
+      const actor = req.actor;
+      try {
+        await audit.append({
+          atMs: now(),
+          actor: actor
+            ? { id: actor.id, name: actor.name, role: actor.role, via: actor.via }
+            : { id: "unauthenticated", name: "unauthenticated", via: "unauthenticated" },
+          action: `${req.method} ${route}`,
+          target: Object.fromEntries(Object.entries((req.params ?? {}) as Record<string, unknown>).map(([k, v]) => [k, String(v)])),
+          outcome: status < 300 ? "ok" : status === 401 || status === 403 ? "denied" : status < 500 ? "rejected" : "error",
+          status,
+          ...(req.auditDetail ? { detail: req.auditDetail } : {}),
+          remote: req.ip,
+        });
+      } catch (err) {
+        deps.logger.error({ err, route, actor: actor?.id }, "could not write the audit record of an API write");
       }
-      return reply
-        .code(401)
-        .header("www-authenticate", 'Bearer realm="driftwatch"')
-        .send({ error: presented === "" ? "a bearer token is required (Authorization: Bearer <token>)" : "invalid token" });
+      return payload;
     });
   }
 
@@ -218,12 +266,12 @@ export function createApi(deps: ApiDeps): FastifyInstance {
 
   /**
    * Why no credential may be registered with a task any more: it ended (completed, went
-   * idle, or its access was revoked). Its lifecycle has run its course: a credential bound
+   * idle, or its access was revoked, or recorded as to be revoked). Its lifecycle has run its course: a credential bound
    * now would outlive it.
    */
   const endedReason = async (taskId: string, now: number): Promise<string | undefined> => {
     const summary = await deps.tasks.summary(taskId, now);
-    if (!summary || (summary.status !== "completed" && summary.status !== "idle" && summary.status !== "revoked")) return undefined;
+    if (!summary || (summary.status !== "completed" && summary.status !== "idle" && summary.status !== "revoked" && summary.status !== "recorded")) return undefined;
     return `task ${taskId} has ended (${summary.status}): a credential registered now would outlive it`;
   };
 
@@ -232,10 +280,11 @@ export function createApi(deps: ApiDeps): FastifyInstance {
    * platform that starts the agent, not by the agent). It may only narrow: the agent's
    * profile, the delegating task's scope, and a scope registered before.
    */
-  app.put("/api/v1/tasks/:id/scope", { bodyLimit: REGISTRATION_BODY_LIMIT }, async (req, reply) => {
+  app.put("/api/v1/tasks/:id/scope", { bodyLimit: REGISTRATION_BODY_LIMIT, config: { role: "admin" } }, async (req, reply) => {
     const { id } = TaskIdParam.parse(req.params);
     const { agent } = ScopeQuery.parse(req.query);
     const { credentials: entries, ...scope } = ScopeRegistration.parse(req.body);
+    req.auditDetail = { scope, ...(entries ? { credentials: entries.length } : {}), ...(agent ? { agent } : {}) };
     // everything is checked before anything is written: a bad credential or one bound to
     // another task registers neither the scope nor any credential
     const { resolved, problems: malformed } = resolveAll(entries ?? []);
@@ -277,10 +326,11 @@ export function createApi(deps: ApiDeps): FastifyInstance {
    * and revoked with it. All are checked first: a malformed one (422) or one bound to another
    * task (409) registers none.
    */
-  app.put("/api/v1/tasks/:id/credentials", { bodyLimit: REGISTRATION_BODY_LIMIT }, async (req, reply) => {
+  app.put("/api/v1/tasks/:id/credentials", { bodyLimit: REGISTRATION_BODY_LIMIT, config: { role: "admin" } }, async (req, reply) => {
     const { id } = TaskIdParam.parse(req.params);
     const { agent } = ScopeQuery.parse(req.query);
     const { credentials: entries } = CredentialsRegistration.parse(req.body);
+    req.auditDetail = { credentials: entries.map((c) => ({ id: c.id, store: c.store, kind: c.kind })) };
     const { resolved, problems } = resolveAll(entries);
     if (problems.length > 0) return reply.code(422).send({ error: "credentials that cannot be registered", details: problems });
     const { conflicts, known } = await boundElsewhere(id, resolved);
@@ -367,10 +417,12 @@ export function createApi(deps: ApiDeps): FastifyInstance {
     return approval ?? reply.code(404).send({ error: `no approval ${id}` });
   });
 
-  app.post("/api/v1/approvals/:id/decision", async (req, reply) => {
+  app.post("/api/v1/approvals/:id/decision", { config: { role: "responder" } }, async (req, reply) => {
     const { id } = IdParam.parse(req.params);
-    const answer = ApprovalDecision.parse(req.body);
-    const result = await deps.approvals.decide(id, answer, Date.now());
+    const asked = Decision.parse(req.body);
+    const answer = { ...asked, by: byOf(req.actor ?? ANONYMOUS) };
+    req.auditDetail = { decision: answer.decision, ...(answer.comment ? { comment: answer.comment } : {}) };
+    const result = await deps.approvals.decide(id, answer, now());
     if (result.ok) {
       deps.logger.info({ approval: id, decision: answer.decision, by: answer.by }, "approval decided");
       return result.approval;
@@ -382,13 +434,23 @@ export function createApi(deps: ApiDeps): FastifyInstance {
 
   app.get("/api/v1/quarantine", async () => ({ agents: await deps.quarantine.list() }));
 
-  app.post("/api/v1/agents/:id/quarantine/lift", async (req, reply) => {
+  app.post("/api/v1/agents/:id/quarantine/lift", { config: { role: "responder" } }, async (req, reply) => {
     const { id } = IdParam.parse(req.params);
-    const { by, comment } = Lift.parse(req.body);
+    const { comment } = Lift.parse(req.body ?? {});
+    const by = byOf(req.actor ?? ANONYMOUS);
+    if (comment) req.auditDetail = { comment };
     const lifted = await deps.quarantine.lift(id);
     if (!lifted) return reply.code(404).send({ error: `agent ${id} is not quarantined` });
     deps.logger.info({ agent: id, by, comment }, "quarantine lifted");
     return { lifted, by, ...(comment ? { comment } : {}) };
+  });
+
+  // the audit log: every write asked of the API, newest first (responders and admins)
+  app.get("/api/v1/audit", { config: { role: "responder" } }, async (req, reply) => {
+    if (!deps.audit) return reply.code(404).send({ error: "no audit log is kept here" });
+    const query = AuditQuery.parse(req.query);
+    const { records, total } = await deps.audit.list(query);
+    return { records, total, ...query };
   });
 
   return app;

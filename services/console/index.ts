@@ -10,6 +10,8 @@ import { decodeMessage } from "../runtime/decode.js";
 import { listen } from "../runtime/http.js";
 import { type RunningService, type ServiceContext, startStage } from "../runtime/service.js";
 import { createApi } from "./api.js";
+import { AuditLog } from "./audit.js";
+import { Authenticator } from "./auth.js";
 import { FindingLog } from "./read-model.js";
 
 /** console: keeps the findings read model, and serves the API over it, the task store and the revoker's ledger. */
@@ -26,6 +28,8 @@ export async function startConsole(ctx: ServiceContext): Promise<RunningService 
     },
   });
   const policy = new PolicyHolder(ctx.config.policyDir, ctx.logger);
+  const { tokens, oidc } = ctx.config.api;
+  const authenticator = new Authenticator({ tokens, ...(oidc ? { oidc } : {}) });
   const app = createApi({
     tasks: taskStoreFor(ctx.store, ctx.config.tasks),
     policy: () => policy.current,
@@ -37,15 +41,15 @@ export async function startConsole(ctx: ServiceContext): Promise<RunningService 
     metrics: ctx.metrics,
     logger: ctx.logger,
     ready: async () => (await ctx.store.ping()) && (await ctx.bus.ready()),
-    ...(ctx.config.api.token
-      ? { auth: { token: ctx.config.api.token, ...(ctx.config.api.readToken ? { readToken: ctx.config.api.readToken } : {}) } }
-      : {}),
+    authenticator,
+    audit: new AuditLog(ctx.store, ctx.bus, topicName(ctx.config.topicPrefix, TOPICS.audit)),
+    now: () => ctx.clock.now(),
   });
   const loopback = ["127.0.0.1", "::1", "localhost"].includes(ctx.config.api.host);
-  if (!ctx.config.api.token && !loopback)
+  if (!authenticator.enabled && !loopback)
     ctx.logger.warn(
       { host: ctx.config.api.host },
-      "the console API is listening beyond loopback without a token: anyone who can reach it can register scopes, decide approvals and lift quarantines (set DRIFTWATCH_API_TOKEN)",
+      "the console API is listening beyond loopback without authentication: anyone who can reach it can register scopes, decide approvals and lift quarantines (set DRIFTWATCH_API_TOKEN, DRIFTWATCH_API_TOKENS_FILE or DRIFTWATCH_API_OIDC_*)",
     );
   const url = await listen(app, ctx.config.api.host, ctx.config.api.port);
   ctx.logger.info({ url: `${url}/api/v1/` }, "console API listening");
