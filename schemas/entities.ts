@@ -19,9 +19,17 @@ const FILE_EXTENSIONS = new Set(
   ),
 );
 
-const PATTERNS: { re: RegExp; norm: (m: string) => string | undefined }[] = [
-  { re: /[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}/g, norm: (m) => m.toLowerCase() },
+/*
+ * Every pattern does bounded work per position: a tool payload is up to 16 KB of text a
+ * client chose, and a pattern that tries an unbounded run from every position of a long run
+ * (`[…]+@` on 16 KB without an `@`) costs a second of CPU per value. Hence the local part of
+ * an e-mail address at most 64 characters (RFC 5321's limit) and a domain at most 16 labels.
+ */
+const PATTERNS: { re: RegExp; norm: (m: string) => string | undefined; needs?: string }[] = [
+  // `needs`: text without it cannot match (and is not searched)
+  { re: /[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]+\.[A-Za-z]{2,}/g, norm: (m) => m.toLowerCase(), needs: "@" },
   {
+    needs: "://",
     re: /https?:\/\/[^\s"'<>]+/g,
     norm: (m) => {
       try {
@@ -33,13 +41,13 @@ const PATTERNS: { re: RegExp; norm: (m: string) => string | undefined }[] = [
   },
   {
     // a domain, not the local part of an e-mail address, nor a file name (`notes.md`, `package.json`)
-    re: /\b(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,24}\b(?![@\w-])/gi,
+    re: /\b(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.){1,16}[a-z]{2,24}\b(?![@\w-])/gi,
     norm: (m) => (FILE_EXTENSIONS.has(m.slice(m.lastIndexOf(".") + 1).toLowerCase()) ? undefined : m.toLowerCase()),
   },
   { re: /\b[A-Z]{2}\d{2}[A-Z0-9]{11,30}\b/g, norm: (m) => m },
   // an IBAN written in groups of four, as people write them (`DE89 3704 0044 0532 0130 00`)
   { re: /\b[A-Z]{2}\d{2}(?: [A-Z0-9]{4}){2,7}(?: [A-Z0-9]{1,4})?\b/g, norm: (m) => m.replace(/ /g, "") },
-  { re: /\+\d[\d\s().-]{7,}\d/g, norm: (m) => `+${m.replace(/\D/g, "")}` },
+  { re: /\+\d[\d\s().-]{7,}\d/g, norm: (m) => `+${m.replace(/\D/g, "")}`, needs: "+" },
   { re: /\b\d{8,}\b/g, norm: (m) => m },
   { re: /\b(?:file|doc|att)[-_][A-Za-z0-9]{4,}\b/gi, norm: (m) => m.toLowerCase() },
 ];
@@ -55,7 +63,8 @@ export function entitiesOf(value: AttributeValue | undefined): string[] {
     }
     if (typeof v === "boolean") return;
     if (typeof v === "string") {
-      for (const { re, norm } of PATTERNS) {
+      for (const { re, norm, needs } of PATTERNS) {
+        if (needs !== undefined && !v.includes(needs)) continue;
         for (const m of v.matchAll(re)) {
           const e = norm(m[0]);
           if (e) out.add(e);
