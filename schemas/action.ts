@@ -113,5 +113,22 @@ export const AgentAction = z.object({
   /** Span and resource attributes as received (resource first, span wins). */
   attributes: Attributes,
   receivedAtMs: z.number().nonnegative(),
+  /**
+   * Who sent the span, as the gateway authenticated it and ingest verified its signature
+   * (schemas/ingest-identity.ts); absent for traffic no gateway vouched for (a Collector
+   * writing to the topic directly).
+   */
+  sender: z.object({ name: z.string(), via: z.enum(["token", "jwt-svid"]), spiffeId: z.string().optional() }).optional(),
+  /**
+   * The span speaks for an agent or workload its sender's credential does not name: it is
+   * recorded and flagged (`ingest.identity_mismatch`), and trusted for nothing (it completes no
+   * task, binds no credential, declares no scope or objective, vouches for no value).
+   */
+  identityMismatch: z
+    .object({
+      claimed: z.object({ agentId: z.string().optional(), spiffeId: z.string().optional() }),
+      allowed: z.object({ agentIds: z.array(z.string()), spiffeIds: z.array(z.string()) }),
+    })
+    .optional(),
 });
 export type AgentAction = z.infer<typeof AgentAction>;

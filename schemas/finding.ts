@@ -10,7 +10,8 @@ export type RuleMode = z.infer<typeof RuleMode>;
 /**
  * `context_change`: the task's scope, objective or environment changed while it ran;
  * `credential_reuse`: a credential bound to one task was used on another;
- * `intent`: a sensitive action the user's request never asked for.
+ * `intent`: a sensitive action the user's request never asked for;
+ * `identity`: a span speaks for an agent its sender's credential does not name.
  */
 export const FindingKind = z.enum([
   "out_of_scope",
@@ -22,6 +23,7 @@ export const FindingKind = z.enum([
   "context_change",
   "credential_reuse",
   "intent",
+  "identity",
 ]);
 export type FindingKind = z.infer<typeof FindingKind>;
 

@@ -1,3 +1,4 @@
+import type { ToolEffect } from "../../schemas/action.js";
 import type { ArgumentTerm } from "../../schemas/lineage.js";
 import type { AgentProfile, ArgumentKind, ToolGrant } from "../../schemas/policy.js";
 import type { Step } from "../../schemas/step.js";
@@ -10,6 +11,21 @@ import type { Step } from "../../schemas/step.js";
 
 export const grantOf = (profile: AgentProfile | undefined, tool: string | undefined): ToolGrant | undefined =>
   tool === undefined ? undefined : profile?.tools.find((t) => t.name === tool);
+
+/**
+ * What a step does, failing closed: the profile's grant decides (an agent's own span cannot
+ * talk its way out of egress by calling it a read); the span's `agent.tool.effect` counts only
+ * where the grant says nothing; and a tool the profile marks sensitive, whose effect nobody
+ * says, counts as the worst the profile allows (egress where it allows any, else a write).
+ */
+export function effectOf(step: Step, profile: AgentProfile | undefined): ToolEffect | undefined {
+  const grant = grantOf(profile, step.tool?.name);
+  if (grant?.effect) return grant.effect;
+  if (step.effect) return step.effect;
+  if (grant?.sensitive && profile)
+    return profile.egress.length > 0 || profile.tools.some((t) => t.effect === "egress") ? "egress" : "write";
+  return undefined;
+}
 
 /** The argument's name: its path's last segment (`event.location` → `location`). */
 const lastSegment = (path: string) => path.slice(path.lastIndexOf(".") + 1).toLowerCase();

@@ -26,6 +26,7 @@ const VIOLATIONS: ReadonlySet<FindingKind> = new Set([
   "flow",
   "provenance",
   "intent",
+  "identity",
   "post_revocation",
   "credential_reuse",
 ]);

@@ -80,6 +80,8 @@ export function lifecycleOf(
   step: Step,
   ctx: { policy: Policy; binding?: CredentialBinding; silenced?: boolean; now: number },
 ): LifecycleOutcome {
+  // a span its sender may not send (ingest.identity_mismatch) changes nothing of its task's lifecycle
+  if (step.identityMismatch) return { events: [], findings: [] };
   const profile = profileFor(ctx.policy, step.agent);
   const settings = lifecycleSettings(profile);
   // a reused credential is protected as its owner's profile says (the agent whose task it was issued for)

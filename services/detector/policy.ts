@@ -139,6 +139,9 @@ export function loadPolicy(path: string): Policy {
   return { version: hash.digest("hex").slice(0, 12), profiles, rules, redaction, responses, files };
 }
 
+/** Whether a SPIFFE id matches a pattern (`*` within one path segment, `**` across segments). */
+export const spiffeMatches = (pattern: string, id: string): boolean => globToRegExp(pattern).test(id);
+
 /** SPIFFE id patterns: `*` matches within one path segment, `**` across segments. */
 function globToRegExp(pattern: string): RegExp {
   const escaped = pattern

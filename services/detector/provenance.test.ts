@@ -46,7 +46,7 @@ describe("provenance.untrusted_argument", () => {
         tools: [
           { name: "web.fetch", effect: "read", output: "untrusted" },
           { name: "crm.read", effect: "read" },
-          { name: "email.send", effect: "egress" },
+          { name: "email.send", effect: "egress", arguments: { to: "recipient" } },
           { name: "payments.transfer", effect: "write" },
         ],
         dataCeiling: "confidential",

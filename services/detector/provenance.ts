@@ -2,7 +2,7 @@ import type { ArgumentTerm, TermOrigin } from "../../schemas/lineage.js";
 import type { AgentProfile, ArgumentKind, Sensitivity, ToolGrant } from "../../schemas/policy.js";
 import type { Step } from "../../schemas/step.js";
 import { normalise, SENSITIVE_ASKS } from "../pathfinder/lineage.js";
-import { grantOf, isOwnIdentity, kindOf } from "./arguments.js";
+import { effectOf, grantOf, isOwnIdentity, kindOf } from "./arguments.js";
 import type { Hit } from "./rules.js";
 
 /**
@@ -126,7 +126,7 @@ export function provenanceHits(step: Step, profile: AgentProfile): Hit[] {
   const terms = step.before?.arguments;
   if (!step.tool || !terms || terms.length === 0) return [];
   const grant = grantOf(profile, step.tool.name);
-  const effect = step.effect ?? grant?.effect;
+  const effect = effectOf(step, profile);
   // a read is judged only by where it goes: a URL an injected instruction gave (a page to visit, a query to leak through)
   const judged = effect === "write" || effect === "egress" || grant?.sensitive !== undefined;
   if (!judged && effect !== "read" && effect !== undefined) return [];

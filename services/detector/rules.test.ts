@@ -258,17 +258,13 @@ describe("evaluateStep: scope.egress", () => {
     expect(findings[0]?.evidence.observed).toEqual({ destination: "evilstripe.com", from: "span" });
   });
 
-  it("takes the effect from the profile's tool grant when the span has none, and the span's effect wins when set", () => {
+  it("takes the effect from the profile's tool grant, whatever the span says (fail closed); the span's only where the grant has none", () => {
     // email.send is granted with effect egress: no effect on the span, still an egress check
     expect(evaluateStep(egress({ address: "exfil.example" }), ctx()).map((f) => f.ruleId)).toEqual(["scope.egress"]);
-    // invoices.read is a read grant: a destination alone does not make it egress
-    expect(evaluateStep(step({ destination: { address: "exfil.example" } }), ctx())).toEqual([]);
-    // ... unless the span says it is
-    expect(evaluateStep(step({ destination: { address: "exfil.example" }, effect: "egress" }), ctx()).map((f) => f.ruleId)).toEqual([
-      "scope.egress",
-    ]);
-    // and a span that says "read" is not judged as egress
-    expect(evaluateStep(egress({ address: "exfil.example" }, { effect: "read" }), ctx())).toEqual([]);
+    // a span that calls it a read does not escape the egress check
+    expect(evaluateStep(egress({ address: "exfil.example" }, { effect: "read" }), ctx()).map((f) => f.ruleId)).toEqual(["scope.egress"]);
+    // invoices.read is a read grant: a span calling it egress changes nothing either
+    expect(evaluateStep(step({ destination: { address: "exfil.example" }, effect: "egress" }), ctx())).toEqual([]);
   });
 
   it("a declared egress list narrows the profile's and never widens it", () => {
@@ -312,8 +308,31 @@ describe("evaluateStep: scope.egress", () => {
     expect(evaluateStep(s("x.de.eu.acme.example"), ctx({ policy, scope: narrower })).map((f) => f.ruleId)).toEqual(["scope.egress"]);
   });
 
-  it("an egress step with no destination is not judged on egress", () => {
-    expect(evaluateStep(step({ tool: { name: "email.send" } }), ctx())).toEqual([]);
+  it("counts a sensitive tool whose effect nobody gives as the worst the profile allows", () => {
+    const unsure = policyWith([
+      {
+        id: "billing",
+        match: { agentIds: ["billing-agent"] },
+        tools: [
+          { name: "invoices.read", effect: "read" },
+          { name: "payouts.run", sensitive: "money" },
+        ],
+        egress: ["smtp.acme.example"],
+      },
+    ]);
+    const run = (over: Parameters<typeof step>[0]) =>
+      evaluateStep(step({ tool: { name: "payouts.run" }, ...over }), ctx({ policy: unsure }));
+    // the profile allows egress somewhere, so an unknown effect is an egress: judged by where it goes
+    expect(run({ destination: { address: "payouts.evil.example" } }).map((f) => f.ruleId)).toContain("scope.egress");
+    expect(run({ destination: { address: "smtp.acme.example" } }).map((f) => f.ruleId)).not.toContain("scope.egress");
+  });
+
+  it("refuses an egress whose destination nothing tells (fail closed), unless the allowlist allows anywhere", () => {
+    const blind = evaluateStep(step({ tool: { name: "email.send" } }), ctx());
+    expect(blind.map((f) => f.ruleId)).toEqual(["scope.egress"]);
+    expect(blind[0]?.evidence.observed).toEqual({ destination: null });
+    const anywhere = { ...shipped, profiles: shipped.profiles.map((p) => ({ ...p, egress: ["*"] })) };
+    expect(evaluateStep(step({ tool: { name: "email.send" } }), ctx({ policy: anywhere }))).toEqual([]);
   });
 });
 

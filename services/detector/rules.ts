@@ -3,9 +3,9 @@ import { DATA_CLASSIFICATIONS, type DataClassification, type TaskScope } from ".
 import type { Finding, FindingKind, RuleMode, Severity } from "../../schemas/finding.js";
 import type { AgentProfile } from "../../schemas/policy.js";
 import type { Step } from "../../schemas/step.js";
-import { destinationAllowed, destinationsOf, grantOf } from "./arguments.js";
+import { destinationAllowed, destinationsOf, effectOf, grantOf } from "./arguments.js";
 import { anomalyHits, type Baseline, baselineSettings, hostOf } from "./baseline.js";
-import { type Policy, profileFor } from "./policy.js";
+import { type Policy, profileFor, spiffeMatches } from "./policy.js";
 import { intentHits, provenanceHits } from "./provenance.js";
 
 /**
@@ -171,6 +171,18 @@ export const RULES = {
       owaspAgentic: ["ASI01 Agent Goal Hijack", "ASI02 Tool Misuse and Exploitation"],
       maestro: ["L3 Agent Frameworks", "L6 Security and Compliance"],
       nistAiRmf: ["MEASURE 2.7", "MANAGE 2.4"],
+    },
+  },
+  "ingest.identity_mismatch": {
+    id: "ingest.identity_mismatch",
+    kind: "identity",
+    severity: "high",
+    mode: "alert",
+    confidence: 0.95,
+    tags: {
+      owaspAgentic: ["ASI03 Identity and Privilege Abuse", "ASI07 Insecure Inter-Agent Communication"],
+      maestro: ["L6 Security and Compliance", "L7 Agent Ecosystem"],
+      nistAiRmf: ["MANAGE 2.4", "GOVERN 1.6"],
     },
   },
   "task.telemetry_silence": {
@@ -372,11 +384,19 @@ function scopeHits(step: Step, profile: AgentProfile, ctx: { scope?: TaskScope }
       expected: { environments },
     });
   }
-  const effect = step.effect ?? grant?.effect;
-  if (effect === "egress") {
+  if (effectOf(step, profile) === "egress") {
     const allowed = narrowedEgress(profile.egress, ctx.scope?.egress);
-    const refused = destinationsOf(step, grant, hostOf(step)).find((d) => !destinationAllowed(d, allowed));
-    if (refused) {
+    const destinations = destinationsOf(step, grant, hostOf(step));
+    const refused = destinations.find((d) => !destinationAllowed(d, allowed));
+    // an egress whose destination nothing tells cannot be checked: refused, unless anywhere is allowed
+    if (destinations.length === 0 && !allowed.includes("*")) {
+      hits.push({
+        rule: "scope.egress",
+        explanation: `${agent} sent data out (${step.tool?.name ?? step.name}) without saying where: no server.address or url.full on the span, no recipient or URL argument the profile declares. An egress whose destination cannot be checked against the allowlist is refused.`,
+        observed: { destination: null },
+        expected: { egress: allowed, destinationFrom: ["server.address", "url.full", "an argument declared recipient or url"] },
+      });
+    } else if (refused) {
       const to = refused.email ?? refused.host;
       hits.push({
         rule: "scope.egress",
@@ -444,10 +464,20 @@ function flowHits(step: Step, profile: AgentProfile): Hit[] {
   const touched = touchedBefore(step, profile);
   if (!touched) return [];
   const grant = grantOf(profile, step.tool?.name);
-  if ((step.effect ?? grant?.effect) !== "egress") return [];
+  if (effectOf(step, profile) !== "egress") return [];
   const destinations = destinationsOf(step, grant, hostOf(step));
   for (const flow of profile.flows) {
     if (rank(touched) < rank(flow.after)) continue;
+    if (destinations.length === 0 && !flow.egress.includes("*")) {
+      return [
+        {
+          rule: "flow.egress_after_sensitive_read",
+          explanation: `${step.agent.id ?? "The agent"} sent data out (${step.tool?.name ?? step.name}) after the task read ${touched} data, without saying where; after ${flow.after} data its egress may go only to ${flow.egress.join(", ") || "nowhere"}, and a destination that cannot be checked is refused.`,
+          observed: { destination: null, dataTouchedBefore: touched },
+          expected: { after: flow.after, egress: flow.egress },
+        },
+      ];
+    }
     const refused = destinations.find((d) => !destinationAllowed(d, flow.egress));
     if (!refused) continue;
     const to = refused.email ?? refused.host;
@@ -491,10 +521,43 @@ function delegationHit(step: Step, ctx: StepContext): Hit | undefined {
   return undefined;
 }
 
+/**
+ * A span may speak only for the workload its sender's credential names (docs/trust-model.md).
+ * Ingest checks the credential's own list (`identityMismatch`); here the policy: a sender whose
+ * credential proves a SPIFFE id may not speak for an agent whose profile matches other SPIFFE ids.
+ */
+function identityHit(step: Step, policy: Policy): Hit | undefined {
+  const agent = step.agent.id ?? step.agent.spiffeId ?? "an agent";
+  if (step.identityMismatch) {
+    const { claimed, allowed } = step.identityMismatch;
+    return {
+      rule: "ingest.identity_mismatch",
+      explanation: `A span sent by ${step.sender?.name ?? "an authenticated sender"} speaks for ${[claimed.agentId, claimed.spiffeId].filter(Boolean).join(" / ")}, which its credential does not name (it may speak for ${[...allowed.agentIds, ...allowed.spiffeIds].join(", ") || "no agent"}): the span is recorded but trusted for nothing.`,
+      observed: { sender: step.sender, claimed },
+      expected: { allowed },
+    };
+  }
+  const proven = step.sender?.spiffeId;
+  if (!proven || !step.agent.id) return undefined;
+  const byAgent = policy.profiles.find((p) => p.match.agentIds.includes(step.agent.id as string));
+  if (!byAgent || byAgent.match.spiffeIds.length === 0 || byAgent.match.spiffeIds.some((p) => spiffeMatches(p, proven))) return undefined;
+  return {
+    rule: "ingest.identity_mismatch",
+    explanation: `A span sent with the credential of ${proven} speaks for ${agent}, whose profile "${byAgent.id}" covers other workloads (${byAgent.match.spiffeIds.join(", ")}): it is judged by the profile its credential proves, not the one it claims.`,
+    observed: { sender: step.sender, claimed: { agentId: step.agent.id } },
+    expected: { profile: byAgent.id, spiffeIds: byAgent.match.spiffeIds },
+  };
+}
+
 /** Evaluates every rule on one step. Pure: the same step and context give the same findings. */
 export function evaluateStep(step: Step, ctx: StepContext): Finding[] {
   const hits: Hit[] = [];
-  const profile = profileFor(ctx.policy, step.agent);
+  const identity = identityHit(step, ctx.policy);
+  if (identity) hits.push(identity);
+  // a span whose claim its sender cannot back is judged by what the sender proved (fail closed)
+  const profile = identity
+    ? profileFor(ctx.policy, step.sender?.spiffeId ? { spiffeId: step.sender.spiffeId } : {})
+    : profileFor(ctx.policy, step.agent);
   if (ctx.revokedAtMs !== undefined && step.startTimeMs >= ctx.revokedAtMs) {
     hits.push({
       rule: "task.post_revocation",
@@ -544,11 +607,10 @@ export function evaluateStep(step: Step, ctx: StepContext): Finding[] {
     );
   }
   if (ctx.baseline) {
-    const grant = step.tool ? profile?.tools.find((t) => t.name === step.tool?.name) : undefined;
     const flagged = (rule: RuleId) => hits.some((h) => h.rule === rule);
     hits.push(
       ...anomalyHits(step, ctx.baseline, baselineSettings(profile), {
-        effect: step.effect ?? grant?.effect,
+        effect: effectOf(step, profile),
         // a value a policy rule flags on this step is not also reported as new
         skip: { tool: flagged("scope.tool"), destination: flagged("scope.egress") || flagged("flow.egress_after_sensitive_read") },
       }),

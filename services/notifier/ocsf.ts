@@ -31,6 +31,7 @@ const ANALYTIC_TYPE: Record<FindingKind, { id: number; caption: string }> = {
   context_change: { id: 1, caption: "Rule" },
   credential_reuse: { id: 1, caption: "Rule" },
   intent: { id: 1, caption: "Rule" },
+  identity: { id: 1, caption: "Rule" },
   anomaly: { id: 3, caption: "Statistical" },
 };
 

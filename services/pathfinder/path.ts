@@ -166,7 +166,8 @@ function insertionPoint(order: OrderEntry[], entry: OrderEntry): number {
 
 /** A span of the task's own root: an agent invocation with no parent, or the first span of a delegate. */
 export function isTaskRoot(a: AgentAction): boolean {
-  return a.operation === "invoke_agent" && (a.parentSpanId === undefined || a.parentTaskId !== undefined);
+  // a span its sender may not send (schemas/action.ts identityMismatch) ends no task
+  return a.operation === "invoke_agent" && (a.parentSpanId === undefined || a.parentTaskId !== undefined) && !a.identityMismatch;
 }
 
 export function facetsOf(a: AgentAction): string[] {
@@ -445,16 +446,19 @@ export function placeActions(path: TaskPath, actions: AgentAction[], options: Pl
     path.ids.add(entry.id);
     const info: SpanInfo = { depth: depth.get(action.spanId) ?? 0, start: action.startTimeMs };
     if (action.dataClassification) info.data = action.dataClassification;
+    // a span its sender may not send is in the path, but nothing it says is a source: not its
+    // output, not the user's or system's words it claims
+    const trusted = !action.identityMismatch;
     if (action.tool) {
       info.tool = action.tool.name;
-      const src = indexOutput(action.tool.result);
+      const src = trusted ? indexOutput(action.tool.result) : undefined;
       if (src) info.src = src;
       const asks = namingTerms(action.tool.arguments);
       if (asks) info.asks = asks;
     }
-    const said = userTextOf(action);
+    const said = trusted ? userTextOf(action) : undefined;
     if (said) info.said = said;
-    const sys = systemTextOf(action);
+    const sys = trusted ? systemTextOf(action) : undefined;
     if (sys) info.sys = sys;
     const host = (action.destination?.address ?? hostOf(action.destination?.url))?.toLowerCase();
     if (host) info.host = host;
@@ -530,6 +534,9 @@ function updateFacts(path: TaskPath, fresh: AgentAction[], placement: Placement,
   for (const a of byStart) {
     facts.firstSeenMs = Math.min(facts.firstSeenMs, a.receivedAtMs);
     facts.lastSeenMs = Math.max(facts.lastSeenMs, a.receivedAtMs);
+    // a span its sender may not send is timed, but says nothing of who the task is or what it
+    // may do, and binds no credential
+    if (a.identityMismatch) continue;
     facts.startMs = Math.min(facts.startMs, a.startTimeMs);
     facts.endMs = Math.max(facts.endMs, a.endTimeMs);
     facts.maxStartMs = Math.max(facts.maxStartMs, a.startTimeMs);
