@@ -7,6 +7,7 @@ import { recordActions } from "../pathfinder/pathfinder.js";
 import { TaskStore } from "../pathfinder/task-store.js";
 import { Approvals } from "../revoker/approvals.js";
 import type { CredentialStore, RevocationOutcome, RevocationRequest } from "../revoker/credential-stores/credential-store.js";
+import { RecordOnlyCredentialStore } from "../revoker/credential-stores/record-only.js";
 import { CredentialStores } from "../revoker/credential-stores/stores.js";
 import { claimKey, RevocationLedger } from "../revoker/ledger.js";
 import { LifecycleResponder } from "../revoker/lifecycle.js";
@@ -487,6 +488,34 @@ describe("GET /api/v1/tasks/:id/credentials", () => {
     const [c] = await credentialsOf("t-span-bad");
     expect(c).toMatchObject({ credentialId: "vault:lease:", store: "vault", source: "span", status: "active" });
     expect(c?.referenceError).toMatch(/the Vault lease is empty/);
+  });
+
+  it("shows a revocation that no credential store took as recorded, on the credential and on the task, never as revoked", async () => {
+    const recordOnly = new Responder({
+      tasks,
+      store,
+      stores: new CredentialStores({ default: new RecordOnlyCredentialStore() }),
+      ledger,
+      approvals: new Approvals(store),
+      quarantine: new AgentQuarantine(store),
+      policy: () => policy,
+      minSeverity: "high",
+      now: () => clock.now,
+      random: () => 0.5,
+    });
+    await recordActions(tasks, [act("t-recorded", { credentialId: "plain-key-1" })]);
+    await recordOnly.revokeTask("t-recorded", {
+      findingId: "f-rec",
+      trigger: "finding",
+      decidedBy: "policy:test",
+      dryRun: false,
+      triggeredAtMs: clock.now,
+    } as Cause);
+    expect((await credentialsOf("t-recorded")).map((c) => [c.credentialId, c.status])).toEqual([["plain-key-1", "recorded"]]);
+    const task = await app.inject({ method: "GET", url: "/api/v1/tasks/t-recorded" });
+    expect(task.json()).toMatchObject({ task: { status: "recorded" } });
+    const listed = await app.inject({ method: "GET", url: "/api/v1/tasks?status=recorded" });
+    expect((listed.json() as { tasks: { taskId: string }[] }).tasks.map((t) => t.taskId)).toContain("t-recorded");
   });
 
   it("answers 404 for a task with neither steps nor credentials; registered credentials make a task known before it runs", async () => {

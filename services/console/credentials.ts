@@ -97,10 +97,11 @@ export function resolveCredential(c: CredentialRegistration): ResolvedCredential
  * - `active`: in force as far as Driftwatch knows (a dry run leaves it so: see `dryRun`);
  * - `expired`: its registered expiry has passed, and nothing revoked it;
  * - `revoking`: a revoker is at it, or it failed and is tried again later;
- * - `revoked`: the credential store said so (2xx), or, with no store configured, the revocation was recorded;
+ * - `revoked`: the credential store said so (2xx);
+ * - `recorded`: a revocation was decided, but no credential store is configured for it: it may still work;
  * - `revocation_failed`: given up after the last attempt, or refused (dead-lettered and alerted).
  */
-export type CredentialStatus = "active" | "expired" | "suspended" | "revoking" | "revoked" | "revocation_failed";
+export type CredentialStatus = "active" | "expired" | "suspended" | "revoking" | "revoked" | "recorded" | "revocation_failed";
 
 /** The revocation of a credential, as the console shows it. */
 export interface RevocationView {
@@ -176,8 +177,9 @@ function statusOf(
 ) {
   switch (revocation?.status) {
     case "revoked":
-    case "recorded":
       return "revoked";
+    case "recorded":
+      return "recorded";
     case "dead_lettered":
       return "revocation_failed";
     case "failed":

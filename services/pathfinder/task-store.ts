@@ -21,8 +21,9 @@ import { emptyPath, type Placement, type SpanInfo, stepOf, type TaskFacts, type 
  * another task), and the indexes `tasks:all`, `tasks:open`, `tasks:completed`, `tasks:revoked`,
  * `tasks:agent:<id>` (sorted by last activity; revoked by time of revocation).
  */
-export type TaskStatus = TaskPhase | "idle" | "revoked";
-export const TASK_STATUSES = ["started", "active", "idle", "completed", "revoked"] as const satisfies readonly TaskStatus[];
+/** `revoked`: a response revoked its credentials; `recorded`: one decided to, but no credential store took it. */
+export type TaskStatus = TaskPhase | "idle" | "revoked" | "recorded";
+export const TASK_STATUSES = ["started", "active", "idle", "completed", "revoked", "recorded"] as const satisfies readonly TaskStatus[];
 
 export interface TaskSummary {
   taskId: string;
@@ -55,6 +56,12 @@ export interface TaskSummary {
 export interface Revoked {
   atMs: number;
   findingId: string;
+  /**
+   * The revocation was decided but no credential store took it: every credential's revocation
+   * was only recorded (no store configured). The task shows as `recorded`, not `revoked`: its
+   * credentials may still work.
+   */
+  recordedOnly?: boolean;
 }
 
 export interface TaskQuery {
@@ -396,7 +403,9 @@ export class TaskStore {
     }
     for (const l of Object.values(lists)) l.sort();
     const status: TaskStatus = revoked
-      ? "revoked"
+      ? revoked.recordedOnly
+        ? "recorded"
+        : "revoked"
       : facts.phase === "completed"
         ? "completed"
         : nowMs - facts.lastSeenMs > this.idleMs
@@ -495,6 +504,13 @@ export class TaskStore {
     return (await this.revoked(taskId)) ?? mark;
   }
 
+  /** Notes that the task's revocation was only recorded: no credential store took any of it. */
+  async noteRecordedOnly(taskId: string): Promise<void> {
+    const mark = await this.revoked(taskId);
+    if (mark && !mark.recordedOnly)
+      await this.store.set(taskKey(taskId, "revoked"), JSON.stringify({ ...mark, recordedOnly: true }), { ttlMs: this.ttlMs });
+  }
+
   async revoked(taskId: string): Promise<Revoked | undefined> {
     const raw = await this.store.get(taskKey(taskId, "revoked"));
     return raw ? (JSON.parse(raw) as Revoked) : undefined;
@@ -508,9 +524,17 @@ export class TaskStore {
     const { status, agentId } = query;
     const min = query.fromMs ?? Number.NEGATIVE_INFINITY;
     const max = query.toMs ?? Number.POSITIVE_INFINITY;
-    const index = agentId ? byAgent(agentId) : status === "completed" ? COMPLETED : status === "revoked" ? REVOKED : status ? OPEN : ALL;
+    const index = agentId
+      ? byAgent(agentId)
+      : status === "completed"
+        ? COMPLETED
+        : status === "revoked" || status === "recorded"
+          ? REVOKED
+          : status
+            ? OPEN
+            : ALL;
     // a completed task may since have been revoked (its status is then "revoked"): completed is checked
-    const exact = !agentId && (status === undefined || status === "revoked");
+    const exact = !agentId && status === undefined;
     if (exact) {
       const page = await this.store.sortedRangeByScore(index, { min, max, offset: query.offset, limit: query.limit, reverse: true });
       const total = min === Number.NEGATIVE_INFINITY && max === Number.POSITIVE_INFINITY ? await this.store.sortedCount(index) : undefined;

@@ -359,8 +359,9 @@ describe("revoker with a webhook credential store", () => {
     const letter = DeadLetter.parse(out.deadLetters[0]);
     expect(letter).toMatchObject({ stage: "revoker", source: { topic: "agent.findings", partition: 0 } });
     expect(letter.reason).toMatch(/revocation of lease-a \(task task-1\) at webhook failed/);
-    expect(JSON.parse(Buffer.from(letter.raw, "base64").toString())).toMatchObject({
+    expect(letter.record).toMatchObject({
       request: { credentialId: "lease-a", taskId: "task-1" },
+      revocation: { status: "dead_lettered" },
     });
     // nothing more
     clock += 60_000;
@@ -465,7 +466,7 @@ describe("revoker with a webhook credential store", () => {
 });
 
 describe("revoker with no credential store configured", () => {
-  it("records the revocation (status recorded) once per credential and marks the task", async () => {
+  it("records the revocation (status recorded) once per credential and marks the task as recorded, not revoked", async () => {
     const store = new MemoryStore();
     const tasks = new TaskStore(store);
     let clock = T0;
@@ -491,7 +492,9 @@ describe("revoker with no credential store configured", () => {
     expect(again.map((r) => [r.id, r.requestedAtMs, r.findingId]).sort()).toEqual(
       first.map((r) => [r.id, r.requestedAtMs, r.findingId]).sort(),
     );
-    expect(await tasks.revoked("task-1")).toEqual({ atMs: T0, findingId: "f-1" });
+    expect(await tasks.revoked("task-1")).toEqual({ atMs: T0, findingId: "f-1", recordedOnly: true });
+    // the task and its credentials show what happened: decided, not done
+    expect((await tasks.summary("task-1", T0 + 10_000))?.status).toBe("recorded");
     await store.close();
   });
 });

@@ -161,7 +161,11 @@ export class Responder {
   /** Marks the task revoked (later steps are findings) and revokes every credential bound to it. */
   async revokeTask(taskId: string, cause: Cause): Promise<ResponseOutput> {
     if (!cause.dryRun) await this.deps.tasks.markRevoked(taskId, { atMs: this.now(), findingId: cause.findingId });
-    return this.revokeCredentials(taskId, await this.deps.tasks.credentials(taskId), cause);
+    const output = await this.revokeCredentials(taskId, await this.deps.tasks.credentials(taskId), cause);
+    // decided, but no store took any of it: the task must not look revoked
+    const mine = output.revocations.filter((r) => r.taskId === taskId);
+    if (!cause.dryRun && mine.length > 0 && mine.every((r) => r.status === "recorded")) await this.deps.tasks.noteRecordedOnly(taskId);
+    return output;
   }
 
   /** Revokes these credentials of a task, each once (whatever else revokes it, whenever). */
@@ -400,7 +404,7 @@ export class Responder {
         stage: "revoker",
         reason: `revocation of ${request.credentialId} (task ${request.taskId}) at ${storeName} failed: ${r.detail}`,
         source: cause.source ?? { topic: "", partition: -1, offset: "-1" },
-        raw: Buffer.from(JSON.stringify({ request, revocation: r })).toString("base64"),
+        record: { request, revocation: r },
         atMs: this.now(),
       };
       return { revocations: [r], deadLetters: [letter] };
