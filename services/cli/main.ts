@@ -88,6 +88,7 @@ async function replayInput(paths: string[], opts: ReplayCliOptions, config: Conf
     {
       clientId: `${config.kafka.clientId}-replay`,
       groupPrefix: config.groupPrefix,
+      security: config.kafka,
       logger: createLogger(config.logLevel === "info" ? "warn" : config.logLevel),
     },
   );

@@ -2,6 +2,8 @@ import { randomUUID } from "node:crypto";
 import { Kafka, logLevel } from "kafkajs";
 import type { Logger } from "pino";
 import { headersToStrings } from "../runtime/bus/bus.js";
+import { kafkaSecurityOptions } from "../runtime/bus/kafka-bus.js";
+import type { KafkaSecurity } from "../runtime/transport-config.js";
 import type { ReplayRequest } from "./replay.js";
 
 /**
@@ -53,6 +55,8 @@ export interface ReadOptions {
   logger?: Logger;
   /** How long to wait for the brokers to answer, and for the read to make progress (default 30 s). */
   timeoutMs?: number;
+  /** TLS and SASL to the brokers (DRIFTWATCH_KAFKA_SSL*, DRIFTWATCH_KAFKA_SASL_*). */
+  security?: KafkaSecurity;
 }
 
 /** A topic range that cannot be read: bad bounds, an unknown topic, brokers that do not answer. */
@@ -199,6 +203,7 @@ export async function readTopicRange(range: TopicRange, options: ReadOptions = {
     retry: { retries: 3, initialRetryTime: 200 },
     logLevel: logLevel.INFO,
     logCreator: debugLogCreator(options.logger),
+    ...kafkaSecurityOptions(options.security),
   });
   const admin = kafka.admin();
   try {

@@ -49,3 +49,8 @@ export class FileSecret implements SecretSource {
     return this.value;
   }
 }
+
+/** The source of a secret given in the environment (`{ value }`) or in a file (`{ file }`, re-read when it changes). */
+export function secretFrom(ref: { value: string } | { file: string }): SecretSource {
+  return "file" in ref ? new FileSecret(ref.file) : fixedSecret(ref.value);
+}

@@ -1,5 +1,7 @@
-import { type Consumer, Kafka, type KafkaConfig, logLevel, Partitioners, type Producer } from "kafkajs";
+import { type Consumer, Kafka, type KafkaConfig, logLevel, Partitioners, type Producer, type SASLOptions } from "kafkajs";
 import type { Logger } from "pino";
+import { secretFrom } from "../secret-source.js";
+import { type KafkaSecurity, tlsConnectionOptions } from "../transport-config.js";
 import {
   type BatchHandler,
   type Bus,
@@ -10,7 +12,7 @@ import {
   type Subscription,
 } from "./bus.js";
 
-export interface KafkaBusOptions {
+export interface KafkaBusOptions extends KafkaSecurity {
   brokers: string[];
   clientId: string;
   partitions: number;
@@ -26,6 +28,28 @@ export interface KafkaBusOptions {
 const NEW_TOPIC_METADATA_ERRORS = new Set(["UNKNOWN_TOPIC_OR_PARTITION", "LEADER_NOT_AVAILABLE"]);
 
 const DEFAULT_MAX_REQUEST_BYTES = 768 * 1024;
+
+/**
+ * kafkajs's `ssl` and `sasl` options for the configured transport security (TLS: the CA,
+ * a client certificate, server verification; SASL: plain or SCRAM). The SASL password is
+ * read at every authentication, so a rotated password file is used by the next connection.
+ */
+export function kafkaSecurityOptions(security: KafkaSecurity | undefined): Pick<KafkaConfig, "ssl" | "sasl"> {
+  const out: Pick<KafkaConfig, "ssl" | "sasl"> = {};
+  if (security?.ssl) out.ssl = tlsConnectionOptions(security.ssl);
+  const sasl = security?.sasl;
+  if (sasl) {
+    const password = secretFrom(sasl.password);
+    out.sasl = {
+      mechanism: sasl.mechanism,
+      username: sasl.username,
+      get password() {
+        return password.read();
+      },
+    } as SASLOptions;
+  }
+  return out;
+}
 
 /** Routes kafkajs's own logs into the process logger. */
 function kafkaLogCreator(logger: Logger) {
@@ -55,7 +79,10 @@ export class KafkaBus implements Bus {
       logLevel: logLevel.WARN,
       logCreator: kafkaLogCreator(options.logger),
       retry: { retries: 8, initialRetryTime: 200 },
+      ...kafkaSecurityOptions(options),
     };
+    if (options.ssl?.rejectUnauthorized === false)
+      options.logger.warn("Kafka TLS: the brokers' certificates are not verified (DRIFTWATCH_KAFKA_SSL_REJECT_UNAUTHORIZED=false)");
     this.kafka = new Kafka(config);
     this.producer = this.kafka.producer({
       allowAutoTopicCreation: false,
