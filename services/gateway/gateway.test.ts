@@ -12,6 +12,7 @@ import { MemoryBus } from "../runtime/bus/memory-bus.js";
 import { createLogger } from "../runtime/logging.js";
 import { Metrics } from "../runtime/telemetry.js";
 import { createGateway } from "./gateway.js";
+import { decodeStatus } from "./status.js";
 
 const TOPIC = "gw.otlp_spans";
 const MAX_BODY = 64 * 1024;
@@ -71,6 +72,14 @@ async function setup(maxBodyBytes = MAX_BODY) {
 const post = (app: FastifyInstance, payload: Buffer | string, headers: Record<string, string>) =>
   app.inject({ method: "POST", url: "/v1/traces", payload, headers });
 
+/** The google.rpc.Status of a 4xx/5xx answer, read per its content type (OTLP: binary protobuf or JSON, never text). */
+function status(res: { headers: Record<string, unknown>; rawPayload: Buffer }): { code: number; message: string } {
+  const type = String(res.headers["content-type"]);
+  if (type.startsWith("application/json")) return decodeStatus("json", res.rawPayload);
+  expect(type).toBe("application/x-protobuf");
+  return decodeStatus("protobuf", res.rawPayload);
+}
+
 /** Waits for the bus to deliver whatever was published (or to be sure nothing was). */
 async function settle(bus: MemoryBus) {
   await eventually(() => (bus.idle() ? true : undefined), 5_000, "the bus to deliver");
@@ -107,8 +116,8 @@ describe("POST /v1/traces, protobuf", () => {
     const body = exportRequest("protobuf");
     const res = await post(app, body.subarray(0, body.length - 5), PROTOBUF);
     expect(res.statusCode).toBe(400);
-    expect(res.headers["content-type"]).toMatch(/^text\/plain/);
-    expect(res.body).toMatch(/^malformed OTLP protobuf: /);
+    expect(res.headers["content-type"]).toBe("application/x-protobuf");
+    expect(status(res)).toEqual({ code: 400, message: expect.stringMatching(/^malformed OTLP protobuf: /) });
     await settle(bus);
     expect(published).toEqual([]);
     expect(await received()).toBe(0);
@@ -118,7 +127,7 @@ describe("POST /v1/traces, protobuf", () => {
     const { app } = await setup();
     const res = await post(app, Buffer.alloc(0), PROTOBUF);
     expect(res.statusCode).toBe(400);
-    expect(res.body).toBe("empty request body");
+    expect(status(res).message).toBe("empty request body");
   });
 
   it("one bad span → 200 with partial_success rejected_spans=1; the request is still published", async () => {
@@ -209,7 +218,7 @@ describe("content types, sizes and encodings", () => {
     const { app, bus, published } = await setup();
     const res = await post(app, "hello", { "content-type": "text/plain" });
     expect(res.statusCode).toBe(415);
-    expect(res.body).toMatch(/unsupported Content-Type/);
+    expect(status(res).message).toMatch(/unsupported Content-Type/);
     await settle(bus);
     expect(published).toEqual([]);
   });
@@ -226,7 +235,7 @@ describe("content types, sizes and encodings", () => {
     const { app, bus, published } = await setup(1024);
     const res = await post(app, Buffer.alloc(2048, 0x0a), PROTOBUF);
     expect(res.statusCode).toBe(413);
-    expect(res.body).toBe("request body larger than 1024 bytes");
+    expect(status(res).message).toBe("request body larger than 1024 bytes");
     const asJson = await post(app, `{"resourceSpans":[],"pad":"${"x".repeat(2048)}"}`, JSON_CT);
     expect(asJson.statusCode).toBe(413);
     expect(asJson.json()).toEqual({ code: 413, message: "request body larger than 1024 bytes" });
@@ -264,7 +273,7 @@ describe("content types, sizes and encodings", () => {
     expect(bomb.length).toBeLessThan(64 * 1024);
     const res = await post(app, bomb, { ...PROTOBUF, "content-encoding": "gzip" });
     expect(res.statusCode).toBe(413);
-    expect(res.body).toMatch(/larger than 65536 bytes/);
+    expect(status(res).message).toMatch(/larger than 65536 bytes/);
     // a truncated bomb: the stream would fail after fastify stopped listening to it
     const truncated = bomb.subarray(0, bomb.length - 100);
     const res2 = await post(app, truncated, { ...PROTOBUF, "content-encoding": "gzip" });
@@ -304,7 +313,7 @@ describe("content types, sizes and encodings", () => {
     const { app } = await setup();
     const res = await post(app, exportRequest("protobuf"), { ...PROTOBUF, "content-encoding": "gzip" });
     expect(res.statusCode).toBe(400);
-    expect(res.body).toMatch(/^malformed gzip body: /);
+    expect(status(res).message).toMatch(/^malformed gzip body: /);
     const json = await post(app, Buffer.from("not gzip at all"), { ...JSON_CT, "content-encoding": "gzip" });
     expect(json.statusCode).toBe(400);
     expect((json.json() as { code: number; message: string }).message).toMatch(/^malformed gzip body: /);
@@ -321,7 +330,7 @@ describe("content types, sizes and encodings", () => {
     const { app, bus, published } = await setup();
     const res = await post(app, exportRequest("protobuf"), { ...PROTOBUF, "content-encoding": "br" });
     expect(res.statusCode).toBe(415);
-    expect(res.body).toMatch(/unsupported Content-Encoding "br"/);
+    expect(status(res).message).toMatch(/unsupported Content-Encoding "br"/);
     const json = await post(app, exportRequest("json"), { ...JSON_CT, "content-encoding": "deflate" });
     expect(json.statusCode).toBe(415);
     expect(json.json()).toEqual({ code: 415, message: expect.stringMatching(/unsupported Content-Encoding "deflate"/) });
@@ -337,11 +346,12 @@ describe("when the bus cannot take the spans", () => {
     const res = await post(app, exportRequest("protobuf"), PROTOBUF);
     expect(res.statusCode).toBe(503);
     expect(res.headers["retry-after"]).toBe("2");
-    expect(res.body).toMatch(/retry later/);
+    expect(status(res)).toEqual({ code: 503, message: "bus unavailable, retry later" });
     expect(await received()).toBe(0);
     const json = await post(app, exportRequest("json"), JSON_CT);
     expect(json.statusCode).toBe(503);
     expect(json.headers["retry-after"]).toBe("2");
+    expect(status(json)).toEqual({ code: 503, message: "bus unavailable, retry later" });
   });
 });
 
@@ -392,6 +402,7 @@ describe("backpressure", () => {
     const refused = await post(app, exportRequest("protobuf"), PROTOBUF);
     expect(refused.statusCode).toBe(429);
     expect(refused.headers["retry-after"]).toBe("1");
+    expect(status(refused)).toEqual({ code: 429, message: "pipeline is behind, retry later" });
     release();
     await eventually(
       async () => ((await post(app, exportRequest("protobuf"), PROTOBUF)).statusCode === 200 ? true : undefined),

@@ -15,7 +15,12 @@ export async function startIngest(ctx: ServiceContext): Promise<RunningService> 
   const stage = await startStage(
     "ingest",
     ctx,
-    ingestStage(ctx.config.topicPrefix, () => ctx.clock.now(), { encoding: ctx.config.ingest.encoding, redactor }),
+    ingestStage(ctx.config.topicPrefix, () => ctx.clock.now(), {
+      encoding: ctx.config.ingest.encoding,
+      redactor,
+      ...(ctx.config.ingest.senderKey ? { senderKey: ctx.config.ingest.senderKey } : {}),
+      requireSender: ctx.config.ingest.requireSender,
+    }),
   );
   return {
     name: "ingest",

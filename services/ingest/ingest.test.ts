@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { JsonTraceSerializer, ProtobufTraceSerializer } from "@opentelemetry/otlp-transformer";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
@@ -14,7 +15,7 @@ import { BadInput, runStage } from "../runtime/stage.js";
 import { Metrics } from "../runtime/telemetry.js";
 import { ingestStage } from "./ingest.js";
 import type { DecodedTraces } from "./otlp.js";
-import { compileRedaction } from "./redaction.js";
+import { compileRedaction, REDACTED, type Redactor } from "./redaction.js";
 
 const PREFIX = "it.";
 const INPUT = `${PREFIX}otlp_spans`;
@@ -193,7 +194,7 @@ afterEach(async () => {
   }
 });
 
-async function runOnBus() {
+async function runOnBus(redactor?: Redactor) {
   const bus = new MemoryBus({ partitions: 1, retryDelayMs: 10 });
   const entry = { bus, subs: [] as Subscription[] };
   open.push(entry);
@@ -202,7 +203,7 @@ async function runOnBus() {
   const actions = await collect(ACTIONS);
   const dead = await collect(DEADLETTER);
   entry.subs.push(
-    await runStage(ingestStage(PREFIX), {
+    await runStage(ingestStage(PREFIX, Date.now, redactor ? { redactor: () => redactor } : {}), {
       bus,
       logger: createLogger("silent"),
       metrics,
@@ -230,7 +231,9 @@ describe("ingest on a MemoryBus (runStage)", () => {
     expect(letter.stage).toBe("ingest");
     expect(letter.reason).toMatch(/^malformed OTLP protobuf: /);
     expect(letter.source).toEqual({ topic: INPUT, partition: 0, offset: "0" });
-    expect(Buffer.from(letter.raw, "base64")).toEqual(garbage);
+    // no redaction policy here: the prefix is the first bytes, all of them in a message this short
+    expect(Buffer.from(letter.prefix ?? "", "base64")).toEqual(garbage);
+    expect(letter.message).toEqual({ bytes: garbage.length, sha256: createHash("sha256").update(garbage).digest("hex") });
     expect(dead[0]?.key).toBe("k1");
     expect(dead[0]?.headers["driftwatch-reason"]).toBe(letter.reason.slice(0, 200));
 
@@ -248,7 +251,8 @@ describe("ingest on a MemoryBus (runStage)", () => {
     await eventually(() => (dead.length === 1 ? true : undefined), 5_000, "the dead letter");
     const letter = DeadLetter.parse(JSON.parse(dead[0]?.value.toString("utf8") ?? ""));
     expect(letter.reason).toBe("empty message");
-    expect(letter.raw).toBe("");
+    expect(letter.prefix).toBeUndefined();
+    expect(letter.message?.bytes).toBe(0);
   });
 
   it("a partly bad message: good spans become actions, the message is dead-lettered once with the reason", async () => {
@@ -258,10 +262,70 @@ describe("ingest on a MemoryBus (runStage)", () => {
     await eventually(() => (actions.length === 2 && dead.length === 1 ? true : undefined), 5_000, "actions and dead letter");
     const letter = DeadLetter.parse(JSON.parse(dead[0]?.value.toString("utf8") ?? ""));
     expect(letter.reason).toMatch(/^1 of 3 spans rejected: span 0: trace id must be 16 non-zero bytes/);
-    expect(Buffer.from(letter.raw, "base64")).toEqual(bytes);
+    // the offending span only, not the message
+    expect(letter.spans).toEqual([{ index: 0, reason: expect.stringMatching(/^span 0: trace id must be 16 non-zero bytes/) }]);
+    expect(letter.rejectedSpans).toBe(1);
+    expect(letter.prefix).toBeUndefined();
+    expect(letter.message?.bytes).toBe(bytes.length);
     expect(actions.map((m) => m.key)).toEqual(["task-a", "conv-b"]);
     await eventually(() => (bus.idle() ? true : undefined), 5_000, "the bus to settle");
     expect(dead).toHaveLength(1);
+  });
+});
+
+describe("ingest's dead letters keep only the offending part, redacted", () => {
+  const redactor = compileRedaction({ attributes: ["http.request.header.authorization"], argumentKeys: ["password"] });
+
+  it("undecodable bytes: a prefix cut before the first key the policy names, with the length and sha256 of the whole", async () => {
+    const { bus, dead } = await runOnBus(redactor);
+    const whole = request([
+      { name: "a", spanId: "1111111111111111", attributes: { "http.request.header.authorization": "Bearer SECRET-1" } },
+    ]);
+    const truncated = whole.subarray(0, whole.length - 3);
+    await bus.publish(INPUT, [{ key: null, value: truncated, headers: { "content-type": "application/x-protobuf" } }]);
+    await eventually(() => (dead.length === 1 ? true : undefined), 5_000, "the dead letter");
+    expect(dead[0]?.value.includes("SECRET")).toBe(false);
+    const letter = DeadLetter.parse(JSON.parse(dead[0]?.value.toString("utf8") ?? ""));
+    const prefix = Buffer.from(letter.prefix ?? "", "base64");
+    expect(prefix.length).toBeGreaterThan(0);
+    expect(truncated.subarray(0, prefix.length).equals(prefix)).toBe(true);
+    expect(truncated.subarray(prefix.length).toString("latin1")).toMatch(/^http\.request\.header\.authorization/);
+    expect(letter.message).toEqual({ bytes: truncated.length, sha256: createHash("sha256").update(truncated).digest("hex") });
+  });
+
+  it("a span ingest cannot take: its ids, the reason and a redacted, capped excerpt; the good spans go on", async () => {
+    const { bus, actions, dead } = await runOnBus(redactor);
+    const bytes = request([
+      {
+        name: "too long a task id",
+        spanId: "5555555555555555",
+        attributes: {
+          "agent.task.id": "t".repeat(300),
+          "http.request.header.authorization": "Bearer SECRET-2",
+          "gen_ai.tool.call.arguments": JSON.stringify({ user: "u", password: "SECRET-3", pad: "p".repeat(5000) }),
+        },
+      },
+      ...GOOD,
+    ]);
+    await bus.publish(INPUT, [{ key: null, value: bytes, headers: { "content-type": "application/x-protobuf" } }]);
+    await eventually(() => (actions.length === 2 && dead.length === 1 ? true : undefined), 5_000, "actions and dead letter");
+    expect(dead[0]?.value.includes("SECRET")).toBe(false);
+    const letter = DeadLetter.parse(JSON.parse(dead[0]?.value.toString("utf8") ?? ""));
+    expect(letter.rejectedSpans).toBe(1);
+    expect(letter.spans).toEqual([
+      {
+        index: 0,
+        traceId: TRACE,
+        spanId: "5555555555555555",
+        reason: expect.stringMatching(/taskId is longer than 256/),
+        excerpt: expect.any(String),
+      },
+    ]);
+    const excerpt = letter.spans?.[0]?.excerpt ?? "";
+    expect(excerpt.length).toBeLessThanOrEqual(1024 + 20);
+    expect(excerpt).toContain(`"http.request.header.authorization":"${REDACTED}"`);
+    expect(excerpt).toContain("too long a task id");
+    expect(dead[0]?.value.length).toBeLessThan(4096);
   });
 });
 

@@ -481,4 +481,23 @@ describe("normaliseSpan: provider, size caps and redaction", () => {
     expect(JSON.stringify(a)).not.toContain("DE00123");
     expect(JSON.stringify(a)).not.toContain("4111");
   });
+
+  it("redacts argument keys of a payload on a span that names no tool (kept in attributes), and of one past the size cap (before it is cut)", () => {
+    const redactor = compileRedaction({ attributes: [], argumentKeys: ["password"] });
+    const noTool = normaliseSpan(
+      base({
+        "gen_ai.tool.call.arguments": JSON.stringify({ user: "u", password: "SECRET-1" }),
+        "gen_ai.tool.call.result": { password: "SECRET-2" },
+      }),
+      0,
+      redactor,
+    );
+    expect(noTool.tool).toBeUndefined();
+    expect(JSON.parse(String(noTool.attributes["gen_ai.tool.call.arguments"]))).toEqual({ user: "u", password: REDACTED });
+    expect(noTool.attributes["gen_ai.tool.call.result"]).toEqual({ password: REDACTED });
+    const big = JSON.stringify({ password: "SECRET-3", filler: "x".repeat(MAX_TOOL_PAYLOAD_CHARS) });
+    const oversize = normaliseSpan(base({ "gen_ai.tool.name": "t", "gen_ai.tool.call.arguments": big }), 0, redactor);
+    expect(String(oversize.tool?.arguments)).toMatch(/…\[truncated\]$/);
+    expect(JSON.stringify(noTool) + JSON.stringify(oversize)).not.toContain("SECRET-");
+  });
 });

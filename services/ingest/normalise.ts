@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { type AgentAction, type Attributes, type AttributeValue, DataClassification, TaskScope, ToolEffect } from "../../schemas/action.js";
 import type { OtlpSpan } from "./otlp.js";
-import { NO_REDACTION, type Redactor } from "./redaction.js";
+import { NO_REDACTION, PAYLOAD_ATTRIBUTES, type Redactor } from "./redaction.js";
 
 /**
  * Span → agent action, per the span conventions (docs/span-conventions.md): the OTel GenAI
@@ -31,10 +31,16 @@ const ARGUMENTS = "gen_ai.tool.call.arguments";
 const RESULT = "gen_ai.tool.call.result";
 const PAYLOAD_KEYS = new Set([ARGUMENTS, RESULT, "gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions"]);
 
-/** Copies `from` into `into` with sizes capped (one pass over the map, no entry arrays). */
-function copyCapped(from: Attributes, into: Attributes): void {
+/**
+ * Copies `from` into `into` with sizes capped (one pass over the map, no entry arrays). A
+ * tool payload too long to keep whole has its keys redacted before it is cut (cut JSON no
+ * longer parses, so its keys could not be found after).
+ */
+function copyCapped(from: Attributes, into: Attributes, redactor: Redactor): void {
   for (const k of Object.keys(from)) {
-    const v = from[k] as AttributeValue;
+    let v = from[k] as AttributeValue;
+    if (typeof v === "string" && v.length > MAX_TOOL_PAYLOAD_CHARS && redactor.active && PAYLOAD_ATTRIBUTES.has(k))
+      v = redactor.payloadText(v);
     into[k] = typeof v === "string" ? cut(v, PAYLOAD_KEYS.has(k) ? MAX_TOOL_PAYLOAD_CHARS : MAX_ATTRIBUTE_CHARS) : capped(v);
   }
 }
@@ -42,8 +48,8 @@ function copyCapped(from: Attributes, into: Attributes): void {
 /** Merges resource and span attributes (span wins), caps sizes and applies redaction. */
 function mergedAttributes(span: OtlpSpan, redactor: Redactor): Attributes {
   const merged: Attributes = {};
-  copyCapped(span.resource, merged);
-  copyCapped(span.attributes, merged);
+  copyCapped(span.resource, merged, redactor);
+  copyCapped(span.attributes, merged, redactor);
   return redactor.attributes(merged);
 }
 
@@ -79,12 +85,21 @@ const CARRIED = new Map<string, (a: AgentAction) => string | undefined>([
   ["agent.credential.id", (a) => a.credentialId],
 ]);
 
-/** The attributes no field of `action` carries (a tool call's arguments and result live, parsed, in `tool`). */
-function remaining(attrs: Attributes, action: AgentAction): Attributes {
+/**
+ * The attributes no field of `action` carries (a tool call's arguments and result live,
+ * parsed and redacted, in `tool`; a span naming no tool keeps them here, redacted too).
+ */
+function remaining(attrs: Attributes, action: AgentAction, redactor: Redactor): Attributes {
   const out: Attributes = {};
   for (const k of Object.keys(attrs)) {
     const v = attrs[k] as AttributeValue;
-    if ((k === ARGUMENTS || k === RESULT) && action.tool) continue;
+    if (k === ARGUMENTS || k === RESULT) {
+      if (action.tool) continue;
+      if (redactor.active) {
+        out[k] = typeof v === "string" ? redactor.payloadText(v) : redactor.payload(v);
+        continue;
+      }
+    }
     if (k === "agent.task.scope" && action.declaredScope) continue;
     const field = CARRIED.get(k)?.(action);
     if (field !== undefined && field === str(v)) continue;
@@ -265,7 +280,7 @@ export function normaliseSpan(span: OtlpSpan, receivedAtMs: number, redactor: Re
   action.endTimeMs = endTimeMs;
   action.status = STATUS[span.status.code] ?? "unset";
   action.links = span.links;
-  action.attributes = remaining(attrs, action);
+  action.attributes = remaining(attrs, action, redactor);
   action.receivedAtMs = receivedAtMs;
   return action;
 }

@@ -689,3 +689,12 @@ describe("attribute keys that would reach an object's prototype", () => {
     }
   });
 });
+
+describe("decodeJson's errors", () => {
+  it("never quote the input (V8 shows the text around a JSON syntax error; it may hold a secret)", () => {
+    expect(() => decodeJson(Buffer.from('{"resourceSpans":[{"password": hunter2-SECRET-value}]}'))).toThrow(
+      /^malformed OTLP JSON: Unexpected token 'h' \(the input is not quoted\)$/,
+    );
+    expect(() => decodeJson(Buffer.from('{"x": SECRET-token-value}'))).toThrow(/^malformed OTLP JSON: (?!.*SECRET)/);
+  });
+});

@@ -266,7 +266,10 @@ export function decodeJson(bytes: Uint8Array): DecodedTraces {
   try {
     doc = JSON.parse(Buffer.from(bytes).toString("utf8"));
   } catch (err) {
-    throw new OtlpDecodeError(`malformed OTLP JSON: ${(err as Error).message}`);
+    // V8 quotes the text around the error (`Unexpected token 'x', ..."password": hunt"... is not
+    // valid JSON`): left out, so a reason (in a dead letter, a log) never carries the input
+    const reason = (err as Error).message.replace(/, (\.\.\.)?".*"(\.\.\.)? is not valid JSON$/s, " (the input is not quoted)");
+    throw new OtlpDecodeError(`malformed OTLP JSON: ${reason}`);
   }
   const parsed = checkNesting(() => JsonRequest.safeParse(doc));
   if (parsed === undefined) throw new OtlpDecodeError("malformed OTLP JSON: values nested too deeply");

@@ -211,7 +211,7 @@ describe("AlertDispatcher", () => {
     expect(letter.reason).toBe(
       `incident ${first?.incident.id} version 1 (task task-1) was not delivered to sink: HTTP 503 (gave up: 3 rounds)`,
     );
-    expect(JSON.parse(Buffer.from(letter.raw, "base64").toString())).toEqual({
+    expect(letter.record).toEqual({
       sink: "sink",
       incidentId: first?.incident.id,
       version: 1,

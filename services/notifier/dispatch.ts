@@ -315,7 +315,7 @@ export class AlertDispatcher implements Outbox {
       stage: "notifier",
       reason: `incident ${i.id} version ${i.version} (task ${i.taskId}) was not delivered to ${sink}: ${detail} (gave up: ${why})`,
       source: { topic: "", partition: -1, offset: "-1" },
-      raw: Buffer.from(JSON.stringify({ sink, incidentId: i.id, version: i.version, update })).toString("base64"),
+      record: { sink, incidentId: i.id, version: i.version, update },
       atMs: this.now(),
     };
   }

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
 import { DeadLetter } from "../../schemas/deadletter.js";
 import { collectTopic } from "../../test/support/collect.js";
@@ -52,7 +53,8 @@ function logic(handle: (items: { message: BusMessage; value: Item }[], reject: (
       try {
         doc = JSON.parse(text);
       } catch {
-        throw new BadInput("not JSON");
+        // the letter may keep the start of what did not parse (a real stage cuts it before anything secret)
+        throw new BadInput("not JSON", { prefix: message.value });
       }
       if (typeof (doc as Item).n !== "number") throw new BadInput("no n");
       return doc as Item;
@@ -93,7 +95,12 @@ describe("runStage", () => {
       ["tester", "no n", { topic: INPUT, partition: 0, offset: "2" }],
       ["tester", "unparseable: parser blew up", { topic: INPUT, partition: 0, offset: "3" }],
     ]);
-    expect(Buffer.from(l[0]?.raw ?? "", "base64").toString()).toBe("{not json");
+    const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
+    // the offending part only: the prefix the stage gave, and the message's size and hash
+    expect(l[0]).toMatchObject({ prefix: Buffer.from("{not json").toString("base64"), message: { bytes: 9, sha256: sha256("{not json") } });
+    expect(l[1]?.message).toEqual({ bytes: 7, sha256: sha256('{"m":2}') });
+    expect(l[1]?.prefix).toBeUndefined();
+    expect(l[2]?.prefix).toBeUndefined();
     expect(dead[0]?.headers["driftwatch-reason"]).toBe("not JSON");
     expect(dead[0]?.key).toBe("k");
     expect(await counterValue(metrics, "deadLetters")).toBe(3);
@@ -103,6 +110,19 @@ describe("runStage", () => {
     await eventually(() => (out.length === 3 ? true : undefined), 5000, "a later message");
     expect(numbers(out)).toEqual([10, 30, 40]);
     expect(dead).toHaveLength(3);
+  });
+
+  it("a dead letter keeps at most 256 bytes of what it is about, never the whole message", async () => {
+    const { bus, collect, start } = setup();
+    const dead = await collect(DEADLETTER);
+    const big = `x${"y".repeat(100_000)}`;
+    await bus.publish(INPUT, [{ key: "k", value: big }]);
+    await start(logic(async (items) => times10(items)));
+    await eventually(() => (dead.length === 1 ? true : undefined), 5000, "dead letter");
+    const [letter] = letters(dead);
+    expect(Buffer.from(letter?.prefix ?? "", "base64").toString()).toBe(big.slice(0, 256));
+    expect(letter?.message?.bytes).toBe(big.length);
+    expect(dead[0]?.value.length).toBeLessThan(1024);
   });
 
   it("a batch of only bad input still commits: the dead letters are produced once and the stage moves on", async () => {
@@ -151,7 +171,9 @@ describe("runStage", () => {
     const [letter] = letters(dead);
     expect(letter?.reason).toBe("processing failed 3 times: cannot handle item 2");
     expect(letter?.source).toEqual({ topic: INPUT, partition: 0, offset: "1" });
-    expect(JSON.parse(Buffer.from(letter?.raw ?? "", "base64").toString())).toEqual({ n: 2, poison: true });
+    const poison = JSON.stringify({ n: 2, poison: true });
+    expect(letter?.message).toEqual({ bytes: poison.length, sha256: createHash("sha256").update(poison).digest("hex") });
+    expect(letter?.prefix).toBeUndefined();
     // once as part of the batch, then three times alone
     expect(poisonAttempts).toBe(4);
     expect(batchSizes).toEqual([3, 1, 1, 1, 1, 1]);

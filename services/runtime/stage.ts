@@ -1,12 +1,33 @@
+import { createHash } from "node:crypto";
 import type { Logger } from "pino";
-import type { DeadLetter } from "../../schemas/deadletter.js";
+import { DEADLETTER_LIMITS, type DeadLetter, type DeadLetterSpan } from "../../schemas/deadletter.js";
 import { TOPICS, topicName } from "../../schemas/topics.js";
 import type { Bus, BusMessage, OutgoingMessage, Subscription } from "./bus/bus.js";
 import type { Metrics } from "./telemetry.js";
 
+/**
+ * What a dead letter may hold besides the reason and the source: the offending part only
+ * (schemas/deadletter.ts). Whoever gives it has already redacted it.
+ */
+export interface DeadLetterDetail {
+  /** The first bytes of undecodable input, cut before anything the redaction policy names. */
+  prefix?: Buffer;
+  /** The offending spans of a message that decoded. */
+  spans?: DeadLetterSpan[];
+  /** How many spans were rejected in all. */
+  rejectedSpans?: number;
+}
+
 /** Bad input: the message is set aside on the dead-letter topic with this reason; the stage goes on. */
 export class BadInput extends Error {
   override name = "BadInput";
+
+  constructor(
+    message: string,
+    readonly detail?: DeadLetterDetail,
+  ) {
+    super(message);
+  }
 }
 
 /**
@@ -36,7 +57,10 @@ export interface StageLogic<In> {
    * `reject` to dead-letter part of a message (e.g. one bad span of a batch). Throwing
    * anything else means "try the batch again later" (e.g. Redis is down).
    */
-  handle(items: { message: BusMessage; value: In }[], reject: (message: BusMessage, reason: string) => void): Promise<Emit[]>;
+  handle(
+    items: { message: BusMessage; value: In }[],
+    reject: (message: BusMessage, reason: string, detail?: DeadLetterDetail) => void,
+  ): Promise<Emit[]>;
   /** The partitions this instance consumes changed (state kept per partition's keys may be stale). */
   onRebalance?(): void;
 }
@@ -56,14 +80,22 @@ export interface StageRuntime {
   healthy: () => Promise<boolean>;
 }
 
-export function deadLetterMessage(stage: string, message: BusMessage, reason: string): OutgoingMessage {
+/**
+ * The dead letter of a message: its reason, source, size and sha256, and what `detail` holds
+ * of it (capped); never the message itself.
+ */
+export function deadLetterMessage(stage: string, message: BusMessage, reason: string, detail: DeadLetterDetail = {}): OutgoingMessage {
   const letter: DeadLetter = {
     stage,
     reason,
     source: { topic: message.topic, partition: message.partition, offset: message.offset },
-    raw: message.value.toString("base64"),
+    message: { bytes: message.value.length, sha256: createHash("sha256").update(message.value).digest("hex") },
     atMs: Date.now(),
   };
+  if (detail.prefix && detail.prefix.length > 0)
+    letter.prefix = detail.prefix.subarray(0, DEADLETTER_LIMITS.prefixBytes).toString("base64");
+  if (detail.spans && detail.spans.length > 0) letter.spans = detail.spans.slice(0, DEADLETTER_LIMITS.spans);
+  if (detail.rejectedSpans !== undefined) letter.rejectedSpans = detail.rejectedSpans;
   return { key: message.key, value: JSON.stringify(letter), headers: { "driftwatch-reason": reason.slice(0, 200) } };
 }
 
@@ -140,9 +172,9 @@ export async function runStage<In>(logic: StageLogic<In>, rt: StageRuntime): Pro
     const timer = rt.metrics.batchSeconds.startTimer({ stage: logic.name });
     rt.metrics.messagesIn.inc({ stage: logic.name }, batch.length);
     const dead: OutgoingMessage[] = [];
-    const reject = (message: BusMessage, reason: string) => {
+    const reject = (message: BusMessage, reason: string, detail?: DeadLetterDetail) => {
       log.warn({ topic: message.topic, partition: message.partition, offset: message.offset, reason }, "bad input dead-lettered");
-      dead.push(deadLetterMessage(logic.name, message, reason));
+      dead.push(deadLetterMessage(logic.name, message, reason, detail));
     };
     const items: { message: BusMessage; value: In }[] = [];
     for (const message of batch) {
@@ -151,7 +183,8 @@ export async function runStage<In>(logic: StageLogic<In>, rt: StageRuntime): Pro
         if (Array.isArray(parsed)) for (const value of parsed) items.push({ message, value });
         else items.push({ message, value: parsed as In });
       } catch (err) {
-        reject(message, err instanceof BadInput ? err.message : `unparseable: ${(err as Error).message}`);
+        if (err instanceof BadInput) reject(message, err.message, err.detail);
+        else reject(message, `unparseable: ${(err as Error).message}`);
       }
     }
     // a failed attempt's rejections are dropped: the retry makes them again (one dead letter each)
