@@ -88,6 +88,28 @@ export class Metrics {
     help: "Spans accepted by the OTLP/HTTP gateway",
     registers: [this.registry],
   });
+  readonly otlpRejected = new Counter({
+    name: "driftwatch_otlp_rejected_requests_total",
+    help: "OTLP/HTTP requests the gateway refused, by reason: rate_limited, span_budget, too_many_spans, too_many_traces, malformed, body_too_large, unsupported_media_type, unsupported_encoding, backpressure, bus_unavailable",
+    labelNames: ["reason"],
+    registers: [this.registry],
+  });
+  readonly storeTasks = new Gauge({
+    name: "driftwatch_store_tasks",
+    help: "Tasks the embedded (in-memory) store holds",
+    registers: [this.registry],
+  });
+  readonly storeEvictedTasks = new Counter({
+    name: "driftwatch_store_evicted_tasks_total",
+    help: "Tasks the embedded store evicted (least recently active first) to stay within DRIFTWATCH_EMBEDDED_MAX_TASKS",
+    registers: [this.registry],
+  });
+  readonly storeEvictedRecords = new Counter({
+    name: "driftwatch_store_evicted_records_total",
+    help: "Findings, incidents and revocations the embedded store let go (the oldest first) to stay within its bounds",
+    labelNames: ["kind"],
+    registers: [this.registry],
+  });
   readonly up = new Gauge({ name: "driftwatch_up", help: "1 while the process runs", registers: [this.registry] });
 
   constructor(defaults = true) {

@@ -1,12 +1,18 @@
 import { afterAll, describe, expect, it } from "vitest";
+import { boundedStore } from "../../services/cli/app.js";
+import { TaskRetention } from "../../services/pathfinder/task-retention.js";
 import { MemoryStore } from "../../services/runtime/store/memory-store.js";
 import { type Store, taskKey } from "../../services/runtime/store/store.js";
+import { Metrics } from "../../services/runtime/telemetry.js";
 import { isolation, redisStore } from "../support/ports.js";
 
 /** One contract, two adapters: the in-memory store must answer as Redis does. */
 const stores: Store[] = [];
 const adapters: [string, () => Store][] = [
   ["memory", () => new MemoryStore(50)],
+  // the embedded mode's store: the in-memory one behind its bounds (large enough to evict nothing here)
+  ["memory, tasks bounded", () => new TaskRetention(new MemoryStore(50), { maxTasks: 10_000 })],
+  ["memory, embedded bounds", () => boundedStore({ maxTasks: 10_000, maxBytes: 2 ** 30 }, new Metrics(false))],
   ["redis", () => redisStore(isolation("store").keyPrefix)],
 ];
 

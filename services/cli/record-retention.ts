@@ -1,0 +1,162 @@
+import type { Store } from "../runtime/store/store.js";
+import type { Metrics } from "../runtime/telemetry.js";
+
+/**
+ * The embedded mode's bound on the records the SOC reads back: findings (the console's
+ * read model), incidents (the notifier's) and revocations (the revoker's ledger). They
+ * are not task state (TaskRetention bounds that) but come with tasks, one or more for
+ * each task with a finding: a flood of such tasks makes as many. Each kind is capped;
+ * past the cap the oldest leave (by the time their index keeps), all their keys together.
+ * They were sent on when made (the bus, the SOC sinks): what leaves is the console's copy.
+ *
+ *   findings:by-time     finding id     → finding:<id>
+ *   incidents:by-time    incident id    → incident:{id}, its versions incident:{id}:v:<n>,
+ *                                          :findings, :delivered, :retry
+ *   revocations:by-time  revocation id  → revocation:{id}, revocation:{id}:history
+ *
+ * The tasks' own lists of them (task:{id}:findings, :revocations) may then name a record
+ * that is gone; every reader skips those (read-model.ts, ledger.ts, incident.ts).
+ */
+export interface RecordLimits {
+  findings: number;
+  incidents: number;
+  revocations: number;
+}
+
+type Kind = keyof RecordLimits;
+
+const INDEXES: Record<string, Kind> = {
+  "findings:by-time": "findings",
+  "incidents:by-time": "incidents",
+  "revocations:by-time": "revocations",
+};
+
+/** Trimmed once an index is this much past its cap, to the cap: not on every record. */
+const SLACK = 1.05;
+
+export class RecordRetention implements Store {
+  private readonly trimming = new Set<string>();
+  private done: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly inner: Store,
+    private readonly limits: RecordLimits,
+    private readonly metrics?: Pick<Metrics, "storeEvictedRecords">,
+  ) {}
+
+  /** Resolves once the trims so far are done. */
+  async settled(): Promise<void> {
+    await this.done;
+  }
+
+  async sortedAdd(key: string, entries: { score: number; member: string }[]): Promise<void> {
+    await this.inner.sortedAdd(key, entries);
+    const kind = INDEXES[key];
+    if (kind === undefined || this.trimming.has(key)) return;
+    const count = await this.inner.sortedCount(key);
+    if (count <= this.limits[kind] * SLACK) return;
+    // one trim at a time per index; the write that started it does not wait for it
+    this.trimming.add(key);
+    const trim = this.trim(key, kind, count - this.limits[kind])
+      .catch(() => undefined)
+      .finally(() => this.trimming.delete(key));
+    this.done = Promise.all([this.done, trim]).then(() => undefined);
+  }
+
+  private async trim(index: string, kind: Kind, excess: number): Promise<void> {
+    const oldest = await this.inner.sortedRange(index, { offset: 0, limit: excess });
+    const keys: string[] = [];
+    for (const id of oldest) keys.push(...(await this.keysOf(kind, id)));
+    await this.inner.delete(...keys);
+    await this.inner.sortedRemove(index, oldest);
+    this.metrics?.storeEvictedRecords.inc({ kind }, oldest.length);
+  }
+
+  private async keysOf(kind: Kind, id: string): Promise<string[]> {
+    if (kind === "findings") return [`finding:${id}`];
+    if (kind === "revocations") return [`revocation:{${id}}`, `revocation:{${id}}:history`];
+    const head = await this.inner.get(`incident:{${id}}`);
+    let versions = 0;
+    try {
+      versions = head ? Number((JSON.parse(head) as { version?: unknown }).version) || 0 : 0;
+    } catch {
+      versions = 0;
+    }
+    const keys = [`incident:{${id}}`, `incident:{${id}}:findings`, `incident:{${id}}:delivered`, `incident:{${id}}:retry`];
+    for (let v = 1; v <= versions; v++) keys.push(`incident:{${id}}:v:${v}`);
+    return keys;
+  }
+
+  // ---- everything else as the store does it ----------------------------------------------
+
+  get(key: string): Promise<string | null> {
+    return this.inner.get(key);
+  }
+  set(key: string, value: string, options?: { ttlMs?: number }): Promise<void> {
+    return this.inner.set(key, value, options);
+  }
+  setIfAbsent(key: string, value: string, options?: { ttlMs?: number }): Promise<boolean> {
+    return this.inner.setIfAbsent(key, value, options);
+  }
+  delete(...keys: string[]): Promise<void> {
+    return this.inner.delete(...keys);
+  }
+  expire(key: string, ttlMs: number): Promise<void> {
+    return this.inner.expire(key, ttlMs);
+  }
+  hashSet(key: string, fields: Record<string, string>): Promise<void> {
+    return this.inner.hashSet(key, fields);
+  }
+  hashSetIfAbsent(key: string, fields: Record<string, string>): Promise<void> {
+    return this.inner.hashSetIfAbsent(key, fields);
+  }
+  hashGetAll(key: string): Promise<Record<string, string>> {
+    return this.inner.hashGetAll(key);
+  }
+  hashGet(key: string, fields: string[]): Promise<(string | null)[]> {
+    return this.inner.hashGet(key, fields);
+  }
+  hashIncrement(key: string, field: string, by: number): Promise<number> {
+    return this.inner.hashIncrement(key, field, by);
+  }
+  listPush(key: string, values: string[]): Promise<number> {
+    return this.inner.listPush(key, values);
+  }
+  listRange(key: string, start: number, stop: number): Promise<string[]> {
+    return this.inner.listRange(key, start, stop);
+  }
+  listTrim(key: string, start: number, stop: number): Promise<void> {
+    return this.inner.listTrim(key, start, stop);
+  }
+  setAdd(key: string, members: string[]): Promise<number> {
+    return this.inner.setAdd(key, members);
+  }
+  setMembers(key: string): Promise<string[]> {
+    return this.inner.setMembers(key);
+  }
+  sortedRange(key: string, options: { offset: number; limit: number; reverse?: boolean }): Promise<string[]> {
+    return this.inner.sortedRange(key, options);
+  }
+  sortedRangeByScore(
+    key: string,
+    options: { min: number; max: number; offset: number; limit: number; reverse?: boolean },
+  ): Promise<{ member: string; score: number }[]> {
+    return this.inner.sortedRangeByScore(key, options);
+  }
+  sortedRemove(key: string, members: string[]): Promise<void> {
+    return this.inner.sortedRemove(key, members);
+  }
+  sortedCount(key: string): Promise<number> {
+    return this.inner.sortedCount(key);
+  }
+  sortedRank(key: string, member: string): Promise<number | null> {
+    return this.inner.sortedRank(key, member);
+  }
+  ping(): Promise<boolean> {
+    return this.inner.ping();
+  }
+  async close(): Promise<void> {
+    await this.done;
+    await this.inner.close();
+  }
+}
