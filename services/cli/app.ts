@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
 import { TOPICS, topicName } from "../../schemas/topics.js";
 import { startConsole } from "../console/index.js";
@@ -6,6 +7,7 @@ import { startGateway } from "../gateway/index.js";
 import { startIngest } from "../ingest/index.js";
 import { startNotifier } from "../notifier/index.js";
 import { startPathfinder } from "../pathfinder/index.js";
+import { TaskRetention } from "../pathfinder/task-retention.js";
 import { startRevoker } from "../revoker/index.js";
 import type { Bus } from "../runtime/bus/bus.js";
 import { KafkaBus } from "../runtime/bus/kafka-bus.js";
@@ -18,6 +20,7 @@ import { MemoryStore } from "../runtime/store/memory-store.js";
 import { RedisStore } from "../runtime/store/redis-store.js";
 import type { Store } from "../runtime/store/store.js";
 import { Metrics } from "../runtime/telemetry.js";
+import { RecordRetention } from "./record-retention.js";
 
 /** Every service, in pipeline order. Consumers start before the HTTP front doors. */
 export const SERVICES = {
@@ -78,6 +81,24 @@ async function startServices(
   return app;
 }
 
+/**
+ * The embedded mode's store: in memory, within bounds. Tasks: at most `maxTasks`, and
+ * `maxBytes` of their state (least recently active first, all their keys together). The
+ * records that come with tasks (findings, incidents, revocations): a few per task, the
+ * oldest first.
+ */
+export function boundedStore(bounds: Config["embedded"], metrics: Metrics): Store {
+  const tasks = new TaskRetention(new MemoryStore(), { maxTasks: bounds.maxTasks, maxBytes: bounds.maxBytes, metrics });
+  return new RecordRetention(
+    tasks,
+    { findings: 2 * bounds.maxTasks, incidents: Math.ceil(bounds.maxTasks / 2), revocations: bounds.maxTasks },
+    metrics,
+  );
+}
+
+/** Messages the embedded bus keeps per partition of a topic no stage consumes. */
+const EMBEDDED_RETAIN_PER_PARTITION = 5_000;
+
 /** The embedded mode: every stage in this process, in-process bus and store. */
 export async function startEmbedded(
   config: Config,
@@ -85,10 +106,20 @@ export async function startEmbedded(
 ): Promise<App> {
   const logger = options.logger ?? createLogger(config.logLevel);
   const metrics = new Metrics();
+  // the gateway and ingest share this process: a key of their own unless one is configured
+  const senderKey = config.ingest.senderKey ?? randomBytes(32);
   return startServices(options.services ?? SERVICE_NAMES, {
-    config,
-    bus: new MemoryBus({ partitions: config.kafka.partitions, logger }),
-    store: new MemoryStore(),
+    config: {
+      ...config,
+      ingest: { ...config.ingest, senderKey },
+      // paths of tasks the store no longer holds are not worth keeping in memory either
+      tasks: { ...config.tasks, cachedTasks: Math.min(config.tasks.cachedTasks, config.embedded.maxTasks) },
+    },
+    // topics nobody here reads (the dead letters) keep their most recent messages only
+    bus: new MemoryBus({ partitions: config.kafka.partitions, logger, retainPerPartition: EMBEDDED_RETAIN_PER_PARTITION }),
+    // bounded: past DRIFTWATCH_EMBEDDED_MAX_TASKS the least recently active task leaves, all its keys together
+    // (a replay is not bounded: it must find what the live pipeline found)
+    store: Number.isFinite(config.embedded.maxTasks) ? boundedStore(config.embedded, metrics) : new MemoryStore(),
     logger,
     metrics,
     clock: options.clock ?? systemClock,
@@ -100,14 +131,9 @@ export async function startDistributed(config: Config, names: ServiceName[], opt
   const logger = options.logger ?? createLogger(config.logLevel);
   return startServices(names, {
     config,
-    bus: new KafkaBus({
-      brokers: config.kafka.brokers,
-      clientId: `${config.kafka.clientId}-${names.join("-")}`,
-      partitions: config.kafka.partitions,
-      replicationFactor: config.kafka.replicationFactor,
-      logger,
-    }),
-    store: new RedisStore({ url: config.redis.url, keyPrefix: config.redis.keyPrefix }),
+    // with the configured TLS, SASL and Redis ACL user (docs/transport-security.md)
+    bus: new KafkaBus({ ...config.kafka, clientId: `${config.kafka.clientId}-${names.join("-")}`, logger }),
+    store: new RedisStore({ ...config.redis, logger }),
     logger,
     metrics: new Metrics(),
     clock: systemClock,

@@ -112,7 +112,8 @@ export async function replay(
   const logger = createLogger(config.logLevel === "info" ? "warn" : config.logLevel);
   const clock = new ManualClock();
   const app = await startEmbedded(
-    { ...config, revoker: { ...config.revoker } },
+    // every task kept, as the live pipeline's Redis keeps them (the embedded bound would drop some)
+    { ...config, revoker: { ...config.revoker }, embedded: { maxTasks: Number.POSITIVE_INFINITY, maxBytes: Number.POSITIVE_INFINITY } },
     { services: ["ingest", "pathfinder", "detector"], logger, clock },
   );
   const bus = app.bus as MemoryBus;

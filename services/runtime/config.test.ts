@@ -43,9 +43,17 @@ describe("loadConfig", () => {
       groupPrefix: "driftwatch.",
       packRecords: true,
       redis: { url: "redis://127.0.0.1:6379", keyPrefix: "dw:" },
-      otlp: { host: "127.0.0.1", port: 4318, maxBodyBytes: 4 * 1024 * 1024, maxInflight: 64 },
-      ingest: { encoding: "auto" },
-      api: { host: "127.0.0.1", port: 8080 },
+      otlp: {
+        host: "127.0.0.1",
+        port: 4318,
+        maxBodyBytes: 4 * 1024 * 1024,
+        maxInflight: 64,
+        limits: { requestsPerSecond: 100, spansPerMinute: 600_000, maxSpansPerRequest: 20_000, maxTracesPerRequest: 10_000 },
+      },
+      embedded: { maxTasks: 10_000, maxBytes: 128 * 1024 * 1024 },
+      ingest: { encoding: "auto", requireSender: false },
+      agentAuth: { mode: "none", spiffeAudience: "driftwatch" },
+      api: { host: "127.0.0.1", port: 8080, tokens: [] },
       policyDir: "policies",
       tasks: { latenessMs: 30_000, idleMs: 300_000, ttlMs: 604_800_000, cachedTasks: 50_000, silenceSweepMs: 10_000 },
       baselines: { sweepMs: 10_000, settleMs: 60_000, holdMs: 86_400_000 },
@@ -237,7 +245,16 @@ describe("loadConfig: secrets", () => {
     const file = join(dir, "api-token");
     writeFileSync(file, "console-token-0123456789\n");
     const c = loadConfig({ DRIFTWATCH_API_TOKEN_FILE: file, DRIFTWATCH_API_READ_TOKEN: "reader-token-0123456789" });
-    expect(c.api).toEqual({ host: "127.0.0.1", port: 8080, token: "console-token-0123456789", readToken: "reader-token-0123456789" });
+    expect(c.api).toEqual({
+      host: "127.0.0.1",
+      port: 8080,
+      token: "console-token-0123456789",
+      readToken: "reader-token-0123456789",
+      tokens: [
+        { name: "api-token", role: "admin", token: "console-token-0123456789" },
+        { name: "api-read-token", role: "viewer", token: "reader-token-0123456789" },
+      ],
+    });
     expect(configError({ DRIFTWATCH_API_READ_TOKEN: "reader-token-0123456789" }).problems).toEqual([
       expect.stringMatching(/^DRIFTWATCH_API_READ_TOKEN: requires DRIFTWATCH_API_TOKEN/),
     ]);
@@ -247,6 +264,57 @@ describe("loadConfig: secrets", () => {
     const short = configError({ DRIFTWATCH_API_TOKEN: "short" });
     expect(short.problems).toEqual([expect.stringMatching(/^DRIFTWATCH_API_TOKEN: /)]);
     expect(short.message).not.toContain('short"');
+  });
+
+  it("reads named API tokens with roles from a file, and OIDC settings; refuses a bad file without echoing a token", () => {
+    const file = join(dir, "api-tokens.yaml");
+    writeFileSync(
+      file,
+      "- { name: alice, role: responder, token: alice-token-0123456789 }\n- { name: ci, role: admin, token: ci-token-0123456789abc }\n",
+    );
+    const c = loadConfig({
+      DRIFTWATCH_API_TOKENS_FILE: file,
+      DRIFTWATCH_API_OIDC_ISSUER: "https://id.acme.example/realms/soc",
+      DRIFTWATCH_API_OIDC_AUDIENCE: "driftwatch",
+      DRIFTWATCH_API_OIDC_ROLES_CLAIM: "realm_access.roles",
+      DRIFTWATCH_API_OIDC_ROLE_MAP: "admin=dw-admins,responder=soc|soc-leads",
+    });
+    expect(c.api.tokens.map((t) => [t.name, t.role])).toEqual([
+      ["alice", "responder"],
+      ["ci", "admin"],
+    ]);
+    expect(c.api.oidc).toEqual({
+      issuer: "https://id.acme.example/realms/soc",
+      audience: "driftwatch",
+      rolesClaim: "realm_access.roles",
+      roleMap: { admin: ["dw-admins"], responder: ["soc", "soc-leads"] },
+    });
+    writeFileSync(file, "- { name: alice, role: root, token: alice-token-0123456789 }\n");
+    const bad = configError({ DRIFTWATCH_API_TOKENS_FILE: file });
+    expect(bad.problems).toEqual([expect.stringMatching(/^DRIFTWATCH_API_TOKENS_FILE: .*0\.role/)]);
+    expect(bad.message).not.toContain("alice-token");
+    expect(configError({ DRIFTWATCH_API_OIDC_ISSUER: "https://id.acme.example" }).problems).toEqual([
+      expect.stringMatching(/^DRIFTWATCH_API_OIDC_AUDIENCE: /),
+    ]);
+    expect(configError({ DRIFTWATCH_API_OIDC_ROLE_MAP: "root=x" }).problems).toEqual([
+      expect.stringMatching(/^DRIFTWATCH_API_OIDC_ROLE_MAP: /),
+    ]);
+  });
+
+  it("asks every OTLP request for an agent credential once credentials are configured; refuses auth with nothing to check or a sender requirement without a key", () => {
+    const c = loadConfig({ DRIFTWATCH_OTLP_TOKENS_FILE: "/etc/driftwatch/agents.yaml", DRIFTWATCH_INGEST_SIGNING_KEY: "k".repeat(32) });
+    expect(c.agentAuth).toEqual({ mode: "required", tokensFile: "/etc/driftwatch/agents.yaml", spiffeAudience: "driftwatch" });
+    expect(c.ingest.senderKey?.toString()).toBe("k".repeat(32));
+    expect(loadConfig({ DRIFTWATCH_OTLP_TOKENS_FILE: "/x.yaml", DRIFTWATCH_OTLP_AUTH: "optional" }).agentAuth.mode).toBe("optional");
+    expect(configError({ DRIFTWATCH_OTLP_AUTH: "required" }).problems).toEqual([
+      expect.stringMatching(/^DRIFTWATCH_OTLP_AUTH: required needs agent credentials/),
+    ]);
+    expect(configError({ DRIFTWATCH_INGEST_REQUIRE_SENDER: "true" }).problems).toEqual([
+      expect.stringMatching(/^DRIFTWATCH_INGEST_REQUIRE_SENDER: needs DRIFTWATCH_INGEST_SIGNING_KEY/),
+    ]);
+    const short = configError({ DRIFTWATCH_INGEST_SIGNING_KEY: "short-key" });
+    expect(short.problems).toEqual([expect.stringMatching(/^DRIFTWATCH_INGEST_SIGNING_KEY: /)]);
+    expect(short.message).not.toContain("short-key");
   });
 
   it("a bad secret read from a file is reported without its value", () => {

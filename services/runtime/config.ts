@@ -1,7 +1,10 @@
 import { readFileSync } from "node:fs";
+import { parse as parseYaml } from "yaml";
 import { z } from "zod";
+import { type Role, type StaticToken, TokensFile } from "../../schemas/api-identity.js";
 import { DEFAULT_CIRCUIT, DEFAULT_RETRY } from "./delivery.js";
 import { loadSigningKey } from "./signing-key.js";
+import { type KafkaSecurity, type RedisSecurity, TRANSPORT_SECRET_VARS, transportConfig } from "./transport-config.js";
 
 /**
  * Configuration from DRIFTWATCH_* environment variables, validated at start. A bad
@@ -106,9 +109,44 @@ const Env = z.object({
   /** When set, every /api/v1 request needs `Authorization: Bearer <token>` (reads may use the read token). */
   DRIFTWATCH_API_TOKEN: z.string().min(16, "at least 16 characters").optional(),
   DRIFTWATCH_API_READ_TOKEN: z.string().min(16, "at least 16 characters").optional(),
+  /** Named tokens with roles (YAML or JSON list of {name, role, token}). */
+  DRIFTWATCH_API_TOKENS_FILE: z.string().min(1).optional(),
+  DRIFTWATCH_API_OIDC_ISSUER: url.optional(),
+  DRIFTWATCH_API_OIDC_AUDIENCE: z.string().min(1).optional(),
+  DRIFTWATCH_API_OIDC_JWKS_URL: url.optional(),
+  DRIFTWATCH_API_OIDC_ROLES_CLAIM: z.string().min(1).default("roles"),
+  /** `admin=group-a|group-b,responder=group-c,viewer=group-d`: which claim values give which role. */
+  DRIFTWATCH_API_OIDC_ROLE_MAP: z
+    .string()
+    .regex(
+      /^(?:(?:viewer|responder|admin)=[^,=|]+(?:\|[^,=|]+)*)(?:,(?:viewer|responder|admin)=[^,=|]+(?:\|[^,=|]+)*)*$/,
+      "role=value|value,role=value (roles: viewer, responder, admin)",
+    )
+    .optional(),
   DRIFTWATCH_MAX_BODY_BYTES: positiveInt.default(4 * 1024 * 1024),
   DRIFTWATCH_OTLP_MAX_INFLIGHT: positiveInt.default(64),
+  // per-client budgets and per-request caps of the OTLP gateway (services/gateway/limits.ts)
+  DRIFTWATCH_OTLP_CLIENT_REQUESTS_PER_SECOND: positiveInt.default(100),
+  DRIFTWATCH_OTLP_CLIENT_SPANS_PER_MINUTE: positiveInt.default(600_000),
+  DRIFTWATCH_OTLP_MAX_SPANS_PER_REQUEST: positiveInt.default(20_000),
+  DRIFTWATCH_OTLP_MAX_TRACES_PER_REQUEST: positiveInt.default(10_000),
+  /** Tasks the embedded mode's in-memory store keeps; the least recently active leave first. */
+  DRIFTWATCH_EMBEDDED_MAX_TASKS: positiveInt.default(10_000),
+  /** ... and what their state may take, in MiB as written (the memory it takes is a few times this). */
+  DRIFTWATCH_EMBEDDED_MAX_STORE_MB: positiveInt.default(128),
   DRIFTWATCH_INGEST_ENCODING: z.enum(["auto", "otlp_proto", "otlp_json"]).default("auto"),
+  /** Agent authentication at the gateway (docs/trust-model.md). */
+  DRIFTWATCH_OTLP_AUTH: z.enum(["none", "optional", "required"]).optional(),
+  DRIFTWATCH_OTLP_TOKENS_FILE: z.string().min(1).optional(),
+  DRIFTWATCH_OTLP_SPIFFE_BUNDLE: z.string().min(1).optional(),
+  DRIFTWATCH_OTLP_SPIFFE_AUDIENCE: z.string().min(1).default("driftwatch"),
+  DRIFTWATCH_OTLP_SPIFFE_TRUST_DOMAIN: z
+    .string()
+    .regex(/^[a-z0-9._-]+$/, "a trust domain name, e.g. acme.org")
+    .optional(),
+  /** The key the gateway signs senders with and ingest checks them with (at least 32 characters). */
+  DRIFTWATCH_INGEST_SIGNING_KEY: z.string().min(32, "at least 32 characters").optional(),
+  DRIFTWATCH_INGEST_REQUIRE_SENDER: bool.default(false),
   DRIFTWATCH_POLICY_DIR: z.string().min(1).default("policies"),
   DRIFTWATCH_LATENESS_MS: z.coerce.number().int().min(0).default(30_000),
   DRIFTWATCH_TASK_IDLE_MS: positiveInt.default(300_000),
@@ -185,6 +223,7 @@ const Env = z.object({
 const SECRET_VARS = [
   "DRIFTWATCH_API_TOKEN",
   "DRIFTWATCH_API_READ_TOKEN",
+  "DRIFTWATCH_INGEST_SIGNING_KEY",
   "DRIFTWATCH_REVOKE_WEBHOOK_SECRET",
   "DRIFTWATCH_ALERT_WEBHOOK_SECRET",
   "DRIFTWATCH_ALERT_SLACK_WEBHOOK_URL",
@@ -192,12 +231,45 @@ const SECRET_VARS = [
   "DRIFTWATCH_VAULT_TOKEN",
   "DRIFTWATCH_CAEP_SIGNING_KEY",
   "DRIFTWATCH_CAEP_AUTHORIZATION",
+  // Kafka SASL and Redis ACL passwords (transport-config.ts)
+  ...TRANSPORT_SECRET_VARS,
 ] as const;
 
 /** Secrets whose file is handed to the adapter rather than read once: it re-reads the file when it changes. */
 const ROTATING_SECRETS: readonly string[] = ["DRIFTWATCH_VAULT_TOKEN"];
 
 /** A URL's password (e.g. in a Redis URL) is a secret too: never echoed in an error. */
+/** The tokens file's tokens, validated; errors name the file and the entry, never a token. */
+function readTokensFile(path: string): StaticToken[] {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    throw new Error(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  let data: unknown;
+  try {
+    data = parseYaml(text);
+  } catch (err) {
+    throw new Error(`${path} is not YAML or JSON: ${(err as Error).message.split("\n")[0]}`);
+  }
+  const parsed = TokensFile.safeParse(data);
+  if (!parsed.success) {
+    throw new Error(`${path}: ${parsed.error.issues.map((i) => `${i.path.join(".") || "(file)"}: ${i.message}`).join("; ")}`);
+  }
+  return parsed.data;
+}
+
+/** `admin=a|b,responder=c` → { admin: ["a", "b"], responder: ["c"] }. */
+function roleMapOf(text: string): Partial<Record<Role, string[]>> {
+  const map: Partial<Record<Role, string[]>> = {};
+  for (const part of text.split(",")) {
+    const [role, values] = part.split("=") as [Role, string];
+    map[role] = values.split("|");
+  }
+  return map;
+}
+
 function withoutCredentials(value: string | undefined): string | undefined {
   return value?.replace(/(\/\/[^/@:\s]*:)[^/@\s]*@/g, "$1***@");
 }
@@ -211,16 +283,55 @@ export class ConfigError extends Error {
 
 export interface Config {
   logLevel: z.infer<typeof Env>["DRIFTWATCH_LOG_LEVEL"];
-  kafka: { brokers: string[]; clientId: string; partitions: number; replicationFactor: number };
+  /** With TLS (`ssl`) and SASL when configured (transport-config.ts). */
+  kafka: { brokers: string[]; clientId: string; partitions: number; replicationFactor: number } & KafkaSecurity;
   topicPrefix: string;
   groupPrefix: string;
   /** Pack a batch's records for one task into one message (a JSON array). */
   packRecords: boolean;
-  redis: { url: string; keyPrefix: string };
-  otlp: { host: string; port: number; maxBodyBytes: number; maxInflight: number };
-  ingest: { encoding: "auto" | "protobuf" | "json" };
+  /** With TLS settings and an ACL user when configured (transport-config.ts). */
+  redis: { url: string; keyPrefix: string } & RedisSecurity;
+  otlp: {
+    host: string;
+    port: number;
+    maxBodyBytes: number;
+    maxInflight: number;
+    /** Per-client budgets (token buckets) and per-request caps. */
+    limits: { requestsPerSecond: number; spansPerMinute: number; maxSpansPerRequest: number; maxTracesPerRequest: number };
+  };
+  /** The embedded mode: tasks its in-memory store keeps (least recently active evicted first). */
+  embedded: { maxTasks: number; maxBytes: number };
+  ingest: {
+    encoding: "auto" | "protobuf" | "json";
+    /** The gateway signs the senders it authenticated with it; ingest checks them (embedded mode: a random key per process). */
+    senderKey?: Buffer;
+    /** Refuse messages no gateway signed a sender for. */
+    requireSender: boolean;
+  };
+  /** Agent authentication at the gateway: files read when the gateway starts. */
+  agentAuth: {
+    mode: "none" | "optional" | "required";
+    tokensFile?: string;
+    spiffeBundle?: string;
+    spiffeAudience: string;
+    spiffeTrustDomain?: string;
+  };
   /** The console API; with a token, it answers only requests that carry it (a read token: GET only). */
-  api: { host: string; port: number; token?: string; readToken?: string };
+  api: {
+    host: string;
+    port: number;
+    token?: string;
+    readToken?: string;
+    /** Every static token with its holder and role: the two above (admin, viewer) and the tokens file's. */
+    tokens: StaticToken[];
+    oidc?: {
+      issuer: string;
+      audience: string;
+      jwksUrl?: string;
+      rolesClaim: string;
+      roleMap?: Partial<Record<Role, string[]>>;
+    };
+  };
   policyDir: string;
   tasks: {
     /** How far back (by span start) a late span still re-evaluates the steps after it. */
@@ -391,6 +502,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     }
   }
   const e = parsed.data;
+  // the API's static tokens: the admin and read tokens, and the tokens file's named ones
+  const apiTokens: StaticToken[] = [];
+  if (e?.DRIFTWATCH_API_TOKEN) apiTokens.push({ name: "api-token", role: "admin", token: e.DRIFTWATCH_API_TOKEN });
+  if (e?.DRIFTWATCH_API_READ_TOKEN) apiTokens.push({ name: "api-read-token", role: "viewer", token: e.DRIFTWATCH_API_READ_TOKEN });
   if (e) {
     for (const [sink, urlVar, secretVar] of [
       ["revocation webhook", "DRIFTWATCH_REVOKE_WEBHOOK_URL", "DRIFTWATCH_REVOKE_WEBHOOK_SECRET"],
@@ -406,8 +521,36 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       problems.push("DRIFTWATCH_API_READ_TOKEN: requires DRIFTWATCH_API_TOKEN (else writes would need no token and reads one)");
     if (e.DRIFTWATCH_API_READ_TOKEN && e.DRIFTWATCH_API_READ_TOKEN === e.DRIFTWATCH_API_TOKEN)
       problems.push("DRIFTWATCH_API_READ_TOKEN: must differ from DRIFTWATCH_API_TOKEN");
+    if (Boolean(e.DRIFTWATCH_API_OIDC_ISSUER) !== Boolean(e.DRIFTWATCH_API_OIDC_AUDIENCE))
+      problems.push(
+        `${e.DRIFTWATCH_API_OIDC_ISSUER ? "DRIFTWATCH_API_OIDC_AUDIENCE" : "DRIFTWATCH_API_OIDC_ISSUER"}: OIDC needs both the issuer and the audience (the API's own id at the issuer)`,
+      );
+    if (e.DRIFTWATCH_API_TOKENS_FILE) {
+      try {
+        const named = readTokensFile(e.DRIFTWATCH_API_TOKENS_FILE);
+        for (const t of named) {
+          if (apiTokens.some((x) => x.token === t.token))
+            problems.push(
+              `DRIFTWATCH_API_TOKENS_FILE: the token of "${t.name}" is also DRIFTWATCH_API_TOKEN or _READ_TOKEN (each token names one holder)`,
+            );
+        }
+        apiTokens.push(...named);
+      } catch (err) {
+        problems.push(`DRIFTWATCH_API_TOKENS_FILE: ${(err as Error).message}`);
+      }
+    }
+    if (e.DRIFTWATCH_OTLP_MAX_SPANS_PER_REQUEST > e.DRIFTWATCH_OTLP_CLIENT_SPANS_PER_MINUTE)
+      problems.push(
+        "DRIFTWATCH_OTLP_CLIENT_SPANS_PER_MINUTE: must be at least DRIFTWATCH_OTLP_MAX_SPANS_PER_REQUEST (a full request must fit)",
+      );
     if (e.DRIFTWATCH_ALERT_RETRY_BASE_MS > e.DRIFTWATCH_ALERT_RETRY_MAX_MS)
       problems.push("DRIFTWATCH_ALERT_RETRY_MAX_MS: must be at least DRIFTWATCH_ALERT_RETRY_BASE_MS");
+    if (e.DRIFTWATCH_OTLP_AUTH && e.DRIFTWATCH_OTLP_AUTH !== "none" && !e.DRIFTWATCH_OTLP_TOKENS_FILE && !e.DRIFTWATCH_OTLP_SPIFFE_BUNDLE)
+      problems.push(
+        `DRIFTWATCH_OTLP_AUTH: ${e.DRIFTWATCH_OTLP_AUTH} needs agent credentials to check: DRIFTWATCH_OTLP_TOKENS_FILE or DRIFTWATCH_OTLP_SPIFFE_BUNDLE`,
+      );
+    if (e.DRIFTWATCH_INGEST_REQUIRE_SENDER && !e.DRIFTWATCH_INGEST_SIGNING_KEY)
+      problems.push("DRIFTWATCH_INGEST_REQUIRE_SENDER: needs DRIFTWATCH_INGEST_SIGNING_KEY (or _FILE) to check the gateway's signatures");
     if (e.DRIFTWATCH_VAULT_ADDR && !e.DRIFTWATCH_VAULT_TOKEN)
       problems.push("DRIFTWATCH_VAULT_TOKEN: required when DRIFTWATCH_VAULT_ADDR is set (or DRIFTWATCH_VAULT_TOKEN_FILE)");
     if (e.DRIFTWATCH_CAEP_RECEIVER_URL) {
@@ -423,6 +566,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       }
     }
   }
+  // TLS and SASL to Kafka, TLS and an ACL user to Redis (transport-config.ts)
+  const transport = transportConfig(raw, secretFiles, problems);
   if (problems.length > 0 || !e) throw new ConfigError(problems);
   const withSecret = (u?: string, s?: string) => (u && s ? { url: u, secret: s } : undefined);
   const revokeWebhook = withSecret(e.DRIFTWATCH_REVOKE_WEBHOOK_URL, e.DRIFTWATCH_REVOKE_WEBHOOK_SECRET);
@@ -461,25 +606,55 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       clientId: e.DRIFTWATCH_KAFKA_CLIENT_ID,
       partitions: e.DRIFTWATCH_KAFKA_PARTITIONS,
       replicationFactor: e.DRIFTWATCH_KAFKA_REPLICATION_FACTOR,
+      ...transport?.kafka,
     },
     topicPrefix: e.DRIFTWATCH_TOPIC_PREFIX,
     groupPrefix: e.DRIFTWATCH_GROUP_PREFIX,
     packRecords: e.DRIFTWATCH_PACK_RECORDS,
-    redis: { url: e.DRIFTWATCH_REDIS_URL, keyPrefix: e.DRIFTWATCH_REDIS_KEY_PREFIX },
+    redis: { url: e.DRIFTWATCH_REDIS_URL, keyPrefix: e.DRIFTWATCH_REDIS_KEY_PREFIX, ...transport?.redis },
     otlp: {
       host: e.DRIFTWATCH_OTLP_HOST,
       port: e.DRIFTWATCH_OTLP_PORT,
       maxBodyBytes: e.DRIFTWATCH_MAX_BODY_BYTES,
       maxInflight: e.DRIFTWATCH_OTLP_MAX_INFLIGHT,
+      limits: {
+        requestsPerSecond: e.DRIFTWATCH_OTLP_CLIENT_REQUESTS_PER_SECOND,
+        spansPerMinute: e.DRIFTWATCH_OTLP_CLIENT_SPANS_PER_MINUTE,
+        maxSpansPerRequest: e.DRIFTWATCH_OTLP_MAX_SPANS_PER_REQUEST,
+        maxTracesPerRequest: e.DRIFTWATCH_OTLP_MAX_TRACES_PER_REQUEST,
+      },
     },
+    embedded: { maxTasks: e.DRIFTWATCH_EMBEDDED_MAX_TASKS, maxBytes: e.DRIFTWATCH_EMBEDDED_MAX_STORE_MB * 2 ** 20 },
     ingest: {
       encoding: e.DRIFTWATCH_INGEST_ENCODING === "otlp_proto" ? "protobuf" : e.DRIFTWATCH_INGEST_ENCODING === "otlp_json" ? "json" : "auto",
+      ...(e.DRIFTWATCH_INGEST_SIGNING_KEY ? { senderKey: Buffer.from(e.DRIFTWATCH_INGEST_SIGNING_KEY, "utf8") } : {}),
+      requireSender: e.DRIFTWATCH_INGEST_REQUIRE_SENDER,
+    },
+    agentAuth: {
+      // credentials configured: every request must carry one, unless told otherwise
+      mode: e.DRIFTWATCH_OTLP_AUTH ?? (e.DRIFTWATCH_OTLP_TOKENS_FILE || e.DRIFTWATCH_OTLP_SPIFFE_BUNDLE ? "required" : "none"),
+      ...(e.DRIFTWATCH_OTLP_TOKENS_FILE ? { tokensFile: e.DRIFTWATCH_OTLP_TOKENS_FILE } : {}),
+      ...(e.DRIFTWATCH_OTLP_SPIFFE_BUNDLE ? { spiffeBundle: e.DRIFTWATCH_OTLP_SPIFFE_BUNDLE } : {}),
+      spiffeAudience: e.DRIFTWATCH_OTLP_SPIFFE_AUDIENCE,
+      ...(e.DRIFTWATCH_OTLP_SPIFFE_TRUST_DOMAIN ? { spiffeTrustDomain: e.DRIFTWATCH_OTLP_SPIFFE_TRUST_DOMAIN } : {}),
     },
     api: {
       host: e.DRIFTWATCH_API_HOST,
       port: e.DRIFTWATCH_API_PORT,
       ...(e.DRIFTWATCH_API_TOKEN ? { token: e.DRIFTWATCH_API_TOKEN } : {}),
       ...(e.DRIFTWATCH_API_READ_TOKEN ? { readToken: e.DRIFTWATCH_API_READ_TOKEN } : {}),
+      tokens: apiTokens,
+      ...(e.DRIFTWATCH_API_OIDC_ISSUER && e.DRIFTWATCH_API_OIDC_AUDIENCE
+        ? {
+            oidc: {
+              issuer: e.DRIFTWATCH_API_OIDC_ISSUER,
+              audience: e.DRIFTWATCH_API_OIDC_AUDIENCE,
+              ...(e.DRIFTWATCH_API_OIDC_JWKS_URL ? { jwksUrl: e.DRIFTWATCH_API_OIDC_JWKS_URL } : {}),
+              rolesClaim: e.DRIFTWATCH_API_OIDC_ROLES_CLAIM,
+              ...(e.DRIFTWATCH_API_OIDC_ROLE_MAP ? { roleMap: roleMapOf(e.DRIFTWATCH_API_OIDC_ROLE_MAP) } : {}),
+            },
+          }
+        : {}),
     },
     policyDir: e.DRIFTWATCH_POLICY_DIR,
     tasks: {

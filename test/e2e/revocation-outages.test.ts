@@ -510,7 +510,7 @@ describe("revocation through credential-store outages (real Kafka, Redis and loo
       expect(letters, credential).toHaveLength(1);
       const letter = letters[0] as DeadLetter;
       expect(letter.stage).toBe("revoker");
-      const raw = JSON.parse(Buffer.from(letter.raw, "base64").toString()) as { request: { credentialId: string }; revocation: Revocation };
+      const raw = letter.record as { request: { credentialId: string }; revocation: Revocation };
       expect(raw.request.credentialId).toBe(credential);
       expect(raw.revocation).toMatchObject({ id: record.id, status: "dead_lettered" });
       // on agent.revocations too, never as revoked
