@@ -5,6 +5,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { AgentAction } from "../../schemas/action.js";
 import { DeadLetter } from "../../schemas/deadletter.js";
+import { fuzzEmbedded, mutation } from "../../test/support/otlp-fuzz.js";
 import { eventually } from "../../test/support/wait.js";
 import type { BusMessage } from "../runtime/bus/bus.js";
 import { MemoryBus } from "../runtime/bus/memory-bus.js";
@@ -18,6 +19,8 @@ import { ingestStage } from "./ingest.js";
  * (bit flips, truncation, splices, random bytes, JSON edits). Whatever comes in, the
  * stage must not crash, and every message must be accounted for: each span either
  * becomes an action or is reported, and a message with any problem is dead-lettered.
+ * Then the whole embedded process over HTTP (test/support/otlp-fuzz.ts; its long run is
+ * `npm run bench:fuzz`).
  */
 function seedRequests(): { proto: Uint8Array; json: Uint8Array } {
   const exporter = new InMemorySpanExporter();
@@ -55,28 +58,6 @@ function seedRequests(): { proto: Uint8Array; json: Uint8Array } {
 
 const seeds = seedRequests();
 const stage = ingestStage("fz.", () => 1_700_000_000_000);
-
-const mutation = (seed: Uint8Array) =>
-  fc.oneof(
-    // flip bytes at random positions
-    fc.array(fc.tuple(fc.nat({ max: seed.length - 1 }), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 8 }).map((edits) => {
-      const b = Buffer.from(seed);
-      for (const [i, v] of edits) b[i] = v;
-      return b;
-    }),
-    // truncate
-    fc.nat({ max: seed.length - 1 }).map((n) => Buffer.from(seed.subarray(0, n))),
-    // splice random bytes in
-    fc
-      .tuple(fc.nat({ max: seed.length }), fc.uint8Array({ minLength: 1, maxLength: 64 }))
-      .map(([at, bytes]) => Buffer.concat([seed.subarray(0, at), bytes, seed.subarray(at)])),
-    // duplicate a slice (repeated fields, overlong lengths)
-    fc
-      .tuple(fc.nat({ max: seed.length - 1 }), fc.nat({ max: 200 }))
-      .map(([at, len]) => Buffer.concat([seed.subarray(0, at), seed.subarray(at, at + len), seed.subarray(at)])),
-    // pure noise
-    fc.uint8Array({ minLength: 0, maxLength: 512 }).map((b) => Buffer.from(b)),
-  );
 
 function message(value: Buffer, contentType?: string): BusMessage {
   return {
@@ -175,15 +156,44 @@ describe("ingest under fuzzing", () => {
     );
     expect(expectedActions).toBeGreaterThan(0);
     expect(expectedLetters).toBeGreaterThan(0);
-    // each dead letter names its source offset and carries the original bytes
-    const offsets = new Set(
-      letters.map(
-        (l) =>
-          `${DeadLetter.parse(JSON.parse(String(l.value))).source.partition}/${DeadLetter.parse(JSON.parse(String(l.value))).source.offset}`,
-      ),
-    );
+    // each dead letter names its source offset, and holds the offending part only: a prefix of undecodable
+    // bytes, or the bad spans; never more than a few KB whatever the message
+    const parsed = letters.map((l) => DeadLetter.parse(JSON.parse(String(l.value))));
+    const offsets = new Set(parsed.map((l) => `${l.source.partition}/${l.source.offset}`));
     expect(offsets.size).toBe(letters.length);
+    for (const [i, l] of parsed.entries()) {
+      expect(l.message?.bytes).toBeGreaterThanOrEqual(0);
+      expect(l.prefix !== undefined || l.spans !== undefined || l.message?.bytes === 0).toBe(true);
+      expect(Buffer.from(l.prefix ?? "", "base64").length).toBeLessThanOrEqual(256);
+      expect(letters[i]?.value.length).toBeLessThan(32 * 1024);
+    }
     await sub.close();
     await bus.close();
   });
+});
+
+describe("the embedded process under fuzzing: gateway, ingest and the rest over HTTP", () => {
+  it("answers thousands of generated payloads (valid, near-valid, hostile) well formed, throws nothing, publishes no secret, stays bounded", async () => {
+    const report = await fuzzEmbedded({
+      payloads: 2_400,
+      seed: 42,
+      concurrency: 8,
+      env: {
+        // one client sends everything here: its request rate is not what is tested
+        DRIFTWATCH_OTLP_CLIENT_REQUESTS_PER_SECOND: "1000000",
+        // a small store bound, so that it is reached
+        DRIFTWATCH_EMBEDDED_MAX_TASKS: "300",
+      },
+      maxRssGrowthBytes: 768 * 2 ** 20,
+    });
+    expect(report.failure).toBeUndefined();
+    expect(report.payloads).toBeGreaterThanOrEqual(2_400);
+    expect(report.errorLogs).toEqual([]);
+    // every kind of answer came up
+    for (const status of ["200", "400", "413", "415"]) expect(report.byStatus[status], status).toBeGreaterThan(0);
+    expect(report.spansPublished).toBeGreaterThan(0);
+    expect(report.deadLetters).toBeGreaterThan(0);
+    expect(report.storeTasks).toBeLessThanOrEqual(300);
+    expect(report.evictedTasks).toBeGreaterThan(0);
+  }, 300_000);
 });
