@@ -269,9 +269,10 @@ export function createApi(deps: ApiDeps): FastifyInstance {
    * idle, or its access was revoked, or recorded as to be revoked). Its lifecycle has run its course: a credential bound
    * now would outlive it.
    */
+  const ENDED = new Set<string>(["completed", "idle", "revoked", "recorded"]);
   const endedReason = async (taskId: string, now: number): Promise<string | undefined> => {
     const summary = await deps.tasks.summary(taskId, now);
-    if (!summary || (summary.status !== "completed" && summary.status !== "idle" && summary.status !== "revoked" && summary.status !== "recorded")) return undefined;
+    if (!summary || !ENDED.has(summary.status)) return undefined;
     return `task ${taskId} has ended (${summary.status}): a credential registered now would outlive it`;
   };
 
