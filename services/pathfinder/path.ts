@@ -265,6 +265,106 @@ const RECENT_MS = 60_000;
 const MAX_READS = 50;
 /** The most hosts reached earlier a step carries. */
 const MAX_REACHED = 32;
+/**
+ * The earlier tool outputs a step's lineage is traced through: the most recent ones. Tracing
+ * is quadratic in them (what the user said of each, for each step), so a task of thousands of
+ * calls would cost seconds per step; a value that came from an older output is unexplained
+ * (a finding, not a pass: the bound fails closed).
+ */
+export const MAX_SOURCE_OUTPUTS = 128;
+/** Steps looked back over for the agent's own steps of the last minute and the lineage's sources. */
+const MAX_LOOKBACK = 512;
+
+/** The first position before `end` whose score is at least `score` (order is ascending by score). */
+function firstFrom(order: OrderEntry[], end: number, score: number): number {
+  let lo = 0;
+  let hi = end;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((order[mid] as OrderEntry).score < score) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+const NO_AGENT = "\u0000";
+
+/** What one agent did in a prefix of the path. */
+interface AgentSoFar {
+  steps: number;
+  firstTool?: string;
+  lastTool?: string;
+  /** Calls per tool. */
+  calls: Map<string, number>;
+  /** The agent's latest run of calls of one tool, and its length. */
+  runTool?: string;
+  run: number;
+}
+
+/** The path's first `upTo` steps folded: what every later step looks back at. */
+interface Prefix {
+  upTo: number;
+  /** The step at `upTo - 1` when folded: another one there means the path changed before it. */
+  last?: OrderEntry;
+  max?: DataClassification;
+  said: Set<string>;
+  system: Set<string>;
+  reached: Set<string>;
+  agents: Map<string, AgentSoFar>;
+}
+
+/**
+ * Each path's prefix folded so far, extended as steps are appended: a step costs the steps
+ * since the last one, not the whole path (a task of thousands of steps stays linear). A
+ * step placed before the folded prefix (a late span) starts it again.
+ */
+const prefixes = new WeakMap<TaskPath, Prefix>();
+
+function infoAt(path: TaskPath, i: number): SpanInfo | undefined {
+  const id = (path.order[i] as OrderEntry).id;
+  return path.spans.get(id.slice(id.indexOf(":") + 1));
+}
+
+const emptyPrefix = (): Prefix => ({ upTo: 0, said: new Set(), system: new Set(), reached: new Set(), agents: new Map() });
+
+function fold(path: TaskPath, p: Prefix, to: number): Prefix {
+  for (let i = p.upTo; i < to; i++) {
+    const info = infoAt(path, i);
+    if (!info) continue;
+    if (info.data && (p.max === undefined || sensitivity(info.data) > sensitivity(p.max))) p.max = info.data;
+    if (info.said) p.said.add(info.said);
+    if (info.sys) p.system.add(info.sys);
+    if (info.host && p.reached.size < MAX_REACHED) p.reached.add(info.host);
+    const key = info.agentId ?? NO_AGENT;
+    let a = p.agents.get(key);
+    if (!a) {
+      a = { steps: 0, calls: new Map(), run: 0 };
+      p.agents.set(key, a);
+    }
+    a.steps++;
+    if (info.tool) {
+      a.firstTool ??= info.tool;
+      a.lastTool = info.tool;
+      a.calls.set(info.tool, (a.calls.get(info.tool) ?? 0) + 1);
+      a.run = a.runTool === info.tool ? a.run + 1 : 1;
+      a.runTool = info.tool;
+    }
+  }
+  p.upTo = to;
+  p.last = to > 0 ? path.order[to - 1] : undefined;
+  return p;
+}
+
+/** The first `end` steps of the path, folded (from the cached prefix when the path only grew after it). */
+function prefixOf(path: TaskPath, end: number): Prefix {
+  const cached = prefixes.get(path);
+  const valid = cached !== undefined && cached.upTo <= end && (cached.upTo === 0 || path.order[cached.upTo - 1] === cached.last);
+  if (valid) return fold(path, cached, end);
+  // a step before the folded prefix (re-evaluated, or placed late): folded apart; the cache
+  // moves on only when the path changed before it
+  const fresh = fold(path, emptyPrefix(), end);
+  if (!cached || cached.upTo > path.order.length || path.order[cached.upTo - 1] !== cached.last) prefixes.set(path, fresh);
+  return fresh;
+}
 const sensitivity = (c: DataClassification) => DATA_CLASSIFICATIONS.indexOf(c);
 
 /**
@@ -272,47 +372,42 @@ const sensitivity = (c: DataClassification) => DATA_CLASSIFICATIONS.indexOf(c);
  * calling `tool` with `args`), with the lineage of the step's argument values.
  */
 export function soFar(path: TaskPath, index: number, startMs: number, agentId?: string, tool?: string, args?: AttributeValue): PathSoFar {
-  let max: DataClassification | undefined;
-  let sameTool = 0;
-  let firstTool: string | undefined;
-  let streak = 0;
-  let recent = 0;
-  let lastTool: string | undefined;
-  let own = 0;
+  const end = Math.min(index, path.order.length);
+  const prefix = prefixOf(path, end);
+  const mine = prefix.agents.get(agentId ?? NO_AGENT);
+  const own = mine?.steps ?? 0;
+  const sameTool = tool !== undefined ? (mine?.calls.get(tool) ?? 0) : 0;
+  const streak = tool !== undefined && mine?.runTool === tool ? mine.run : 0;
+  const firstTool = mine?.firstTool;
+  const lastTool = mine?.lastTool;
+  const { max, said, system, reached } = prefix;
+  // the steps of the last minute: the path is in start order (a score is the start after the
+  // task's base; a tie of starts is broken by depth, far below a millisecond), so where they
+  // begin is a binary search; the agent's own among them are counted back from the step, at
+  // most MAX_LOOKBACK of them (a lower bound past that, where other agents also crowd the minute)
+  const from = firstFrom(path.order, end, startMs - RECENT_MS - (path.facts?.baseMs ?? 0));
+  const recent = end - from;
   let ownRecent = 0;
+  // one agent so far, and it is this one: all of them are its own
+  if (prefix.agents.size === 1 && mine) ownRecent = recent;
+  else for (let i = end - 1; i >= from && i >= end - MAX_LOOKBACK; i--) if (infoAt(path, i)?.agentId === agentId) ownRecent++;
+  // the sources of the step's lineage: the most recent MAX_SOURCE_OUTPUTS tool calls
+  const calls: number[] = [];
+  for (let i = end - 1, seen = 0; i >= 0 && seen < MAX_LOOKBACK && calls.length < MAX_SOURCE_OUTPUTS; i--, seen++) {
+    if (infoAt(path, i)?.tool) calls.push(i);
+  }
   const outputs: EarlierOutput[] = [];
   const naming = new Map<number, string[]>();
-  const said = new Set<string>();
-  const system = new Set<string>();
-  const reached = new Set<string>();
-  const end = Math.min(index, path.order.length);
-  for (let i = 0; i < end; i++) {
-    const id = (path.order[i] as OrderEntry).id;
-    const info = path.spans.get(id.slice(id.indexOf(":") + 1));
-    if (!info) continue;
-    if (info.data && (max === undefined || sensitivity(info.data) > sensitivity(max))) max = info.data;
-    if (info.start !== undefined && info.start >= startMs - RECENT_MS) recent++;
-    if (info.tool) {
-      outputs.push({
-        index: i,
-        tool: info.tool,
-        ...(info.agentId ? { agentId: info.agentId } : {}),
-        ...(info.src ? { output: info.src } : {}),
-      });
-      if (info.asks) naming.set(i, info.asks);
-    }
-    if (info.agentId === agentId) {
-      own++;
-      if (info.start !== undefined && info.start >= startMs - RECENT_MS) ownRecent++;
-      if (info.tool) lastTool = info.tool;
-      if (info.tool && firstTool === undefined) firstTool = info.tool;
-      if (tool !== undefined && info.tool === tool) sameTool++;
-      // the run of calls of this step's tool right before it (its agent's other tool calls break it)
-      if (info.tool) streak = info.tool === tool ? streak + 1 : 0;
-    }
-    if (info.said) said.add(info.said);
-    if (info.sys) system.add(info.sys);
-    if (info.host && reached.size < MAX_REACHED) reached.add(info.host);
+  for (let c = calls.length - 1; c >= 0; c--) {
+    const i = calls[c] as number;
+    const info = infoAt(path, i) as SpanInfo;
+    outputs.push({
+      index: i,
+      tool: info.tool as string,
+      ...(info.agentId ? { agentId: info.agentId } : {}),
+      ...(info.src ? { output: info.src } : {}),
+    });
+    if (info.asks) naming.set(i, info.asks);
   }
   const first = path.facts?.startMs ?? startMs;
   const request = path.facts?.intent ? normalise(path.facts.intent) : undefined;

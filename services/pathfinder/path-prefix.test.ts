@@ -1,0 +1,102 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import type { DataClassification } from "../../schemas/action.js";
+import { DATA_CLASSIFICATIONS } from "../../schemas/action.js";
+import { toolCall } from "../../test/support/actions.js";
+import { emptyPath, type OrderEntry, placeActions, soFar, type TaskPath } from "./path.js";
+
+/**
+ * soFar folds the path's prefix once and extends it as steps are appended (a task of
+ * thousands of steps stays linear). Checked against the plain definition, a walk over every
+ * earlier step, on paths built batch by batch with steps out of order, several agents and
+ * tools, and re-evaluations of earlier positions.
+ */
+function walked(path: TaskPath, index: number, startMs: number, agentId?: string, tool?: string) {
+  let max: DataClassification | undefined;
+  let own = 0;
+  let sameTool = 0;
+  let streak = 0;
+  let recent = 0;
+  let ownRecent = 0;
+  let firstTool: string | undefined;
+  let lastTool: string | undefined;
+  for (let i = 0; i < Math.min(index, path.order.length); i++) {
+    const id = (path.order[i] as OrderEntry).id;
+    const info = path.spans.get(id.slice(id.indexOf(":") + 1));
+    if (!info) continue;
+    if (info.data && (max === undefined || DATA_CLASSIFICATIONS.indexOf(info.data) > DATA_CLASSIFICATIONS.indexOf(max))) max = info.data;
+    const isRecent = info.start !== undefined && info.start >= startMs - 60_000;
+    if (isRecent) recent++;
+    if (info.agentId === agentId) {
+      own++;
+      if (isRecent) ownRecent++;
+      if (info.tool) {
+        lastTool = info.tool;
+        firstTool ??= info.tool;
+        if (info.tool === tool) sameTool++;
+        streak = info.tool === tool ? streak + 1 : 0;
+      }
+    }
+  }
+  return { max, own, sameTool, streak, recent, ownRecent, firstTool, lastTool };
+}
+
+const step = fc.record({
+  agent: fc.constantFrom("a1", "a2", undefined),
+  tool: fc.constantFrom("invoices.read", "email.send", "files.write"),
+  data: fc.constantFrom(...DATA_CLASSIFICATIONS, undefined),
+  // mostly forward in time, sometimes far back (a late span), sometimes a minute apart
+  dt: fc.oneof(
+    { weight: 8, arbitrary: fc.integer({ min: 0, max: 2_000 }) },
+    { weight: 1, arbitrary: fc.integer({ min: -90_000, max: 90_000 }) },
+  ),
+});
+
+describe("soFar over a folded prefix", () => {
+  it("gives what a walk over every earlier step gives, for every step, as the path grows batch by batch", () => {
+    fc.assert(
+      fc.property(fc.array(fc.array(step, { minLength: 1, maxLength: 6 }), { minLength: 1, maxLength: 25 }), (batches) => {
+        const path = emptyPath("t-prefix");
+        let t = 1_700_000_000_000;
+        for (const batch of batches) {
+          const actions = batch.map((s) => {
+            t += s.dt;
+            return toolCall({
+              taskId: "t-prefix",
+              startTimeMs: t,
+              tool: { name: s.tool },
+              agent: s.agent ? { id: s.agent } : {},
+              ...(s.data ? { dataClassification: s.data } : {}),
+            });
+          });
+          const placed = placeActions(path, actions, { latenessMs: 120_000 });
+          for (const { step: st } of placed.recorded) {
+            const expected = walked(path, st.index, st.startTimeMs, st.agent.id, st.tool?.name);
+            const b = st.before as NonNullable<typeof st.before>;
+            expect(b.maxDataClassification).toBe(expected.max);
+            expect(b.agentSteps).toBe(expected.own);
+            expect(b.toolCalls).toBe(expected.sameTool);
+            expect(b.streak).toBe(expected.streak);
+            expect(b.stepsLastMinute).toBe(expected.recent);
+            expect(b.agentStepsLastMinute).toBe(expected.ownRecent);
+            expect(b.firstTool).toBe(expected.firstTool);
+            expect(b.lastTool).toBe(expected.lastTool);
+          }
+          // an earlier position asked again (a re-evaluation) reads the path before it, not the fold's end
+          if (path.order.length > 2) {
+            const i = Math.floor(path.order.length / 2);
+            const again = soFar(path, i, t, "a1", "invoices.read");
+            const expected = walked(path, i, t, "a1", "invoices.read");
+            expect([again.agentSteps, again.toolCalls, again.streak, again.maxDataClassification]).toEqual([
+              expected.own,
+              expected.sameTool,
+              expected.streak,
+              expected.max,
+            ]);
+          }
+        }
+      }),
+      { numRuns: 300, seed: 7 },
+    );
+  });
+});
