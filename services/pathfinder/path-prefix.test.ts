@@ -100,3 +100,34 @@ describe("soFar over a folded prefix", () => {
     );
   });
 });
+
+describe("the re-evaluation budget", () => {
+  it("judges the steps after a re-ordering span again while the task's budget lasts, then takes such spans as late", () => {
+    const path = emptyPath("t-budget");
+    const t0 = 1_700_000_000_000;
+    let now = 0;
+    const options = { latenessMs: 3_600_000, reevaluationsPerMinute: 250, now: () => now };
+    placeActions(
+      path,
+      Array.from({ length: 100 }, (_, i) => toolCall({ taskId: "t-budget", startTimeMs: t0 + 1_000 + i })),
+      options,
+    );
+    // each span starts before every recorded step: the 100 (and more) after it are judged again
+    const early = (k: number) => placeActions(path, [toolCall({ taskId: "t-budget", startTimeMs: t0 + k })], options);
+    expect(early(1).reevaluate.length).toBeGreaterThanOrEqual(100);
+    expect(early(2).reevaluate.length).toBeGreaterThanOrEqual(100);
+    // 250 a minute: the third does not fit
+    const third = early(3);
+    expect(third.reevaluate).toEqual([]);
+    expect(third.recorded[0]?.step.late).toBe(true);
+    // a minute later the budget is back
+    now += 60_000;
+    const later = early(4);
+    expect(later.reevaluate.length).toBeGreaterThanOrEqual(100);
+    expect(later.recorded[0]?.step.late).toBeUndefined();
+    // a span after every recorded step re-orders nothing and needs no budget
+    const appended = placeActions(path, [toolCall({ taskId: "t-budget", startTimeMs: t0 + 5_000 })], options);
+    expect(appended.reevaluate).toEqual([]);
+    expect(appended.recorded[0]?.step.late).toBeUndefined();
+  });
+});

@@ -121,6 +121,14 @@ export interface PlaceOptions {
   latenessMs: number;
   /** At most this many earlier steps are emitted again for one batch. */
   maxReevaluated?: number;
+  /**
+   * Earlier steps one task may have emitted again per minute (a token bucket): past it, a
+   * span that would re-order the steps after it is taken as late instead (placed, marked
+   * `late`, judged once). Spans that start before steps already recorded are otherwise a
+   * lever: each could make the pipeline judge a thousand steps again.
+   */
+  reevaluationsPerMinute?: number;
+  now?: () => number;
 }
 
 export interface Placement {
@@ -149,6 +157,21 @@ export interface Placement {
 const DEPTH_TIE_BREAK_MS = 0.000_001;
 const MAX_DEPTH = 64;
 const DEFAULT_MAX_REEVALUATED = 1_000;
+const DEFAULT_REEVALUATIONS_PER_MINUTE = 5_000;
+
+/** Each path's re-evaluation budget (in memory: a task reloaded starts full). */
+const reevaluationBudgets = new WeakMap<TaskPath, { tokens: number; atMs: number }>();
+
+/** Takes `n` re-evaluations from the task's budget: true when it held them. */
+function takeReevaluations(path: TaskPath, n: number, perMinute: number, nowMs: number): boolean {
+  const b = reevaluationBudgets.get(path) ?? { tokens: perMinute, atMs: nowMs };
+  b.tokens = Math.min(perMinute, b.tokens + ((nowMs - b.atMs) * perMinute) / 60_000);
+  b.atMs = nowMs;
+  reevaluationBudgets.set(path, b);
+  if (b.tokens < n) return false;
+  b.tokens -= n;
+  return true;
+}
 
 const before = (a: OrderEntry, b: OrderEntry) => a.score < b.score || (a.score === b.score && a.id < b.id);
 
@@ -313,11 +336,14 @@ interface Prefix {
 }
 
 /**
- * Each path's prefix folded so far, extended as steps are appended: a step costs the steps
- * since the last one, not the whole path (a task of thousands of steps stays linear). A
- * step placed before the folded prefix (a late span) starts it again.
+ * Each path's prefixes folded so far, extended as steps are appended: a step costs the steps
+ * since the last one, not the whole path (a task of thousands of steps stays linear). Two
+ * are kept: the one at the path's end, and one walking up through steps judged again (a
+ * span placed before others re-orders them, and they are judged again in path order). A
+ * prefix the path changed before is folded again.
  */
-const prefixes = new WeakMap<TaskPath, Prefix>();
+const prefixes = new WeakMap<TaskPath, Prefix[]>();
+const PREFIXES_KEPT = 2;
 
 function infoAt(path: TaskPath, i: number): SpanInfo | undefined {
   const id = (path.order[i] as OrderEntry).id;
@@ -354,15 +380,18 @@ function fold(path: TaskPath, p: Prefix, to: number): Prefix {
   return p;
 }
 
-/** The first `end` steps of the path, folded (from the cached prefix when the path only grew after it). */
+const intact = (path: TaskPath, p: Prefix) => p.upTo === 0 || (p.upTo <= path.order.length && path.order[p.upTo - 1] === p.last);
+
+/** The first `end` steps of the path, folded: from the furthest kept prefix at or before `end` the path did not change before. */
 function prefixOf(path: TaskPath, end: number): Prefix {
-  const cached = prefixes.get(path);
-  const valid = cached !== undefined && cached.upTo <= end && (cached.upTo === 0 || path.order[cached.upTo - 1] === cached.last);
-  if (valid) return fold(path, cached, end);
-  // a step before the folded prefix (re-evaluated, or placed late): folded apart; the cache
-  // moves on only when the path changed before it
+  const kept = (prefixes.get(path) ?? []).filter((p) => intact(path, p));
+  let best: Prefix | undefined;
+  for (const p of kept) if (p.upTo <= end && (!best || p.upTo > best.upTo)) best = p;
+  if (best) return fold(path, best, end);
   const fresh = fold(path, emptyPrefix(), end);
-  if (!cached || cached.upTo > path.order.length || path.order[cached.upTo - 1] !== cached.last) prefixes.set(path, fresh);
+  // kept beside the furthest one (the path's end), or in place of the nearer one
+  kept.sort((a, b) => b.upTo - a.upTo);
+  prefixes.set(path, [...kept.slice(0, PREFIXES_KEPT - 1), fresh]);
   return fresh;
 }
 const sensitivity = (c: DataClassification) => DATA_CLASSIFICATIONS.indexOf(c);
@@ -588,7 +617,28 @@ export function placeActions(path: TaskPath, actions: AgentAction[], options: Pl
     oldCount > 0 &&
     (JSON.stringify(stepContext(path.facts) ?? {}) !== oldContext || JSON.stringify(path.facts?.lineage ?? []) !== oldLineage);
   const maxReevaluated = options.maxReevaluated ?? DEFAULT_MAX_REEVALUATED;
-  for (let i = contextChanged ? 0 : reorderFrom; i < path.order.length && placement.reevaluate.length < maxReevaluated; i++) {
+  // the steps after the earliest re-ordering new one (all of them, for a new context) are
+  // judged again, within the task's budget; past it a re-ordering span is taken as late
+  let from = contextChanged ? 0 : reorderFrom;
+  if (from < path.order.length) {
+    const wanted = Math.min(maxReevaluated, path.order.length - from - entries.length);
+    const nowMs = (options.now ?? Date.now)();
+    if (wanted > 0 && !takeReevaluations(path, wanted, options.reevaluationsPerMinute ?? DEFAULT_REEVALUATIONS_PER_MINUTE, nowMs)) {
+      if (!contextChanged) {
+        // the last step recorded before this batch: a new one before it re-orders
+        const fresh = new Set(entries.map((e) => e.action.id));
+        let lastOld = path.order.length - 1;
+        while (lastOld >= 0 && fresh.has((path.order[lastOld] as OrderEntry).id)) lastOld--;
+        for (const { action } of entries) {
+          if (late.has(action.id) || (index.get(action.id) as number) > lastOld) continue;
+          late.add(action.id);
+          (path.spans.get(action.spanId) as SpanInfo).late = true;
+        }
+      }
+      from = Number.POSITIVE_INFINITY;
+    }
+  }
+  for (let i = from; i < path.order.length && placement.reevaluate.length < maxReevaluated; i++) {
     const e = path.order[i] as OrderEntry;
     if (!seen.has(e.id)) placement.reevaluate.push({ id: e.id, index: i });
   }
