@@ -11,6 +11,7 @@ import {
   incidentIdFor,
   mostSevere,
   type Outbox,
+  VERSIONS_KEPT,
 } from "./incident.js";
 
 class RecordingOutbox implements Outbox {
@@ -169,6 +170,19 @@ describe("IncidentBook", () => {
     expect(await book.forTask("task-1")).toEqual(v2?.incident);
     expect(await book.version(incidentIdFor("task-1"), 1)).toEqual(v1);
     expect((await book.list({ offset: 0, limit: 10 })).map((i) => i.id)).toEqual([incidentIdFor("task-1")]);
+  });
+
+  it("keeps the newest VERSIONS_KEPT versions of a task that keeps drifting; the incident itself counts everything", async () => {
+    const total = VERSIONS_KEPT + 30;
+    for (let n = 0; n < total; n++) {
+      now += 10;
+      await book.addFindings("task-busy", [finding(`busy-${n}`)]);
+    }
+    const id = incidentIdFor("task-busy");
+    expect((await book.forTask("task-busy"))?.findingCount).toBe(total);
+    expect(await book.version(id, total - VERSIONS_KEPT)).toBeUndefined();
+    expect((await book.version(id, total - VERSIONS_KEPT + 1))?.incident.version).toBe(total - VERSIONS_KEPT + 1);
+    expect((await book.version(id, total))?.incident.version).toBe(total);
   });
 
   it("a redelivered finding changes nothing and makes no version; a batch with one new finding makes one", async () => {

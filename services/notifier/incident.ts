@@ -41,6 +41,13 @@ export const INCIDENT_KEYS = {
 
 export const INCIDENT_TTL_MS = 30 * 24 * 3600 * 1000;
 export const VERSION_TTL_MS = 7 * 24 * 3600 * 1000;
+/**
+ * Versions kept per incident: each is the whole incident as the sinks receive it, so a sink
+ * that is behind by more than this many (a busy task while it was down) gets the newest
+ * ones, which hold everything the older ones did. Without a bound a task that keeps
+ * drifting keeps one version per batch of findings for a week.
+ */
+export const VERSIONS_KEPT = 100;
 const MAX_EVIDENCE = 20;
 const MAX_OBSERVED = 50;
 
@@ -416,6 +423,7 @@ export class IncidentBook {
   private async commit(next: Incident, update?: IncidentUpdate): Promise<void> {
     if (update) {
       await this.store.set(INCIDENT_KEYS.version(next.id, next.version), JSON.stringify(update), { ttlMs: VERSION_TTL_MS });
+      if (next.version > VERSIONS_KEPT) await this.store.delete(INCIDENT_KEYS.version(next.id, next.version - VERSIONS_KEPT));
       await this.options.outbox?.enqueue(update);
     }
     await this.store.set(INCIDENT_KEYS.head(next.id), JSON.stringify(next), { ttlMs: INCIDENT_TTL_MS });
