@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import type { DataClassification } from "../../schemas/action.js";
 import { DATA_CLASSIFICATIONS } from "../../schemas/action.js";
 import { toolCall } from "../../test/support/actions.js";
-import { emptyPath, type OrderEntry, placeActions, soFar, type TaskPath } from "./path.js";
+import { emptyPath, MAX_SOURCE_OUTPUTS, type OrderEntry, placeActions, soFar, type TaskPath } from "./path.js";
 
 /**
  * soFar folds the path's prefix once and extends it as steps are appended (a task of
@@ -129,5 +129,39 @@ describe("the re-evaluation budget", () => {
     const appended = placeActions(path, [toolCall({ taskId: "t-budget", startTimeMs: t0 + 5_000 })], options);
     expect(appended.reevaluate).toEqual([]);
     expect(appended.recorded[0]?.step.late).toBeUndefined();
+  });
+});
+
+describe("indexed outputs held in memory", () => {
+  it("keeps the most recent 2 × MAX_SOURCE_OUTPUTS tool outputs indexed in a long path, and lineage still traces through the recent ones", () => {
+    const path = emptyPath("t-outputs");
+    const t0 = 1_700_000_000_000;
+    for (let b = 0; b < 10; b++) {
+      placeActions(
+        path,
+        Array.from({ length: 100 }, (_, i) =>
+          toolCall({
+            taskId: "t-outputs",
+            startTimeMs: t0 + b * 100 + i,
+            tool: {
+              name: "invoices.read",
+              result: { invoice: `INV-${b * 100 + i}`, iban: `DE89370400440532${String(b * 100 + i).padStart(6, "0")}` },
+            },
+          }),
+        ),
+        { latenessMs: 60_000 },
+      );
+    }
+    const indexed = [...path.spans.values()].filter((s) => s.src !== undefined).length;
+    expect(indexed).toBeGreaterThanOrEqual(2 * MAX_SOURCE_OUTPUTS);
+    expect(indexed).toBeLessThan(2 * MAX_SOURCE_OUTPUTS + 256);
+    // a value from a recent output is still found
+    const [placed] = placeActions(
+      path,
+      [toolCall({ taskId: "t-outputs", startTimeMs: t0 + 2_000, tool: { name: "payments.send", arguments: { invoice: "INV-990" } } })],
+      { latenessMs: 60_000 },
+    ).recorded;
+    const origins = placed?.step.before?.arguments?.flatMap((a) => a.origins ?? []) ?? [];
+    expect(origins.some((o) => o.source === "output")).toBe(true);
   });
 });

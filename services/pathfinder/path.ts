@@ -159,6 +159,29 @@ const MAX_DEPTH = 64;
 const DEFAULT_MAX_REEVALUATED = 1_000;
 const DEFAULT_REEVALUATIONS_PER_MINUTE = 5_000;
 
+const PRUNE_EVERY = 256;
+
+/**
+ * Forgets the indexed outputs (and naming terms) of tool calls older than the most recent
+ * 2 × MAX_SOURCE_OUTPUTS (room for steps judged again): lineage never reads them (`soFar` traces through the most recent
+ * MAX_SOURCE_OUTPUTS), and a task of thousands of calls would keep every output's index in
+ * memory. Once every PRUNE_EVERY steps, so the walk costs nothing per step. What the store
+ * holds is unchanged.
+ */
+function pruneOldOutputs(path: TaskPath, oldCount: number): void {
+  const kept = 2 * MAX_SOURCE_OUTPUTS;
+  if (Math.floor(path.order.length / PRUNE_EVERY) === Math.floor(oldCount / PRUNE_EVERY) || path.order.length <= kept) return;
+  let calls = 0;
+  for (let i = path.order.length - 1; i >= 0; i--) {
+    const info = infoAt(path, i);
+    if (!info?.tool) continue;
+    if (++calls <= kept) continue;
+    if (info.src === undefined && info.asks === undefined) continue;
+    delete info.src;
+    delete info.asks;
+  }
+}
+
 /** Each path's re-evaluation budget (in memory: a task reloaded starts full). */
 const reevaluationBudgets = new WeakMap<TaskPath, { tokens: number; atMs: number }>();
 
@@ -597,6 +620,7 @@ export function placeActions(path: TaskPath, actions: AgentAction[], options: Pl
   }
 
   placement.factsChanged = updateFacts(path, fresh, placement, baseMs);
+  pruneOldOutputs(path, oldCount);
 
   // positions after the batch; the earliest in-window new step re-orders what follows it
   const index = new Map<string, number>();
