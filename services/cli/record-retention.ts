@@ -1,3 +1,4 @@
+import { DelegatingStore } from "../runtime/store/delegating-store.js";
 import type { Store } from "../runtime/store/store.js";
 import type { Metrics } from "../runtime/telemetry.js";
 
@@ -34,22 +35,24 @@ const INDEXES: Record<string, Kind> = {
 /** Trimmed once an index is this much past its cap, to the cap: not on every record. */
 const SLACK = 1.05;
 
-export class RecordRetention implements Store {
+export class RecordRetention extends DelegatingStore {
   private readonly trimming = new Set<string>();
   private done: Promise<void> = Promise.resolve();
 
   constructor(
-    private readonly inner: Store,
+    inner: Store,
     private readonly limits: RecordLimits,
     private readonly metrics?: Pick<Metrics, "storeEvictedRecords">,
-  ) {}
+  ) {
+    super(inner);
+  }
 
   /** Resolves once the trims so far are done. */
   async settled(): Promise<void> {
     await this.done;
   }
 
-  async sortedAdd(key: string, entries: { score: number; member: string }[]): Promise<void> {
+  override async sortedAdd(key: string, entries: { score: number; member: string }[]): Promise<void> {
     await this.inner.sortedAdd(key, entries);
     const kind = INDEXES[key];
     if (kind === undefined || this.trimming.has(key)) return;
@@ -89,73 +92,7 @@ export class RecordRetention implements Store {
 
   // ---- everything else as the store does it ----------------------------------------------
 
-  get(key: string): Promise<string | null> {
-    return this.inner.get(key);
-  }
-  set(key: string, value: string, options?: { ttlMs?: number }): Promise<void> {
-    return this.inner.set(key, value, options);
-  }
-  setIfAbsent(key: string, value: string, options?: { ttlMs?: number }): Promise<boolean> {
-    return this.inner.setIfAbsent(key, value, options);
-  }
-  delete(...keys: string[]): Promise<void> {
-    return this.inner.delete(...keys);
-  }
-  expire(key: string, ttlMs: number): Promise<void> {
-    return this.inner.expire(key, ttlMs);
-  }
-  hashSet(key: string, fields: Record<string, string>): Promise<void> {
-    return this.inner.hashSet(key, fields);
-  }
-  hashSetIfAbsent(key: string, fields: Record<string, string>): Promise<void> {
-    return this.inner.hashSetIfAbsent(key, fields);
-  }
-  hashGetAll(key: string): Promise<Record<string, string>> {
-    return this.inner.hashGetAll(key);
-  }
-  hashGet(key: string, fields: string[]): Promise<(string | null)[]> {
-    return this.inner.hashGet(key, fields);
-  }
-  hashIncrement(key: string, field: string, by: number): Promise<number> {
-    return this.inner.hashIncrement(key, field, by);
-  }
-  listPush(key: string, values: string[]): Promise<number> {
-    return this.inner.listPush(key, values);
-  }
-  listRange(key: string, start: number, stop: number): Promise<string[]> {
-    return this.inner.listRange(key, start, stop);
-  }
-  listTrim(key: string, start: number, stop: number): Promise<void> {
-    return this.inner.listTrim(key, start, stop);
-  }
-  setAdd(key: string, members: string[]): Promise<number> {
-    return this.inner.setAdd(key, members);
-  }
-  setMembers(key: string): Promise<string[]> {
-    return this.inner.setMembers(key);
-  }
-  sortedRange(key: string, options: { offset: number; limit: number; reverse?: boolean }): Promise<string[]> {
-    return this.inner.sortedRange(key, options);
-  }
-  sortedRangeByScore(
-    key: string,
-    options: { min: number; max: number; offset: number; limit: number; reverse?: boolean },
-  ): Promise<{ member: string; score: number }[]> {
-    return this.inner.sortedRangeByScore(key, options);
-  }
-  sortedRemove(key: string, members: string[]): Promise<void> {
-    return this.inner.sortedRemove(key, members);
-  }
-  sortedCount(key: string): Promise<number> {
-    return this.inner.sortedCount(key);
-  }
-  sortedRank(key: string, member: string): Promise<number | null> {
-    return this.inner.sortedRank(key, member);
-  }
-  ping(): Promise<boolean> {
-    return this.inner.ping();
-  }
-  async close(): Promise<void> {
+  override async close(): Promise<void> {
     await this.done;
     await this.inner.close();
   }

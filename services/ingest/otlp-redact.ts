@@ -144,14 +144,41 @@ function keyValue(key: string, s: string): Piece {
   return k;
 }
 
+/** A message of `buf` re-assembled from the ranges kept as they are and the fields replaced. */
+class Splice {
+  private out: Piece | undefined;
+
+  constructor(
+    private readonly buf: Buffer,
+    private copyFrom: number,
+  ) {}
+
+  /** The field at `buf[fieldStart, fieldEnd)` is `replacement` instead. */
+  replace(fieldStart: number, fieldEnd: number, replacement: Piece): void {
+    this.out ??= { chunks: [], length: 0 };
+    const kept = this.buf.subarray(this.copyFrom, fieldStart);
+    this.out.chunks.push(kept, ...replacement.chunks);
+    this.out.length += kept.length + replacement.length;
+    this.copyFrom = fieldEnd;
+  }
+
+  /** The message up to `end`, re-assembled; undefined when no field was replaced. */
+  done(end: number): Piece | undefined {
+    if (!this.out) return undefined;
+    const rest = this.buf.subarray(this.copyFrom, end);
+    this.out.chunks.push(rest);
+    this.out.length += rest.length;
+    return this.out;
+  }
+}
+
 /**
  * Walks a message's fields; the length-delimited ones named in `shape` are handed to their
  * rewriter. Returns the message re-assembled when some field changed, else undefined.
  */
 function rewrite(buf: Buffer, start: number, end: number, shape: MessageShape, redactor: Redactor, depth: number): Piece | undefined {
   const c = new Cursor(buf, start, end);
-  let out: Piece | undefined;
-  let copyFrom = start;
+  const out = new Splice(buf, start);
   while (!c.done) {
     const fieldStart = c.pos;
     const tag = c.varint();
@@ -164,19 +191,9 @@ function rewrite(buf: Buffer, start: number, end: number, shape: MessageShape, r
     const fieldEnd = c.lengthEnd();
     const replaced = handler(buf, c.pos, fieldEnd, redactor, depth);
     c.pos = fieldEnd;
-    if (replaced === undefined) continue;
-    out ??= { chunks: [], length: 0 };
-    const kept = buf.subarray(copyFrom, fieldStart);
-    const f = field(tag >>> 3, replaced);
-    out.chunks.push(kept, ...f.chunks);
-    out.length += kept.length + f.length;
-    copyFrom = fieldEnd;
+    if (replaced !== undefined) out.replace(fieldStart, fieldEnd, field(tag >>> 3, replaced));
   }
-  if (!out) return undefined;
-  const rest = buf.subarray(copyFrom, end);
-  out.chunks.push(rest);
-  out.length += rest.length;
-  return out;
+  return out.done(end);
 }
 
 /** The key of a KeyValue (the last one, as protobuf reads a repeated scalar). */
@@ -207,8 +224,7 @@ const attribute: Rewriter = (buf, start, end, redactor) => {
 /** An AnyValue inside a tool payload: JSON text redacted, kvlists and arrays walked. */
 const payloadValue: Rewriter = (buf, start, end, redactor, depth) => {
   const c = new Cursor(buf, start, end);
-  let out: Piece | undefined;
-  let copyFrom = start;
+  const out = new Splice(buf, start);
   while (!c.done) {
     const fieldStart = c.pos;
     const tag = c.varint();
@@ -234,18 +250,9 @@ const payloadValue: Rewriter = (buf, start, end, redactor, depth) => {
       const inner = rewrite(buf, valueStart, fieldEnd, fieldNo === KVLIST_VALUE ? PAYLOAD_KVLIST : PAYLOAD_ARRAY, redactor, depth + 1);
       if (inner !== undefined) replacement = field(fieldNo, inner);
     }
-    if (replacement === undefined) continue;
-    out ??= { chunks: [], length: 0 };
-    const kept = buf.subarray(copyFrom, fieldStart);
-    out.chunks.push(kept, ...replacement.chunks);
-    out.length += kept.length + replacement.length;
-    copyFrom = fieldEnd;
+    if (replacement !== undefined) out.replace(fieldStart, fieldEnd, replacement);
   }
-  if (!out) return undefined;
-  const rest = buf.subarray(copyFrom, end);
-  out.chunks.push(rest);
-  out.length += rest.length;
-  return out;
+  return out.done(end);
 };
 
 /** A KeyValue inside a payload kvlist: a payload key's value redacted, else the value walked. */

@@ -1,3 +1,4 @@
+import { DelegatingStore } from "../runtime/store/delegating-store.js";
 import type { Store } from "../runtime/store/store.js";
 import type { Metrics } from "../runtime/telemetry.js";
 
@@ -71,7 +72,7 @@ function fieldBytes(fields: Record<string, string>): number {
 const isTraceIndex = (key: string) => key.startsWith(TRACE_PREFIX) && key.endsWith(TRACE_SUFFIX);
 const isBinding = (key: string) => key.startsWith(CREDENTIAL_PREFIX) && key.endsWith(BINDING_SUFFIX);
 
-export class TaskRetention implements Store {
+export class TaskRetention extends DelegatingStore {
   /** Least recently active first (a Map keeps insertion order; activity moves a task to the end). */
   private readonly held = new Map<string, Held>();
   /** Which held tasks have spans in each trace index. */
@@ -81,9 +82,10 @@ export class TaskRetention implements Store {
   private readonly maxBytes: number;
 
   constructor(
-    private readonly inner: Store,
+    inner: Store,
     private readonly options: TaskRetentionOptions,
   ) {
+    super(inner);
     if (!(options.maxTasks >= 1)) throw new Error("maxTasks must be at least 1");
     this.maxBytes = options.maxBytes ?? Number.POSITIVE_INFINITY;
   }
@@ -180,13 +182,13 @@ export class TaskRetention implements Store {
 
   // ---- writes ----------------------------------------------------------------------------
 
-  set(key: string, value: string, options?: { ttlMs?: number }): Promise<void> {
+  override set(key: string, value: string, options?: { ttlMs?: number }): Promise<void> {
     this.wroteString(key, value);
     if (isBinding(key)) this.bound(key, value);
     return this.after(this.inner.set(key, value, options));
   }
 
-  async setIfAbsent(key: string, value: string, options?: { ttlMs?: number }): Promise<boolean> {
+  override async setIfAbsent(key: string, value: string, options?: { ttlMs?: number }): Promise<boolean> {
     const set = await this.inner.setIfAbsent(key, value, options);
     if (set) this.wroteString(key, value);
     if (set && isBinding(key)) this.bound(key, value);
@@ -205,7 +207,7 @@ export class TaskRetention implements Store {
     if (typeof taskId === "string") this.touch(taskId, key.length + value.length).bindings.add(key);
   }
 
-  delete(...keys: string[]): Promise<void> {
+  override delete(...keys: string[]): Promise<void> {
     for (const key of keys) {
       const t = taskOfKey(key);
       if (t !== undefined) this.held.get(t)?.keys.delete(key);
@@ -213,12 +215,12 @@ export class TaskRetention implements Store {
     return this.inner.delete(...keys);
   }
 
-  expire(key: string, ttlMs: number): Promise<void> {
+  override expire(key: string, ttlMs: number): Promise<void> {
     // a time-to-live is no activity, and gives a task no key it did not have
     return this.inner.expire(key, ttlMs);
   }
 
-  hashSet(key: string, fields: Record<string, string>): Promise<void> {
+  override hashSet(key: string, fields: Record<string, string>): Promise<void> {
     this.wrote(key, fieldBytes(fields));
     if (isTraceIndex(key)) {
       // span id → task id: each task named here has spans in this trace (and the bytes of its fields)
@@ -240,78 +242,44 @@ export class TaskRetention implements Store {
     return this.after(this.inner.hashSet(key, fields));
   }
 
-  hashSetIfAbsent(key: string, fields: Record<string, string>): Promise<void> {
+  override hashSetIfAbsent(key: string, fields: Record<string, string>): Promise<void> {
     this.wrote(key, fieldBytes(fields));
     return this.after(this.inner.hashSetIfAbsent(key, fields));
   }
 
-  hashIncrement(key: string, field: string, by: number): Promise<number> {
+  override hashIncrement(key: string, field: string, by: number): Promise<number> {
     this.wrote(key, 0);
     return this.after(this.inner.hashIncrement(key, field, by));
   }
 
-  listPush(key: string, values: string[]): Promise<number> {
+  override listPush(key: string, values: string[]): Promise<number> {
     this.wrote(key, lengths(values));
     return this.after(this.inner.listPush(key, values));
   }
 
-  listTrim(key: string, start: number, stop: number): Promise<void> {
+  override listTrim(key: string, start: number, stop: number): Promise<void> {
     return this.inner.listTrim(key, start, stop);
   }
 
-  setAdd(key: string, members: string[]): Promise<number> {
+  override setAdd(key: string, members: string[]): Promise<number> {
     this.wrote(key, lengths(members));
     return this.after(this.inner.setAdd(key, members));
   }
 
-  sortedAdd(key: string, entries: { score: number; member: string }[]): Promise<void> {
+  override sortedAdd(key: string, entries: { score: number; member: string }[]): Promise<void> {
     this.wrote(key, lengths(entries.map((e) => e.member)) + 8 * entries.length);
     if (key.startsWith(INDEX_PREFIX)) for (const { member } of entries) this.touch(member).indexes.add(key);
     return this.after(this.inner.sortedAdd(key, entries));
   }
 
-  sortedRemove(key: string, members: string[]): Promise<void> {
+  override sortedRemove(key: string, members: string[]): Promise<void> {
     if (key.startsWith(INDEX_PREFIX)) for (const m of members) this.held.get(m)?.indexes.delete(key);
     return this.inner.sortedRemove(key, members);
   }
 
   // ---- reads -----------------------------------------------------------------------------
 
-  get(key: string): Promise<string | null> {
-    return this.inner.get(key);
-  }
-  hashGetAll(key: string): Promise<Record<string, string>> {
-    return this.inner.hashGetAll(key);
-  }
-  hashGet(key: string, fields: string[]): Promise<(string | null)[]> {
-    return this.inner.hashGet(key, fields);
-  }
-  listRange(key: string, start: number, stop: number): Promise<string[]> {
-    return this.inner.listRange(key, start, stop);
-  }
-  setMembers(key: string): Promise<string[]> {
-    return this.inner.setMembers(key);
-  }
-  sortedRange(key: string, options: { offset: number; limit: number; reverse?: boolean }): Promise<string[]> {
-    return this.inner.sortedRange(key, options);
-  }
-  sortedRangeByScore(
-    key: string,
-    options: { min: number; max: number; offset: number; limit: number; reverse?: boolean },
-  ): Promise<{ member: string; score: number }[]> {
-    return this.inner.sortedRangeByScore(key, options);
-  }
-  sortedCount(key: string): Promise<number> {
-    return this.inner.sortedCount(key);
-  }
-  sortedRank(key: string, member: string): Promise<number | null> {
-    return this.inner.sortedRank(key, member);
-  }
-  ping(): Promise<boolean> {
-    return this.inner.ping();
-  }
-
-  async close(): Promise<void> {
+  override async close(): Promise<void> {
     await this.evicting;
     this.held.clear();
     this.bytes = 0;
