@@ -218,7 +218,7 @@ export const ratio = (a: Stats, b: Stats) =>
 type CpuSnapshot = { per: Map<string, number>; machine: { busy: number; total: number }; atMs: number };
 
 /** CPU seconds used so far by each child, this process, the broker and Redis, and the machine. */
-function cpuSnapshot(children: Child[]): CpuSnapshot {
+export function cpuSnapshot(children: Child[]): CpuSnapshot {
   const servers = serverPids();
   const own = process.cpuUsage();
   const per = new Map<string, number>(children.map((c) => [c.name, cpuSeconds(c.process.pid ?? -1)]));
@@ -229,7 +229,7 @@ function cpuSnapshot(children: Child[]): CpuSnapshot {
 }
 
 /** CPU over the measured window, in % of one core, per process and for the machine (the rest: everything else running on it). */
-function cpuShares(from: CpuSnapshot, to: CpuSnapshot): string {
+export function cpuShares(from: CpuSnapshot, to: CpuSnapshot): string {
   const seconds = (to.atMs - from.atMs) / 1000;
   const parts: string[] = [];
   let ours = 0;
@@ -374,6 +374,26 @@ export interface Pipeline {
   stop(): Promise<void>;
 }
 
+/** The settings of a run's services: its broker, Redis, prefixes, the shipped policies, revoking at `webhookUrl`. */
+export function pipelineEnv(s: Setting, webhookUrl: string): Record<string, string> {
+  return {
+    DRIFTWATCH_LOG_LEVEL: "warn",
+    DRIFTWATCH_KAFKA_BROKERS: s.servers.brokers,
+    DRIFTWATCH_KAFKA_PARTITIONS: String(s.partitions),
+    DRIFTWATCH_REDIS_URL: s.servers.redis,
+    DRIFTWATCH_REDIS_KEY_PREFIX: s.prefix,
+    DRIFTWATCH_TOPIC_PREFIX: s.prefix,
+    DRIFTWATCH_GROUP_PREFIX: `${s.prefix}g.`,
+    DRIFTWATCH_POLICY_DIR: "policies",
+    DRIFTWATCH_REVOKE_WEBHOOK_URL: webhookUrl,
+    DRIFTWATCH_REVOKE_WEBHOOK_SECRET: `whsec_${randomBytes(32).toString("base64")}`,
+    DRIFTWATCH_ALERT_STDOUT: "false",
+    DRIFTWATCH_TASK_TTL_MS: String(15 * 60_000),
+    DRIFTWATCH_OTLP_PORT: "0",
+    DRIFTWATCH_API_PORT: "0",
+  };
+}
+
 /**
  * Creates the run's topics and starts `driftwatch run ingest|pathfinder|detector|revoker`
  * (from source, one process each) on the broker and Redis, the shipped policies, revoking at
@@ -387,22 +407,7 @@ export async function startPipeline(s: Setting): Promise<Pipeline> {
     Object.values(TOPICS).map((t) => topic(t)),
     s.partitions,
   );
-  const env = {
-    DRIFTWATCH_LOG_LEVEL: "warn",
-    DRIFTWATCH_KAFKA_BROKERS: s.servers.brokers,
-    DRIFTWATCH_KAFKA_PARTITIONS: String(s.partitions),
-    DRIFTWATCH_REDIS_URL: s.servers.redis,
-    DRIFTWATCH_REDIS_KEY_PREFIX: s.prefix,
-    DRIFTWATCH_TOPIC_PREFIX: s.prefix,
-    DRIFTWATCH_GROUP_PREFIX: `${s.prefix}g.`,
-    DRIFTWATCH_POLICY_DIR: "policies",
-    DRIFTWATCH_REVOKE_WEBHOOK_URL: store.url,
-    DRIFTWATCH_REVOKE_WEBHOOK_SECRET: `whsec_${randomBytes(32).toString("base64")}`,
-    DRIFTWATCH_ALERT_STDOUT: "false",
-    DRIFTWATCH_TASK_TTL_MS: String(15 * 60_000),
-    DRIFTWATCH_OTLP_PORT: "0",
-    DRIFTWATCH_API_PORT: "0",
-  };
+  const env = pipelineEnv(s, store.url);
   const children = STAGES.map((stage) => startService(stage, { ...env, DRIFTWATCH_KAFKA_CLIENT_ID: `bench-${stage}` }));
   const g = (name: string) => `${s.prefix}g.${name}`;
   const groups: [string, string][] = [

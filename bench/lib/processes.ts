@@ -71,7 +71,7 @@ export async function stopChildren(children: Child[], graceMs = 15_000): Promise
 }
 
 /** Waits until each consumer group is Stable with one member that has partitions. */
-export async function waitForGroups(admin: Admin, groups: string[], children: Child[], timeoutMs = 120_000): Promise<void> {
+export async function waitForGroups(admin: Admin, groups: string[], children: Child[], timeoutMs = 120_000, pollMs = 250): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const dead = children.find((c) => c.process.exitCode !== null);
@@ -80,7 +80,7 @@ export async function waitForGroups(admin: Admin, groups: string[], children: Ch
     if (described.every((g) => g.state === "Stable" && g.members.length === 1 && g.members[0]?.memberAssignment.length)) return;
     if (Date.now() > deadline)
       throw new Error(`consumer groups not ready after ${timeoutMs} ms: ${described.map((g) => `${g.groupId} ${g.state}`).join(", ")}`);
-    await new Promise((r) => setTimeout(r, 250));
+    await new Promise((r) => setTimeout(r, pollMs));
   }
 }
 
@@ -137,7 +137,7 @@ export function serverPids(): { kafka?: number; redis?: number } {
       continue;
     }
     if (/\skafka\.Kafka\s/.test(cmd)) out.kafka = Number(e);
-    else if (cmd.startsWith("redis-server")) out.redis = Number(e);
+    else if (cmd.startsWith("redis-server") && out.redis === undefined) out.redis = Number(e); // the first: the plain one (the TLS one starts after)
   }
   return out;
 }
