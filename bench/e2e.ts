@@ -43,12 +43,18 @@ const admin = kafka.admin();
 const producer = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
 await Promise.all([admin.connect(), producer.connect()]);
 
-/** One hop: a process consuming `input` as `group`. */
+/** One hop: `members` processes consuming `input` as `group`. */
 interface Hop {
-  child: () => Child;
+  children: () => Child[];
   group: string;
   input: string;
+  members: number;
 }
+
+const instances = Number(process.env.BENCH_INSTANCES ?? 1);
+const suffix = (k: number) => (instances > 1 ? `-${k + 1}` : "");
+const each = instances > 1 ? ` (${instances} instances of each)` : "";
+const copies = (n: number, start: (k: number) => Child) => Array.from({ length: n }, (_, k) => start(k));
 
 interface Run {
   seconds: number;
@@ -85,17 +91,18 @@ async function drained(hops: Hop[]): Promise<boolean> {
 /** Starts hops 2…n, waits for them, starts hop 1 and times from its group being ready to every hop drained. */
 async function timeChain(hops: Hop[]): Promise<Run> {
   const [first, ...rest] = hops as [Hop, ...Hop[]];
-  const later = rest.map((h) => h.child());
+  const later = rest.flatMap((h) => h.children());
   const children = [...later];
   try {
     await waitForGroups(
       admin,
       rest.map((h) => h.group),
       later,
+      { members: instances },
     );
-    const head = first.child();
-    children.unshift(head);
-    await waitForGroups(admin, [first.group], [head], 120_000, 20);
+    const head = first.children();
+    children.unshift(...head);
+    await waitForGroups(admin, [first.group], head, { members: instances, pollMs: 20 });
     const from = cpuSnapshot(children);
     const started = nowMs();
     const deadline = started + 30 * 60_000;
@@ -153,68 +160,95 @@ const load = [
 load.sort((a, b) => (a.traceId < b.traceId ? -1 : 1));
 const bytes = load.reduce((n, t) => n + t.request.length, 0);
 
-let baseline: Run | undefined;
-if (process.env.BENCH_BASELINE !== "0") {
-  const topics = [0, 1, 2, 3].map((n) => `${prefix}base.t${n}`);
+const topic = (prefix: string, t: (typeof TOPICS)[keyof typeof TOPICS]) => topicName(prefix, t);
+
+/** `hops` plain kafkajs relays in a chain, the first reading a topic filled with the load. */
+async function relays(hops: number): Promise<Run> {
+  const base = `${prefix}base${hops}.`;
+  const topics = Array.from({ length: hops + 1 }, (_, n) => `${base}t${n}`);
   await createTopics(admin, topics, partitions);
   await fill(producer, topics[0] as string, load);
-  const hops: Hop[] = [0, 1, 2].map((n) => {
-    const group = `${prefix}base.relay-${n + 1}`;
+  const chain: Hop[] = topics.slice(0, -1).map((from, n) => {
+    const group = `${base}relay-${n + 1}`;
+    const env = { RELAY_BROKERS: servers.brokers, RELAY_GROUP: group, RELAY_FROM: from, RELAY_TO: topics[n + 1] as string };
     return {
       group,
-      input: topics[n] as string,
-      child: () =>
-        startChild(`relay-${n + 1}`, ["bench/lib/relay.ts"], {
-          RELAY_BROKERS: servers.brokers,
-          RELAY_GROUP: group,
-          RELAY_FROM: topics[n] as string,
-          RELAY_TO: topics[n + 1] as string,
-        }),
+      input: from,
+      members: instances,
+      children: () => copies(instances, (k) => startChild(`relay-${n + 1}${suffix(k)}`, ["bench/lib/relay.ts"], env)),
     };
   });
-  process.stderr.write("bench:e2e: the baseline: three plain kafkajs relays…\n");
-  baseline = await timeChain(hops);
+  process.stderr.write(`bench:e2e: the baseline: ${hops} plain kafkajs relays…\n`);
+  return timeChain(chain);
 }
 
-const topic = (t: (typeof TOPICS)[keyof typeof TOPICS]) => topicName(prefix, t);
-await createTopics(
-  admin,
-  Object.values(TOPICS).map((t) => topic(t)),
-  partitions,
-);
-await fill(producer, topic(TOPICS.otlpSpans), load);
-const env = pipelineEnv(s, "http://127.0.0.1:9/unused");
-const stage = (name: "ingest" | "pathfinder" | "detector", input: string): Hop => ({
-  group: `${prefix}g.${name}`,
-  input,
-  child: () => startService(name, { ...env, DRIFTWATCH_KAFKA_CLIENT_ID: `bench-${name}` }),
-});
-process.stderr.write("bench:e2e: the pipeline: ingest → pathfinder → detector…\n");
-const pipeline = await timeChain([
-  stage("ingest", topic(TOPICS.otlpSpans)),
-  stage("pathfinder", topic(TOPICS.actions)),
-  stage("detector", topic(TOPICS.steps)),
-]);
-const found = await findingsOf(topic(TOPICS.findings));
-await Promise.all([admin.disconnect(), producer.disconnect()]);
+const LAYOUTS = {
+  analyser: ["ingest", "analyser"],
+  stages: ["ingest", "pathfinder", "detector"],
+} as const;
+type Layout = keyof typeof LAYOUTS;
+const INPUT = { ingest: TOPICS.otlpSpans, analyser: TOPICS.actions, pathfinder: TOPICS.actions, detector: TOPICS.steps } as const;
 
-const flagged = found.get("scope.tool") ?? new Set<string>();
-const caught = [...flagged].filter((t) => t.startsWith(`${prefix}drift-`)).length;
-const wrong = [...flagged].filter((t) => !t.startsWith(`${prefix}drift-`)).length;
+/** The pipeline in `layout`, each service its own process (`instances` of each), on topics and Redis keys of its own. */
+async function pipeline(layout: Layout): Promise<{ run: Run; found: Map<string, Set<string>> }> {
+  const own = `${prefix}${layout}.`;
+  await createTopics(
+    admin,
+    Object.values(TOPICS).map((t) => topic(own, t)),
+    partitions,
+  );
+  await fill(producer, topic(own, TOPICS.otlpSpans), load);
+  const env = pipelineEnv({ ...s, prefix: own }, "http://127.0.0.1:9/unused");
+  const chain: Hop[] = LAYOUTS[layout].map((name) => ({
+    group: `${own}g.${name}`,
+    input: topic(own, INPUT[name]),
+    members: instances,
+    children: () => copies(instances, (k) => startService(name, { ...env, DRIFTWATCH_KAFKA_CLIENT_ID: `bench-${name}${suffix(k)}` })),
+  }));
+  process.stderr.write(`bench:e2e: the pipeline: ${LAYOUTS[layout].join(" → ")}…\n`);
+  const run = await timeChain(chain);
+  return { run, found: await findingsOf(topic(own, TOPICS.findings)) };
+}
+
+const layouts = (process.env.BENCH_LAYOUT ?? "analyser").split(",") as Layout[];
+for (const l of layouts)
+  if (!(l in LAYOUTS)) throw new Error(`BENCH_LAYOUT: unknown layout ${l}; one of ${Object.keys(LAYOUTS).join(", ")}`);
 const rate = (r: Run) => spans / r.seconds;
 const line = (label: string, r: Run, extra = "") =>
-  `${label.padEnd(44)} ${r.seconds.toFixed(1).padStart(7)} s ${fmt(rate(r)).padStart(9)} spans/s ${fmt(tasks / r.seconds).padStart(7)} tasks/s${extra}`;
+  `${label.padEnd(52)} ${r.seconds.toFixed(1).padStart(7)} s ${fmt(rate(r)).padStart(9)} spans/s ${fmt(tasks / r.seconds).padStart(7)} tasks/s${extra}`;
+const report: string[] = [];
+const cpu: string[] = [];
+let ok = true;
+const baselines = new Map<number, Run>();
+for (const layout of layouts) {
+  const hops = LAYOUTS[layout].length;
+  if (process.env.BENCH_BASELINE !== "0" && !baselines.has(hops)) {
+    const b = await relays(hops);
+    baselines.set(hops, b);
+    report.push(line(`baseline: ${hops} kafkajs relays${each}`, b));
+    cpu.push(`CPU while ${hops} relays ran (% of one core): ${b.cpu}`);
+  }
+  const { run: p, found } = await pipeline(layout);
+  const b = baselines.get(hops);
+  report.push(line(`${LAYOUTS[layout].join(" → ")}${each}`, p, b ? `  (${(rate(p) / rate(b)).toFixed(3)} × ${hops} relays)` : ""));
+  cpu.push(`CPU while ${LAYOUTS[layout].join(" → ")} ran (% of one core): ${p.cpu}`);
+  const flagged = found.get("scope.tool") ?? new Set<string>();
+  const caught = [...flagged].filter((t) => t.startsWith(`${prefix}drift-`)).length;
+  const wrong = flagged.size - caught;
+  cpu.push(
+    `  findings by rule (tasks): ${[...found].map(([r, t]) => `${r} ${fmt(t.size)}`).join(", ") || "none"}; ` +
+      `drifting tasks flagged scope.tool: ${fmt(caught)} of ${fmt(drifting)}; benign tasks flagged scope.tool: ${fmt(wrong)}`,
+  );
+  if (caught !== drifting || wrong !== 0) {
+    ok = false;
+    cpu.push("  CHECK FAILED: the findings are not the planted drifts");
+  }
+}
+await Promise.all([admin.disconnect(), producer.disconnect()]);
 console.log(
   `\n${fmt(tasks)} tasks × ${stepsPerTask} spans (${fmt(spans)} spans, ${fmt(bytes / 1e6)} MB of OTLP protobuf), ${partitions} partitions, run ${run}`,
 );
-if (baseline) console.log(line("baseline: 3 kafkajs relays (one process each)", baseline));
-console.log(line("ingest → pathfinder → detector", pipeline, baseline ? `  (${(rate(pipeline) / rate(baseline)).toFixed(3)} × baseline)` : ""));
-if (baseline) console.log(`\nCPU while the baseline ran (% of one core): ${baseline.cpu}`);
-console.log(`CPU while the pipeline ran (% of one core): ${pipeline.cpu}`);
-console.log(
-  `\nfindings by rule (tasks): ${[...found].map(([r, t]) => `${r} ${fmt(t.size)}`).join(", ") || "none"}; ` +
-    `drifting tasks flagged scope.tool: ${fmt(caught)} of ${fmt(drifting)}; benign tasks flagged scope.tool: ${fmt(wrong)}`,
-);
-const ok = caught === drifting && wrong === 0;
-if (!ok) console.log("CHECK FAILED: the findings are not the planted drifts");
+for (const r of report) console.log(r);
+console.log("");
+for (const c of cpu) console.log(c);
 process.exit(ok ? 0 : 1);

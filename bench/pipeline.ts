@@ -39,7 +39,7 @@ function baselineDecode(requests: Uint8Array[]): { spansPerSec: number; spans: n
 
 async function pipeline(requests: Uint8Array[], totalSpans: number) {
   const config = loadConfig({ DRIFTWATCH_LOG_LEVEL: "silent", DRIFTWATCH_POLICY_DIR: "policies", DRIFTWATCH_ALERT_STDOUT: "false" });
-  const app = await startEmbedded(config, { services: ["ingest", "pathfinder", "detector"], logger: createLogger("silent") });
+  const app = await startEmbedded(config, { services: ["ingest", "analyser"], logger: createLogger("silent") });
   const bus = app.bus as MemoryBus;
   let steps = 0;
   let findings = 0;

@@ -70,14 +70,20 @@ export async function stopChildren(children: Child[], graceMs = 15_000): Promise
   );
 }
 
-/** Waits until each consumer group is Stable with one member that has partitions. */
-export async function waitForGroups(admin: Admin, groups: string[], children: Child[], timeoutMs = 120_000, pollMs = 250): Promise<void> {
+/** Waits until each consumer group is Stable with `members` members (one by default), each with partitions. */
+export async function waitForGroups(
+  admin: Admin,
+  groups: string[],
+  children: Child[],
+  { timeoutMs = 120_000, pollMs = 250, members = 1 }: { timeoutMs?: number; pollMs?: number; members?: number } = {},
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const dead = children.find((c) => c.process.exitCode !== null);
     if (dead) throw new Error(`${dead.name} exited before its consumer group was ready (log: ${dead.log})`);
     const { groups: described } = await admin.describeGroups(groups);
-    if (described.every((g) => g.state === "Stable" && g.members.length === 1 && g.members[0]?.memberAssignment.length)) return;
+    if (described.every((g) => g.state === "Stable" && g.members.length === members && g.members.every((m) => m.memberAssignment.length)))
+      return;
     if (Date.now() > deadline)
       throw new Error(`consumer groups not ready after ${timeoutMs} ms: ${described.map((g) => `${g.groupId} ${g.state}`).join(", ")}`);
     await new Promise((r) => setTimeout(r, pollMs));

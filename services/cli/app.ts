@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
 import { TOPICS, topicName } from "../../schemas/topics.js";
+import { startAnalyser } from "../analyser/index.js";
 import { startConsole } from "../console/index.js";
 import { startDetector } from "../detector/index.js";
 import { startGateway } from "../gateway/index.js";
@@ -22,9 +23,14 @@ import type { Store } from "../runtime/store/store.js";
 import { Metrics } from "../runtime/telemetry.js";
 import { RecordRetention } from "./record-retention.js";
 
-/** Every service, in pipeline order. Consumers start before the HTTP front doors. */
+/**
+ * Every service, in pipeline order. Consumers start before the HTTP front doors. The
+ * analyser is the pathfinder and the detector in one process; they also run apart (the
+ * detector then reads `agent.steps`), never both ways in one deployment.
+ */
 export const SERVICES = {
   ingest: startIngest,
+  analyser: startAnalyser,
   pathfinder: startPathfinder,
   detector: startDetector,
   revoker: startRevoker,
@@ -35,6 +41,8 @@ export const SERVICES = {
 
 export type ServiceName = keyof typeof SERVICES;
 export const SERVICE_NAMES = Object.keys(SERVICES) as ServiceName[];
+/** What `start` and `run all` run: every stage once, the pathfinder and detector as the analyser. */
+export const PIPELINE: ServiceName[] = SERVICE_NAMES.filter((n) => n !== "pathfinder" && n !== "detector");
 
 export interface App {
   bus: Bus;
@@ -108,7 +116,7 @@ export async function startEmbedded(
   const metrics = new Metrics();
   // the gateway and ingest share this process: a key of their own unless one is configured
   const senderKey = config.ingest.senderKey ?? randomBytes(32);
-  return startServices(options.services ?? SERVICE_NAMES, {
+  return startServices(options.services ?? PIPELINE, {
     config: {
       ...config,
       ingest: { ...config.ingest, senderKey },

@@ -5,7 +5,7 @@ import { type Finding, Severity } from "../../schemas/finding.js";
 import { loadPolicy, PolicyError } from "../detector/policy.js";
 import { type Config, ConfigError, loadConfig } from "../runtime/config.js";
 import { createLogger } from "../runtime/logging.js";
-import { type App, SERVICE_NAMES, type ServiceName, startDistributed, startEmbedded } from "./app.js";
+import { type App, PIPELINE, SERVICE_NAMES, type ServiceName, startDistributed, startEmbedded } from "./app.js";
 import { runDemo } from "./demo.js";
 import { writePolicySchema } from "./policy-schema.js";
 import { diffFindings, exceeds, type ReplayRequest, recordedRequests, replay } from "./replay.js";
@@ -28,7 +28,7 @@ function waitForSignal(app: App): Promise<void> {
 }
 
 function serviceName(value: string, previous: ServiceName[] = []): ServiceName[] {
-  if (value === "all") return [...SERVICE_NAMES];
+  if (value === "all") return [...PIPELINE];
   if (!(SERVICE_NAMES as string[]).includes(value)) {
     throw new InvalidArgumentError(`unknown service "${value}"; one of: ${SERVICE_NAMES.join(", ")}, all`);
   }
@@ -113,7 +113,7 @@ export function buildCli(): Command {
 
   program
     .command("run")
-    .description(`run services against Kafka and Redis (${SERVICE_NAMES.join(", ")}, or all)`)
+    .description(`run services against Kafka and Redis (${SERVICE_NAMES.join(", ")}, or all: ${PIPELINE.join(", ")})`)
     .argument("<service...>", "service name(s)", (v, prev: ServiceName[] | undefined) => serviceName(v, prev ?? []))
     .action(async (names: ServiceName[]) => {
       const config = loadConfig();

@@ -114,7 +114,7 @@ export async function replay(
   const app = await startEmbedded(
     // every task kept, as the live pipeline's Redis keeps them (the embedded bound would drop some)
     { ...config, revoker: { ...config.revoker }, embedded: { maxTasks: Number.POSITIVE_INFINITY, maxBytes: Number.POSITIVE_INFINITY } },
-    { services: ["ingest", "pathfinder", "detector"], logger, clock },
+    { services: ["ingest", "analyser"], logger, clock },
   );
   const bus = app.bus as MemoryBus;
   const findings: Finding[] = [];

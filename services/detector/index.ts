@@ -4,13 +4,14 @@ import { RevocationLedger } from "../revoker/ledger.js";
 import { AgentQuarantine } from "../revoker/quarantine.js";
 import { type RunningService, type ServiceContext, startStage } from "../runtime/service.js";
 import { BaselineStore } from "./baseline-store.js";
-import { detectorStage } from "./detector.js";
+import { type DetectorStage, detectorStage } from "./detector.js";
 import { watchIdleTasks } from "./idle.js";
 import { watchLearning } from "./learner.js";
 import { PolicyHolder } from "./policy.js";
 import { watchSilence } from "./silence.js";
 
-export async function startDetector(ctx: ServiceContext): Promise<RunningService> {
+/** The detector's stage logic and the sweeps beside it (silence, idle tasks, learning baselines), which `stop` ends. */
+export function detection(ctx: ServiceContext): { stage: DetectorStage; stop(): void } {
   const policy = new PolicyHolder(ctx.config.policyDir, ctx.logger);
   policy.watch();
   const tasks = taskStoreFor(ctx.store, ctx.config.tasks, ctx.clock);
@@ -51,27 +52,35 @@ export async function startDetector(ctx: ServiceContext): Promise<RunningService
     metrics: ctx.metrics,
     clock: ctx.clock,
   });
-  const stage = await startStage(
-    "detector",
-    ctx,
-    detectorStage(ctx.config.topicPrefix, {
-      policy: () => policy.current,
-      tasks,
-      baselines,
-      quarantine: new AgentQuarantine(ctx.store),
-      ledger: new RevocationLedger(ctx.store),
-      metrics: ctx.metrics,
-      now: () => ctx.clock.now(),
-    }),
-  );
+  const stage = detectorStage(ctx.config.topicPrefix, {
+    policy: () => policy.current,
+    tasks,
+    baselines,
+    quarantine: new AgentQuarantine(ctx.store),
+    ledger: new RevocationLedger(ctx.store),
+    metrics: ctx.metrics,
+    now: () => ctx.clock.now(),
+  });
   return {
-    name: "detector",
-    close: async () => {
+    stage,
+    stop() {
       silence.stop();
       idle.stop();
       learner.stop();
       policy.close();
-      await stage.close();
+    },
+  };
+}
+
+/** `agent.steps` → `agent.findings`, `agent.lifecycle`, on its own (the analyser runs it in process behind the pathfinder). */
+export async function startDetector(ctx: ServiceContext): Promise<RunningService> {
+  const detector = detection(ctx);
+  const running = await startStage("detector", ctx, detector.stage);
+  return {
+    name: "detector",
+    close: async () => {
+      detector.stop();
+      await running.close();
     },
   };
 }

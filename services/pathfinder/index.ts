@@ -1,9 +1,10 @@
 import { Gauge } from "prom-client";
 import { type RunningService, type ServiceContext, startStage } from "../runtime/service.js";
-import { pathfinderStage } from "./pathfinder.js";
+import { type PathfinderStage, pathfinderStage } from "./pathfinder.js";
 import { taskStoreFor } from "./task-store.js";
 
-export async function startPathfinder(ctx: ServiceContext): Promise<RunningService> {
+/** The pathfinder's stage logic on the service's store, its paths in memory counted by a gauge. */
+export function pathfinding(ctx: ServiceContext): PathfinderStage {
   const { latenessMs, cachedTasks } = ctx.config.tasks;
   const log = ctx.logger.child({ stage: "pathfinder" });
   const stage = pathfinderStage(ctx.config.topicPrefix, taskStoreFor(ctx.store, ctx.config.tasks, ctx.clock), {
@@ -19,5 +20,10 @@ export async function startPathfinder(ctx: ServiceContext): Promise<RunningServi
       this.set(stage.cachedTasks);
     },
   });
-  return startStage("pathfinder", ctx, stage);
+  return stage;
+}
+
+/** `agent.actions` → `agent.steps`, on its own (the analyser runs it with the detector in one process). */
+export function startPathfinder(ctx: ServiceContext): Promise<RunningService> {
+  return startStage("pathfinder", ctx, pathfinding(ctx));
 }

@@ -35,10 +35,28 @@ interface Cached {
 }
 
 export type PathfinderStage = StageLogic<AgentAction> & {
+  /**
+   * Places a batch's actions in their tasks' paths and saves them; the steps to emit, in
+   * index order per task (what `handle` writes to `agent.steps`, and what the analyser
+   * hands the detector in process).
+   */
+  place(actions: AgentAction[]): Promise<PlacedStep[]>;
   /** The partitions this instance works on changed: what it remembers may be stale. */
   onRebalance(): void;
   readonly cachedTasks: number;
 };
+
+/** A step to emit, with its action's JSON when the store already made it (see `stepMessage`). */
+export interface PlacedStep {
+  step: Step;
+  actionJson?: string;
+}
+
+/** A placed step as the message `agent.steps` carries, keyed by task id. */
+export const stepEmit = (topic: string, { step, actionJson }: PlacedStep): Emit => ({
+  topic,
+  message: { key: step.taskId, value: stepJson(step, actionJson) },
+});
 
 export function pathfinderStage(
   topicPrefix: string,
@@ -53,7 +71,7 @@ export function pathfinderStage(
     if (cache.size > options.cachedTasks) cache.delete(cache.keys().next().value as string);
   };
 
-  const recordTask = async (taskId: string, actions: AgentAction[]): Promise<Emitted[]> => {
+  const recordTask = async (taskId: string, actions: AgentAction[]): Promise<PlacedStep[]> => {
     const entry = cache.get(taskId) ?? { ...(await tasks.load(taskId)), marks: {} };
     // placing mutates the path: until the store has it, the cache must not
     cache.delete(taskId);
@@ -66,7 +84,7 @@ export function pathfinderStage(
     if (saved.conflict) options.onConflict?.(taskId);
     else remember(taskId, { path: entry.path, version: saved.version, marks: entry.marks });
 
-    const out: Emitted[] = placement.recorded.map((r) => ({ step: r.step, ...(r.actionJson ? { actionJson: r.actionJson } : {}) }));
+    const out: PlacedStep[] = placement.recorded.map((r) => ({ step: r.step, ...(r.actionJson ? { actionJson: r.actionJson } : {}) }));
     for (const step of placement.repeated) out.push({ step });
     const index = new Map(placement.reevaluate.map((r) => [r.id, r.index]));
     for (const a of saved.reevaluated) out.push({ step: stepOf(entry.path, a, index.get(a.id) as number, { reevaluated: true }) });
@@ -105,21 +123,24 @@ export function pathfinderStage(
     return out.sort((x, y) => x.step.index - y.step.index);
   };
 
+  const place = async (actions: AgentAction[]): Promise<PlacedStep[]> => {
+    const byTask = new Map<string, AgentAction[]>();
+    for (const action of actions) {
+      const list = byTask.get(action.taskId);
+      if (list) list.push(action);
+      else byTask.set(action.taskId, [action]);
+    }
+    const perTask = await Promise.all([...byTask].map(([taskId, list]) => recordTask(taskId, list)));
+    return perTask.flat();
+  };
+
   return {
     name: "pathfinder",
     input: topicName(topicPrefix, TOPICS.actions),
     parse: parseAction,
+    place,
     async handle(items): Promise<Emit[]> {
-      const byTask = new Map<string, AgentAction[]>();
-      for (const { value } of items) {
-        const list = byTask.get(value.taskId);
-        if (list) list.push(value);
-        else byTask.set(value.taskId, [value]);
-      }
-      const perTask = await Promise.all([...byTask].map(([taskId, actions]) => recordTask(taskId, actions)));
-      return perTask
-        .flat()
-        .map(({ step, actionJson }) => ({ topic: output, message: { key: step.taskId, value: stepJson(step, actionJson) } }));
+      return (await place(items.map((i) => i.value))).map((p) => stepEmit(output, p));
     },
     onRebalance() {
       cache.clear();
@@ -128,12 +149,6 @@ export function pathfinderStage(
       return cache.size;
     },
   };
-}
-
-/** A step to emit, with its action's JSON when the store already made it. */
-interface Emitted {
-  step: Step;
-  actionJson?: string;
 }
 
 /**

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DeadLetter } from "../../schemas/deadletter.js";
 import { TOPICS, topicName } from "../../schemas/topics.js";
-import { type App, SERVICE_NAMES, startDistributed } from "../../services/cli/app.js";
+import { type App, PIPELINE, startDistributed } from "../../services/cli/app.js";
 import type { BusMessage } from "../../services/runtime/bus/bus.js";
 import type { Config } from "../../services/runtime/config.js";
 import { distributedConfig, isolation, kafkaBus, testLogger } from "../support/ports.js";
@@ -30,7 +30,7 @@ describe("end to end, distributed mode (real Kafka and Redis)", () => {
       DRIFTWATCH_ALERT_WEBHOOK_URL: alert.url,
       DRIFTWATCH_ALERT_WEBHOOK_SECRET: alert.secret,
     });
-    for (const name of SERVICE_NAMES) apps.push(await startDistributed(config, [name], { logger: testLogger }));
+    for (const name of PIPELINE) apps.push(await startDistributed(config, [name], { logger: testLogger }));
   });
 
   afterAll(async () => {

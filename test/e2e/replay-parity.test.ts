@@ -7,7 +7,7 @@ import { Kafka, logLevel } from "kafkajs";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { Finding } from "../../schemas/finding.js";
 import { TOPICS, type TopicName, topicName } from "../../schemas/topics.js";
-import { type App, SERVICE_NAMES, startDistributed } from "../../services/cli/app.js";
+import { type App, PIPELINE, startDistributed } from "../../services/cli/app.js";
 import { type ReplayRequest, replay } from "../../services/cli/replay.js";
 import { KafkaRangeError, readTopicRange } from "../../services/cli/replay-kafka.js";
 import { currentFindings } from "../../services/detector/rules.js";
@@ -91,7 +91,7 @@ describe("replay gives the live pipeline's findings (real Kafka and Redis)", () 
     // the live pipeline: every service on its own, as separate `driftwatch run <service>` processes
     config = distributedConfig(iso, { DRIFTWATCH_POLICY_DIR: policyDir });
     replayConfig = loadConfig({ DRIFTWATCH_LOG_LEVEL: "silent", DRIFTWATCH_POLICY_DIR: policyDir });
-    for (const name of SERVICE_NAMES) apps.push(await startDistributed(config, [name], { logger: testLogger }));
+    for (const name of PIPELINE) apps.push(await startDistributed(config, [name], { logger: testLogger }));
     bus = kafkaBus();
     const watch = async (topic: TopicName, onRecord: (r: unknown) => void) =>
       subs.push(

@@ -56,17 +56,7 @@ describe("docker-compose.yml", () => {
   });
 
   it("has a healthcheck for every service", () => {
-    expect(Object.keys(services).sort()).toEqual([
-      "console",
-      "detector",
-      "gateway",
-      "ingest",
-      "kafka",
-      "notifier",
-      "pathfinder",
-      "redis",
-      "revoker",
-    ]);
+    expect(Object.keys(services).sort()).toEqual(["analyser", "console", "gateway", "ingest", "kafka", "notifier", "redis", "revoker"]);
     for (const [name, s] of Object.entries(services)) expect(s.healthcheck?.test.length, name).toBeGreaterThan(1);
   });
 
@@ -90,7 +80,7 @@ describe("docker-compose.yml", () => {
     const kafka = await listening(createServer((s) => s.end()));
     const redis = await listening(createServer((s) => s.end()));
     const env = { DRIFTWATCH_KAFKA_BROKERS: `127.0.0.1:${kafka},other:1`, DRIFTWATCH_REDIS_URL: `redis://127.0.0.1:${redis}` };
-    for (const name of ["ingest", "pathfinder", "detector", "revoker", "notifier"]) expect(await healthcheck(name, env), name).toBe(0);
+    for (const name of ["ingest", "analyser", "revoker", "notifier"]) expect(await healthcheck(name, env), name).toBe(0);
     const closed = servers.pop() as Server;
     await new Promise((r) => closed.close(r));
     expect(await healthcheck("ingest", env)).toBe(1);

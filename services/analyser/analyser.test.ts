@@ -1,0 +1,106 @@
+import { describe, expect, it } from "vitest";
+import type { AgentAction } from "../../schemas/action.js";
+import { TOPICS } from "../../schemas/topics.js";
+import { driftPolicy, driftTasks, recordWorkload } from "../../test/support/drift-workload.js";
+import { detectorStage } from "../detector/detector.js";
+import { loadPolicy } from "../detector/policy.js";
+import { ingestStage } from "../ingest/ingest.js";
+import { parseAction, pathfinderStage } from "../pathfinder/pathfinder.js";
+import { TaskStore } from "../pathfinder/task-store.js";
+import type { BusMessage } from "../runtime/bus/bus.js";
+import type { Emit } from "../runtime/stage.js";
+import { MemoryStore } from "../runtime/store/memory-store.js";
+import { analyserStage } from "./analyser.js";
+
+const NOW = 1_770_000_000_000;
+const message = (topic: string, value: string | Buffer, offset: number): BusMessage => ({
+  topic,
+  partition: 0,
+  offset: String(offset),
+  key: null,
+  value: Buffer.isBuffer(value) ? value : Buffer.from(value),
+  headers: {},
+  timestampMs: 0,
+});
+const noReject = () => {
+  throw new Error("nothing here is bad input");
+};
+const text = (e: Emit) => String(e.message.value);
+const on = (emits: Emit[], topic: string) => emits.filter((e) => e.topic === topic).map(text);
+
+/** The drift workload's actions, in the batches its exporter sent (several tasks, delegation, late roots). */
+async function actionBatches(): Promise<AgentAction[][]> {
+  const ingest = ingestStage("", () => NOW);
+  const batches: AgentAction[][] = [];
+  for (const [i, bytes] of (await recordWorkload(driftTasks("analyser"), "protobuf")).entries()) {
+    const m = message(TOPICS.otlpSpans, Buffer.from(bytes), i);
+    const emits = await ingest.handle([{ message: m, value: ingest.parse(m) }], noReject);
+    batches.push(emits.flatMap((e) => [parseAction(message(TOPICS.actions, text(e), 0))].flat()));
+  }
+  return batches;
+}
+
+describe("analyser: the pathfinder and the detector in one processor", () => {
+  it("writes the same steps, findings and task events as the pathfinder and the detector apart", async () => {
+    const policy = loadPolicy(driftPolicy());
+    const batches = await actionBatches();
+    expect(batches.flat().length).toBeGreaterThan(20);
+
+    // apart: the pathfinder's steps go through JSON, and the detector parses and validates them
+    const apartStore = new TaskStore(new MemoryStore());
+    const pathfinder = pathfinderStage("", apartStore);
+    const detector = detectorStage("", { policy: () => policy, tasks: apartStore, now: () => NOW });
+    const apart: Emit[] = [];
+    for (const actions of batches) {
+      const steps = await pathfinder.handle(
+        actions.map((value) => ({ message: message(TOPICS.actions, "", 0), value })),
+        noReject,
+      );
+      apart.push(...steps);
+      const parsed = steps.flatMap((e, i) => {
+        const m = message(TOPICS.steps, text(e), i);
+        return [detector.parse(m)].flat().map((value) => ({ message: m, value }));
+      });
+      apart.push(...(await detector.handle(parsed, noReject)));
+    }
+
+    // together: one stage, the steps handed over in process
+    const togetherStore = new TaskStore(new MemoryStore());
+    const analyser = analyserStage(
+      "",
+      pathfinderStage("", togetherStore),
+      detectorStage("", { policy: () => policy, tasks: togetherStore, now: () => NOW }),
+    );
+    expect(analyser.input).toBe(TOPICS.actions);
+    const together: Emit[] = [];
+    for (const actions of batches) {
+      together.push(
+        ...(await analyser.handle(
+          actions.map((value) => ({ message: message(TOPICS.actions, "", 0), value })),
+          noReject,
+        )),
+      );
+    }
+
+    for (const topic of [TOPICS.steps, TOPICS.findings, TOPICS.lifecycle]) expect(on(together, topic), topic).toEqual(on(apart, topic));
+    // the workload's drifts are there (not two empty lists agreeing)
+    const rules = new Set(on(together, TOPICS.findings).map((f) => (JSON.parse(f) as { ruleId: string }).ruleId));
+    for (const rule of ["scope.tool", "flow.egress_after_sensitive_read", "provenance.untrusted_argument", "scope.delegation"])
+      expect(rules, rule).toContain(rule);
+    expect(on(together, TOPICS.lifecycle).length).toBeGreaterThan(0);
+  });
+
+  it("forgets the paths it holds when its partitions move", async () => {
+    const store = new TaskStore(new MemoryStore());
+    const pathfinder = pathfinderStage("", store);
+    const analyser = analyserStage("", pathfinder, detectorStage("", { policy: () => loadPolicy(driftPolicy()), tasks: store }));
+    const [first] = await actionBatches();
+    await analyser.handle(
+      (first as AgentAction[]).map((value) => ({ message: message(TOPICS.actions, "", 0), value })),
+      noReject,
+    );
+    expect(pathfinder.cachedTasks).toBeGreaterThan(0);
+    analyser.onRebalance?.();
+    expect(pathfinder.cachedTasks).toBe(0);
+  });
+});
