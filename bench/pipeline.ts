@@ -74,7 +74,7 @@ await pipeline(requests.slice(0, 4), 4 * spansPerRequest);
 const run = await pipeline(requests, base.spans);
 console.log(`tasks ${tasks}, steps/task ${stepsPerTask}, spans ${base.spans}, requests ${requests.length}`);
 console.log(`baseline  protobuf decode only               ${fmt(base.spansPerSec)} spans/s`);
-console.log(`pipeline  ingest+pathfinder+detector (embedded) ${fmt(run.spansPerSec)} spans/s`);
+console.log(`pipeline  ingest → analyser (embedded)          ${fmt(run.spansPerSec)} spans/s`);
 console.log(`ratio     pipeline / baseline                ${(run.spansPerSec / base.spansPerSec).toFixed(4)}`);
 console.log(`findings  ${run.findings} (expected ${Math.ceil(tasks / 10)})`);
 console.log(`memory    ${fmt(run.heapPerTaskBytes)} bytes of heap per task held in the in-memory store`);

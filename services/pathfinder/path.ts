@@ -479,33 +479,37 @@ export function soFar(path: TaskPath, index: number, startMs: number, agentId?: 
   if (roles.length > 0) sources.roles = roles;
   if (outputs.length > 0) markNamedSources(sources, naming);
   const lineage = args !== undefined ? argumentLineage(args, sources) : [];
+  // built field by field (not spread from conditional literals): this runs for every step
+  type Read = NonNullable<PathSoFar["reads"]>[number];
   const reads = outputs.slice(-MAX_READS).map((o) => {
+    const read: Read = { index: o.index, tool: o.tool };
+    if (o.named) read.named = o.named;
+    if (o.output) read.recorded = true;
+    if (o.directed) read.directed = true;
+    if (o.output?.m) read.marked = true;
     // the actions a source asks for count as asked only where the user handed its request over
-    const asks = o.direction?.open ? asksOf(o.output?.t) : [];
-    return {
-      index: o.index,
-      tool: o.tool,
-      ...(o.named ? { named: o.named } : {}),
-      ...(o.output ? { recorded: true } : {}),
-      ...(o.directed ? { directed: true } : {}),
-      ...(o.output?.m ? { marked: true } : {}),
-      ...(asks.length > 0 ? { asks } : {}),
-    };
+    if (o.direction?.open) {
+      const asks = asksOf(o.output?.t);
+      if (asks.length > 0) read.asks = asks;
+    }
+    return read;
   });
-  return {
-    ...(max ? { maxDataClassification: max } : {}),
-    stepsLastMinute: recent,
-    elapsedMs: Math.max(0, startMs - first),
-    agentSteps: own,
-    agentStepsLastMinute: ownRecent,
-    ...(tool !== undefined ? { toolCalls: sameTool, streak } : {}),
-    ...(firstTool ? { firstTool } : {}),
-    ...(lastTool ? { lastTool } : {}),
-    ...(reads.length > 0 ? { reads } : {}),
-    ...(userText ? { userText } : {}),
-    ...(lineage.length > 0 ? { arguments: lineage } : {}),
-    ...(reached.size > 0 ? { reached: [...reached] } : {}),
-  };
+  const out: PathSoFar = max ? ({ maxDataClassification: max } as PathSoFar) : ({} as PathSoFar);
+  out.stepsLastMinute = recent;
+  out.elapsedMs = Math.max(0, startMs - first);
+  out.agentSteps = own;
+  out.agentStepsLastMinute = ownRecent;
+  if (tool !== undefined) {
+    out.toolCalls = sameTool;
+    out.streak = streak;
+  }
+  if (firstTool) out.firstTool = firstTool;
+  if (lastTool) out.lastTool = lastTool;
+  if (reads.length > 0) out.reads = reads;
+  if (userText) out.userText = userText;
+  if (lineage.length > 0) out.arguments = lineage;
+  if (reached.size > 0) out.reached = [...reached];
+  return out;
 }
 
 /**
