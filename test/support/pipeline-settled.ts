@@ -14,12 +14,24 @@ import { eventually } from "./wait.js";
  * Sweeps (idle tasks, telemetry silence, retries and grace periods) act on time, not on a
  * message: the pipeline being settled says nothing of what they will do later.
  */
-export const PIPELINE: readonly { group: string; input: TopicName }[] = [
+export interface WatchedStage {
+  group: string;
+  input: TopicName;
+}
+
+/** The stages run apart (the pathfinder and the detector each in its group). */
+export const PIPELINE: readonly WatchedStage[] = [
   { group: "ingest", input: TOPICS.otlpSpans },
   { group: "pathfinder", input: TOPICS.actions },
   { group: "detector", input: TOPICS.steps },
   { group: "revoker", input: TOPICS.findings },
   { group: "revoker-lifecycle", input: TOPICS.lifecycle },
+];
+
+/** Ingest and the analyser (the pathfinder and the detector in one group). */
+export const ANALYSER_PIPELINE: readonly WatchedStage[] = [
+  { group: "ingest", input: TOPICS.otlpSpans },
+  { group: "analyser", input: TOPICS.actions },
 ];
 
 export class PipelineWatch {
@@ -29,7 +41,8 @@ export class PipelineWatch {
   /** `then`: consumers after the pipeline's stages (a test's own watchers of its topics), waited for last. */
   constructor(
     private readonly prefixes: { topicPrefix: string; groupPrefix: string },
-    private readonly then: readonly { group: string; input: TopicName }[] = [],
+    private readonly then: readonly WatchedStage[] = [],
+    private readonly stages: readonly WatchedStage[] = PIPELINE,
   ) {
     const kafka = new Kafka({
       clientId: "driftwatch-test-settled",
@@ -40,7 +53,7 @@ export class PipelineWatch {
   }
 
   /** Messages of the stage's input its group has not committed yet (0: caught up). */
-  async behind(stage: { group: string; input: TopicName }): Promise<number> {
+  async behind(stage: WatchedStage): Promise<number> {
     this.connected ??= this.admin.connect();
     await this.connected;
     const topic = topicName(this.prefixes.topicPrefix, stage.input);
@@ -61,7 +74,7 @@ export class PipelineWatch {
 
   /** Waits until every stage has caught up with its input, in pipeline order, then the consumers after it. */
   async settled(timeoutMs = 30_000): Promise<void> {
-    for (const stage of [...PIPELINE, ...this.then]) {
+    for (const stage of [...this.stages, ...this.then]) {
       let last = -1;
       await eventually(
         async () => {
