@@ -1,10 +1,16 @@
 /**
  * End-to-end throughput through the real Kafka broker and Redis, each stage its own process
- * (`driftwatch run ingest|pathfinder|detector`, from source, as deployed), against a baseline
- * measured in the same run: the same messages through a chain of plain kafkajs relays (one
- * process each) over the same number of hops.
+ * (`driftwatch run ingest|analyser`, or `ingest|pathfinder|detector`, from source, as
+ * deployed), against a baseline measured in the same run: the same messages through a chain
+ * of plain kafkajs relays (one process each) over the same number of hops.
  *
  *   npm run bench:e2e -- [tasks] [spans per task] [partitions]     (defaults: 20000 10 3)
+ *
+ * BENCH_LAYOUT=analyser (default), stages, or analyser,stages: which deployment(s), each on
+ * topics and Redis keys of its own, each with its relay chain (2 hops, 3 hops).
+ * BENCH_INSTANCES=n: n processes of every stage (and relay) in each group (scale-out).
+ * After the Kafka runs, the replay engine (`driftwatch replay`: ingest → analyser embedded,
+ * on the recording's clock) is timed over the same requests from memory (BENCH_REPLAY=0: not).
  *
  * Method: the run's input topic is filled first (one OTLP protobuf message per task holding
  * its whole trace, keyed by trace id, as the Collector's Kafka exporter with
@@ -26,6 +32,8 @@
 import { randomBytes } from "node:crypto";
 import { Kafka, logLevel, Partitioners, type Producer } from "kafkajs";
 import { TOPICS, topicName } from "../schemas/topics.js";
+import { replay } from "../services/cli/replay.js";
+import { loadConfig } from "../services/runtime/config.js";
 import { testServers } from "./lib/kafka.js";
 import { cpuShares, cpuSnapshot, createTopics, pipelineEnv, type Setting, sleep } from "./lib/latency.js";
 import { type Child, startChild, startService, stopChildren, waitForGroups } from "./lib/processes.js";
@@ -203,7 +211,10 @@ async function pipeline(layout: Layout): Promise<{ run: Run; found: Map<string, 
     group: `${own}g.${name}`,
     input: topic(own, INPUT[name]),
     members: instances,
-    children: () => copies(instances, (k) => startService(name, { ...env, DRIFTWATCH_KAFKA_CLIENT_ID: `bench-${name}${suffix(k)}` })),
+    children: () =>
+      copies(instances, (k) =>
+        startService(name, { ...env, DRIFTWATCH_KAFKA_CLIENT_ID: `bench-${name}${suffix(k)}` }, `${name}${suffix(k)}`),
+      ),
   }));
   process.stderr.write(`bench:e2e: the pipeline: ${LAYOUTS[layout].join(" → ")}…\n`);
   const run = await timeChain(chain);
@@ -245,6 +256,26 @@ for (const layout of layouts) {
   }
 }
 await Promise.all([admin.disconnect(), producer.disconnect()]);
+
+// the replay engine (`driftwatch replay`): ingest → analyser embedded, on the recording's clock, from memory
+if (process.env.BENCH_REPLAY !== "0") {
+  process.stderr.write("bench:e2e: replay…\n");
+  const config = loadConfig({ DRIFTWATCH_LOG_LEVEL: "silent", DRIFTWATCH_POLICY_DIR: "policies", DRIFTWATCH_ALERT_STDOUT: "false" });
+  const t0 = nowMs();
+  const replayed = await replay(
+    config,
+    load.map((t, i) => ({ source: `load:${i}`, bytes: Buffer.from(t.request), contentType: "application/x-protobuf" })),
+  );
+  const seconds = (nowMs() - t0) / 1000;
+  const flagged = new Set(replayed.filter((f) => f.ruleId === "scope.tool").map((f) => f.taskId));
+  report.push(
+    line("replay (driftwatch replay's engine, one process)", { seconds, cpu: "" }, `  (scope.tool on ${fmt(flagged.size)} tasks)`),
+  );
+  if (flagged.size !== drifting) {
+    ok = false;
+    cpu.push("CHECK FAILED: the replay's findings are not the planted drifts");
+  }
+}
 console.log(
   `\n${fmt(tasks)} tasks × ${stepsPerTask} spans (${fmt(spans)} spans, ${fmt(bytes / 1e6)} MB of OTLP protobuf), ${partitions} partitions, run ${run}`,
 );

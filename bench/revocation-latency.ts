@@ -1,6 +1,6 @@
 /**
  * Detection-to-revocation latency through the real Kafka broker and Redis, with the
- * pipeline deployed as separate processes (`driftwatch run ingest|pathfinder|detector|revoker`),
+ * pipeline deployed as separate processes (`driftwatch run ingest|analyser|revoker`; BENCH_LAYOUT=stages: `ingest|pathfinder|detector|revoker`),
  * against a baseline measured in the same run.
  *
  *   npm run bench:revocation -- [background tasks/s] [drifting tasks/s] [seconds] [spans per task]
@@ -19,9 +19,13 @@
  * at its end, and a drifting task's by whichever comes first, the finding or the task's end
  * (the ledger's records of the drifting tasks, by trigger, are printed).
  *
- * Baseline: the same load through the same Kafka topology with no work at the stages: four
- * plain kafkajs relays (each its own process, consuming as the Kafka bus does) forward every
- * message through four topics, and the fourth POSTs each probe's id to the same store.
+ * Baseline: the same load through the same Kafka topology with no work at the stages: one
+ * plain kafkajs relay per stage (each its own process, consuming as the Kafka bus does) forwards every
+ * message through as many topics, and the last POSTs each probe's id to the same store.
+ *
+ * Span → finding (BENCH_HOPS=findings): a consumer here reads agent.findings only (few
+ * messages) and prints, for each drifting task, its finding's detectedAtMs less the moment its
+ * message was handed to the producer.
  *
  * Per hop (BENCH_HOPS=1): the Kafka timestamps of the drifting task's messages on
  * agent.actions (ingest produced them), agent.steps (pathfinder), agent.findings (detector),
@@ -54,6 +58,8 @@ import {
   row,
   runBaseline,
   type Setting,
+  STAGES,
+  STAGES_LABEL,
   type Stats,
   startPipeline,
   stats,
@@ -70,6 +76,9 @@ const spansPerTask = Number(process.argv[5] ?? 4);
 const warmUpSeconds = 5;
 const partitions = 3;
 const hops = process.env.BENCH_HOPS === "1";
+/** BENCH_HOPS=findings: read agent.findings only, for span → finding (light: the findings are few). */
+const findingsOnly = process.env.BENCH_HOPS === "findings";
+const watching = hops || findingsOnly;
 const withBaseline = process.env.BENCH_BASELINE !== "0";
 
 const servers = testServers();
@@ -123,10 +132,12 @@ async function pipeline(setting: Setting) {
   const times: HopTimes[] = drifting.map(() => ({}));
   const watcher = kafka.consumer({ groupId: `${prefix}hops` });
   try {
-    if (hops) {
+    if (watching) {
       await watcher.connect();
       await watcher.subscribe({
-        topics: [topic(TOPICS.actions), topic(TOPICS.steps), topic(TOPICS.findings), topic(TOPICS.revocations)],
+        topics: findingsOnly
+          ? [topic(TOPICS.findings)]
+          : [topic(TOPICS.actions), topic(TOPICS.steps), topic(TOPICS.findings), topic(TOPICS.revocations)],
         fromBeginning: true,
       });
       await watcher.run({
@@ -177,7 +188,7 @@ async function pipeline(setting: Setting) {
     );
     return { sent, got, lag, times, backgroundRevoked, unexpected, duplicates, ledger, cpu: await cpu };
   } finally {
-    if (hops) await watcher.disconnect().catch(() => undefined);
+    if (watching) await watcher.disconnect().catch(() => undefined);
     await pipe.stop();
   }
 }
@@ -205,10 +216,17 @@ console.log(header());
 let baseStats: Stats | undefined;
 if (base) {
   baseStats = stats(latencies(base.got));
-  console.log(row("baseline: 4 plain kafkajs relays + HTTP POST", baseStats));
+  console.log(row(`baseline: ${STAGES.length} plain kafkajs relays + HTTP POST`, baseStats));
 }
 const pipeStats = stats(latencies(pipe.got));
-console.log(row("pipeline: ingest → pathfinder → detector → revoker", pipeStats));
+console.log(row(`pipeline: ${STAGES_LABEL}`, pipeStats));
+if (watching) {
+  const decided = pipe.got.flatMap((g) => {
+    const at = pipe.times[g.i]?.detected;
+    return at === undefined ? [] : [at - g.handedAt];
+  });
+  console.log(row("  of which span → finding decided (detectedAtMs)", stats(decided)));
+}
 if (baseStats) console.log(`ratio pipeline ÷ baseline: ${ratio(pipeStats, baseStats)}`);
 const missing = pipe.got.filter((g) => g.answeredAt === undefined).length;
 console.log(

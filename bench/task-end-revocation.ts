@@ -1,7 +1,7 @@
 /**
  * Task end to revocation: the time from the arrival of a task's final span to the credential
  * store's 2xx for the task's credentials, through the real Kafka broker and Redis, with the
- * pipeline deployed as separate processes (`driftwatch run ingest|pathfinder|detector|revoker`),
+ * pipeline deployed as separate processes (`driftwatch run ingest|analyser|revoker`; BENCH_LAYOUT=stages: `ingest|pathfinder|detector|revoker`),
  * under background traffic, against a baseline measured in the same run (issue 7).
  *
  *   npm run bench:task-end -- [background tasks/s] [probe tasks/s] [seconds] [spans per task] [pause ms]
@@ -56,6 +56,8 @@ import {
   row,
   runBaseline,
   type Setting,
+  STAGES,
+  STAGES_LABEL,
   type Stats,
   startPipeline,
   stats,
@@ -251,10 +253,10 @@ console.log(header());
 let baseStats: Stats | undefined;
 if (base) {
   baseStats = stats(latencies(base.got));
-  console.log(row("baseline: 4 plain kafkajs relays + HTTP POST", baseStats));
+  console.log(row(`baseline: ${STAGES.length} plain kafkajs relays + HTTP POST`, baseStats));
 }
 const pipeStats = stats(latencies(pipe.got));
-console.log(row("pipeline: ingest → pathfinder → detector → revoker", pipeStats));
+console.log(row(`pipeline: ${STAGES_LABEL}`, pipeStats));
 console.log(row("  server's view: ledger latencyMs.fromTrigger", server));
 console.log(row("  the rest: handed to the producer → ingest received", toIngest));
 console.log("  the server's view by hop (the probe's last record; quantiles per row, so they do not add up):");

@@ -295,7 +295,7 @@ export async function createTopics(admin: Admin, topics: string[], partitions: n
   await admin.fetchTopicMetadata({ topics });
 }
 
-// ---------- the baseline: four plain kafkajs relays ----------
+// ---------- the baseline: plain kafkajs relays, one per stage ----------
 
 export interface Setting {
   admin: Admin;
@@ -316,7 +316,7 @@ export interface BaselineRun {
 }
 
 /**
- * The same load through four plain kafkajs relays (one process each) and an HTTP POST to a
+ * The same load through plain kafkajs relays, one per stage (one process each), and an HTTP POST to a
  * loopback store for each probe message (key `probe-…`) on the last hop, or for every
  * message with `postAll`; `credentialsOf(i)`: the keys of probe i's POSTs.
  */
@@ -327,7 +327,8 @@ export async function runBaseline(
   options: { postAll?: boolean } = {},
 ): Promise<BaselineRun> {
   const base = `${s.prefix}base.`;
-  const topics = [0, 1, 2, 3].map((n) => `${base}t${n}`);
+  // as many Kafka hops as the pipeline has stages, the last one POSTing to the store
+  const topics = STAGES.map((_, n) => `${base}t${n}`);
   await createTopics(s.admin, topics, s.partitions);
   const store = await new TimestampingStore().start();
   const relays: Child[] = topics.map((from, n) =>
@@ -335,7 +336,9 @@ export async function runBaseline(
       RELAY_BROKERS: s.servers.brokers,
       RELAY_GROUP: `${base}relay-${n + 1}`,
       RELAY_FROM: from,
-      ...(n < 3 ? { RELAY_TO: topics[n + 1] as string } : { RELAY_STORE: store.url, ...(options.postAll ? { RELAY_POST_ALL: "1" } : {}) }),
+      ...(n < topics.length - 1
+        ? { RELAY_TO: topics[n + 1] as string }
+        : { RELAY_STORE: store.url, ...(options.postAll ? { RELAY_POST_ALL: "1" } : {}) }),
     }),
   );
   try {
@@ -363,7 +366,15 @@ export async function runBaseline(
 
 // ---------- the pipeline: each service its own process ----------
 
-export const STAGES = ["ingest", "pathfinder", "detector", "revoker"] as const;
+/**
+ * The services, one process each: ingest, the analyser (the pathfinder and the detector in one
+ * process, as `run all` deploys them) and the revoker; with BENCH_LAYOUT=stages, the pathfinder
+ * and the detector apart.
+ */
+export const STAGES: readonly string[] =
+  process.env.BENCH_LAYOUT === "stages" ? ["ingest", "pathfinder", "detector", "revoker"] : ["ingest", "analyser", "revoker"];
+/** The pipeline's services, as a label. */
+export const STAGES_LABEL = STAGES.join(" → ");
 
 export interface Pipeline {
   store: TimestampingStore;
@@ -412,8 +423,12 @@ export async function startPipeline(s: Setting): Promise<Pipeline> {
   const g = (name: string) => `${s.prefix}g.${name}`;
   const groups: [string, string][] = [
     [g("ingest"), topic(TOPICS.otlpSpans)],
-    [g("pathfinder"), topic(TOPICS.actions)],
-    [g("detector"), topic(TOPICS.steps)],
+    ...(STAGES.includes("analyser")
+      ? ([[g("analyser"), topic(TOPICS.actions)]] as [string, string][])
+      : ([
+          [g("pathfinder"), topic(TOPICS.actions)],
+          [g("detector"), topic(TOPICS.steps)],
+        ] as [string, string][])),
     [g("revoker"), topic(TOPICS.findings)],
     [g("revoker-lifecycle"), topic(TOPICS.lifecycle)],
   ];

@@ -48,8 +48,8 @@ export function startChild(name: string, args: string[], env: Record<string, str
 }
 
 /** A Driftwatch service as `driftwatch run <service>` runs it. */
-export function startService(name: string, env: Record<string, string>): Child {
-  return startChild(name, ["services/cli/main.ts", "run", name], env);
+export function startService(name: string, env: Record<string, string>, label = name): Child {
+  return startChild(label, ["services/cli/main.ts", "run", name], env);
 }
 
 /** SIGTERM, then SIGKILL after `graceMs`; resolves once every child has exited. */
