@@ -90,6 +90,34 @@ describe("analyser: the pathfinder and the detector in one processor", () => {
     expect(on(together, TOPICS.lifecycle).length).toBeGreaterThan(0);
   });
 
+  it("with DRIFTWATCH_STEPS_OUTPUT=false, writes no step and the same findings and task events", async () => {
+    const policy = loadPolicy(driftPolicy());
+    const batches = await actionBatches();
+    const run = async (writeSteps: boolean) => {
+      const store = new TaskStore(new MemoryStore());
+      const analyser = analyserStage(
+        "",
+        pathfinderStage("", store),
+        detectorStage("", { policy: () => policy, tasks: store, now: () => NOW }),
+        { writeSteps },
+      );
+      const out: Emit[] = [];
+      for (const actions of batches)
+        out.push(
+          ...(await analyser.handle(
+            actions.map((value) => ({ message: message(TOPICS.actions, "", 0), value })),
+            noReject,
+          )),
+        );
+      return out;
+    };
+    const [all, off] = [await run(true), await run(false)];
+    expect(on(off, TOPICS.steps)).toEqual([]);
+    expect(on(all, TOPICS.steps).length).toBeGreaterThan(0);
+    for (const topic of [TOPICS.findings, TOPICS.lifecycle]) expect(on(off, topic), topic).toEqual(on(all, topic));
+    expect(on(off, TOPICS.findings).length).toBeGreaterThan(0);
+  });
+
   it("forgets the paths it holds when its partitions move", async () => {
     const store = new TaskStore(new MemoryStore());
     const pathfinder = pathfinderStage("", store);

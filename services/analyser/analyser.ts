@@ -10,18 +10,25 @@ import type { Emit, StageLogic } from "../runtime/stage.js";
  * are placed in their paths (kept in memory, saved to the store), and the steps they make
  * are judged in the same process, as they stand, without a trip through the broker and
  * without parsing and validating again what this process made. The steps still go out on
- * `agent.steps` for whoever else reads them; they are written before the findings they
- * led to, in the batch's one produce.
+ * `agent.steps` for whoever else reads them (unless `writeSteps` is false:
+ * `DRIFTWATCH_STEPS_OUTPUT=false`); they are written before the findings they led to, in the
+ * batch's one produce.
  */
-export function analyserStage(topicPrefix: string, pathfinder: PathfinderStage, detector: DetectorStage): StageLogic<AgentAction> {
+export function analyserStage(
+  topicPrefix: string,
+  pathfinder: PathfinderStage,
+  detector: DetectorStage,
+  options: { writeSteps?: boolean } = {},
+): StageLogic<AgentAction> {
   const steps = topicName(topicPrefix, TOPICS.steps);
+  const writeSteps = options.writeSteps ?? true;
   return {
     name: "analyser",
     input: topicName(topicPrefix, TOPICS.actions),
     parse: parseAction,
     async handle(items): Promise<Emit[]> {
       const placed = await pathfinder.place(items.map((i) => i.value));
-      const out = placed.map((p) => stepEmit(steps, p));
+      const out = writeSteps ? placed.map((p) => stepEmit(steps, p)) : [];
       for (const e of await detector.judge(placed.map((p) => p.step))) out.push(e);
       return out;
     },

@@ -6,7 +6,13 @@ import { analyserStage } from "./analyser.js";
 /** The pathfinder and the detector in one process, one consumer group (`analyser`) on `agent.actions`. */
 export async function startAnalyser(ctx: ServiceContext): Promise<RunningService> {
   const detector = detection(ctx);
-  const running = await startStage("analyser", ctx, analyserStage(ctx.config.topicPrefix, pathfinding(ctx), detector.stage));
+  const running = await startStage(
+    "analyser",
+    ctx,
+    analyserStage(ctx.config.topicPrefix, pathfinding(ctx), detector.stage, {
+      writeSteps: ctx.config.stepsOutput,
+    }),
+  );
   return {
     name: "analyser",
     close: async () => {

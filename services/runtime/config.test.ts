@@ -42,6 +42,7 @@ describe("loadConfig", () => {
       topicPrefix: "",
       groupPrefix: "driftwatch.",
       packRecords: true,
+      stepsOutput: true,
       redis: { url: "redis://127.0.0.1:6379", keyPrefix: "dw:" },
       otlp: {
         host: "127.0.0.1",

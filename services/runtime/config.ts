@@ -100,6 +100,7 @@ const Env = z.object({
     .default(""),
   DRIFTWATCH_GROUP_PREFIX: z.string().min(1).default("driftwatch."),
   DRIFTWATCH_PACK_RECORDS: bool.default(true),
+  DRIFTWATCH_STEPS_OUTPUT: bool.default(true),
   DRIFTWATCH_REDIS_URL: z.url({ protocol: /^rediss?$/ }).default("redis://127.0.0.1:6379"),
   DRIFTWATCH_REDIS_KEY_PREFIX: z.string().default("dw:"),
   DRIFTWATCH_OTLP_HOST: z.string().min(1).default("127.0.0.1"),
@@ -289,6 +290,8 @@ export interface Config {
   groupPrefix: string;
   /** Pack a batch's records for one task into one message (a JSON array). */
   packRecords: boolean;
+  /** The analyser writes the steps it judged to `agent.steps` (for other consumers; off saves producing them). */
+  stepsOutput: boolean;
   /** With TLS settings and an ACL user when configured (transport-config.ts). */
   redis: { url: string; keyPrefix: string } & RedisSecurity;
   otlp: {
@@ -611,6 +614,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     topicPrefix: e.DRIFTWATCH_TOPIC_PREFIX,
     groupPrefix: e.DRIFTWATCH_GROUP_PREFIX,
     packRecords: e.DRIFTWATCH_PACK_RECORDS,
+    stepsOutput: e.DRIFTWATCH_STEPS_OUTPUT,
     redis: { url: e.DRIFTWATCH_REDIS_URL, keyPrefix: e.DRIFTWATCH_REDIS_KEY_PREFIX, ...transport?.redis },
     otlp: {
       host: e.DRIFTWATCH_OTLP_HOST,
