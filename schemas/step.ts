@@ -104,6 +104,11 @@ export const Step = AgentAction.extend({
   /** Emitted again because the path before it changed. */
   reevaluated: z.boolean().optional(),
   context: StepContext.optional(),
+  /**
+   * What the path holds before the step: on the steps the pathfinder writes for a detector
+   * run apart (which refuses a step without it); left out of the analyser's steps, whose
+   * detector judged them in process.
+   */
   before: PathSoFar.optional(),
   /** The delegation hops above this step, root first; absent when no one delegated to it. */
   lineage: z.array(Hop).optional(),

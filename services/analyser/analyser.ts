@@ -11,8 +11,9 @@ import type { Emit, StageLogic } from "../runtime/stage.js";
  * are judged in the same process, as they stand, without a trip through the broker and
  * without parsing and validating again what this process made. The steps still go out on
  * `agent.steps` for whoever else reads them (unless `writeSteps` is false:
- * `DRIFTWATCH_STEPS_OUTPUT=false`); they are written before the findings they led to, in the
- * batch's one produce.
+ * `DRIFTWATCH_STEPS_OUTPUT=false`), without what the path held before each (`before`, the
+ * bulk of a step, which only the detector reads: a detector reading the topic refuses such
+ * steps); they are written before the findings they led to, in the batch's one produce.
  */
 export function analyserStage(
   topicPrefix: string,
@@ -28,7 +29,7 @@ export function analyserStage(
     parse: parseAction,
     async handle(items): Promise<Emit[]> {
       const placed = await pathfinder.place(items.map((i) => i.value));
-      const out = writeSteps ? placed.map((p) => stepEmit(steps, p)) : [];
+      const out = writeSteps ? placed.map((p) => stepEmit(steps, p, false)) : [];
       for (const e of await detector.judge(placed.map((p) => p.step))) out.push(e);
       return out;
     },

@@ -7,7 +7,7 @@ import type { RevocationLedger } from "../revoker/ledger.js";
 import type { AgentQuarantine } from "../revoker/quarantine.js";
 import type { BusMessage } from "../runtime/bus/bus.js";
 import { decodeMessage } from "../runtime/decode.js";
-import type { Emit, StageLogic } from "../runtime/stage.js";
+import { BadInput, type Emit, type StageLogic } from "../runtime/stage.js";
 import type { Metrics } from "../runtime/telemetry.js";
 import { agentKey } from "./baseline.js";
 import type { BaselineStore } from "./baseline-store.js";
@@ -18,7 +18,17 @@ import { evaluateStep } from "./rules.js";
 import { SILENCE_MARK } from "./silence.js";
 
 /** detector: `agent.steps` → `agent.findings` and `agent.lifecycle`, keyed by task id. */
-export const parseStep = (message: BusMessage): Step | Step[] => decodeMessage(Step, message, "a step");
+export const parseStep = (message: BusMessage): Step | Step[] => {
+  const steps = decodeMessage(Step, message, "a step");
+  // the pathfinder gives every step its look back; the analyser leaves it out of the steps it
+  // writes for others (it judged them itself): judged without it, flow and budget rules go blind
+  for (const s of Array.isArray(steps) ? steps : [steps])
+    if (!s.before)
+      throw new BadInput(
+        "a step without what the path holds before it (`before`): the analyser writes such steps for other consumers; a detector reading agent.steps needs the pathfinder run apart (driftwatch run pathfinder)",
+      );
+  return steps;
+};
 
 /** Findings that keep a task out of its agent's baseline (see learner.ts): policy, not mere novelty. */
 const VIOLATIONS: ReadonlySet<FindingKind> = new Set([

@@ -52,10 +52,15 @@ export interface PlacedStep {
   actionJson?: string;
 }
 
-/** A placed step as the message `agent.steps` carries, keyed by task id. */
-export const stepEmit = (topic: string, { step, actionJson }: PlacedStep): Emit => ({
+/**
+ * A placed step as the message `agent.steps` carries, keyed by task id: with what the path
+ * holds before it (`before`, what a detector reading the topic judges it by), or, with
+ * `lookBack: false`, without it (the analyser's steps, for other consumers: the detector
+ * judged them in process).
+ */
+export const stepEmit = (topic: string, { step, actionJson }: PlacedStep, lookBack = true): Emit => ({
   topic,
-  message: { key: step.taskId, value: stepJson(step, actionJson) },
+  message: { key: step.taskId, value: stepJson(step, actionJson, lookBack) },
 });
 
 export function pathfinderStage(
@@ -155,14 +160,14 @@ export function pathfinderStage(
  * A step's JSON: its action's JSON (made once, for the store) with the step's fields
  * appended, rather than the whole step serialised again.
  */
-function stepJson(step: Step, actionJson: string | undefined): string {
-  if (!actionJson) return JSON.stringify(step);
+function stepJson(step: Step, actionJson: string | undefined, lookBack: boolean): string {
+  if (!actionJson) return JSON.stringify(lookBack ? step : { ...step, before: undefined });
   let tail = `,"index":${step.index}`;
   if (step.late) tail += ',"late":true';
   if (step.reevaluated) tail += ',"reevaluated":true';
   if (step.context) tail += `,"context":${JSON.stringify(step.context)}`;
   if (step.lineage) tail += `,"lineage":${JSON.stringify(step.lineage)}`;
-  if (step.before) tail += `,"before":${JSON.stringify(step.before)}`;
+  if (step.before && lookBack) tail += `,"before":${JSON.stringify(step.before)}`;
   return `${actionJson.slice(0, -1)}${tail}}`;
 }
 
