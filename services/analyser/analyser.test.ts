@@ -136,9 +136,12 @@ describe("analyser: the pathfinder and the detector in one processor", () => {
     const store = new TaskStore(new MemoryStore());
     const pathfinder = pathfinderStage("", store);
     const analyser = analyserStage("", pathfinder, detectorStage("", { policy: () => loadPolicy(driftPolicy()), tasks: store }));
+    // a task's tool calls without its root span: the task is open (a completed task's path is let go)
     const [first] = await actionBatches();
+    const open = (first as AgentAction[]).filter((a) => a.operation !== "invoke_agent");
+    expect(open.length).toBeGreaterThan(0);
     await analyser.handle(
-      (first as AgentAction[]).map((value) => ({ message: message(TOPICS.actions, "", 0), value })),
+      open.map((value) => ({ message: message(TOPICS.actions, "", 0), value })),
       noReject,
     );
     expect(pathfinder.cachedTasks).toBeGreaterThan(0);

@@ -1,8 +1,9 @@
 import { describe, expect, it } from "vitest";
 import type { AgentAction } from "../../schemas/action.js";
-import { agentAction } from "../../test/support/actions.js";
+import type { Step } from "../../schemas/step.js";
+import { agentAction, toolCall } from "../../test/support/actions.js";
 import { MemoryStore } from "../runtime/store/memory-store.js";
-import { recordActions } from "./pathfinder.js";
+import { pathfinderStage, recordActions } from "./pathfinder.js";
 import { TaskStore } from "./task-store.js";
 
 const T0 = 1_760_000_000_000;
@@ -232,5 +233,36 @@ describe("TaskStore: summary, declared scope, list, revocation", () => {
     expect(await tasks.path("task-1")).toEqual([]);
     expect(await tasks.credentials("task-1")).toEqual([]);
     expect(await tasks.revoked("task-1")).toBeUndefined();
+  });
+});
+
+describe("pathfinder: the paths it keeps in memory", () => {
+  const T = 1_770_000_000_000;
+  const handle = async (stage: ReturnType<typeof pathfinderStage>, actions: AgentAction[]) => {
+    const message = { topic: "", partition: 0, offset: "0", key: null, value: Buffer.alloc(0), headers: {}, timestampMs: 0 };
+    const emits = await stage.handle(
+      actions.map((value) => ({ message, value })),
+      () => undefined,
+    );
+    return emits.map((e) => JSON.parse(String(e.message.value)) as Step);
+  };
+
+  it("keeps an open task's path, lets a completed one's go, and reloads it for a span that comes after its end", async () => {
+    const stage = pathfinderStage("", new TaskStore(new MemoryStore()));
+    const root = agentAction({ taskId: "t-kept", operation: "invoke_agent", name: "invoke_agent a", agent: { id: "a" }, startTimeMs: T });
+    const call = (at: number) =>
+      toolCall({ taskId: "t-kept", agent: { id: "a" }, parentSpanId: root.spanId, startTimeMs: at, endTimeMs: at + 1 });
+
+    await handle(stage, [call(T + 10)]);
+    expect(stage.cachedTasks).toBe(1);
+    // OTel exports the root last: its end completes the task
+    const [first] = await handle(stage, [{ ...root, endTimeMs: T + 50 }]);
+    expect(first?.index).toBe(0);
+    expect(stage.cachedTasks).toBe(0);
+    // a straggler after the end: placed in the path the store holds, after the others
+    const late = await handle(stage, [call(T + 40)]);
+    expect(late.map((s) => s.index)).toEqual([2]);
+    expect(late[0]?.before?.agentSteps).toBe(2);
+    expect(stage.cachedTasks).toBe(0);
   });
 });

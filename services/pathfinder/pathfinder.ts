@@ -10,9 +10,9 @@ import type { TaskStore, WriteMarks } from "./task-store.js";
 /**
  * pathfinder: `agent.actions` → `agent.steps`. Places each action in its task's path and
  * emits it as a step (index, context, lineage), keyed by task id; emits earlier steps
- * again when the path before them changed. Paths of the tasks this instance is working on
- * are kept in memory, so a batch costs one store round trip per task (its writes); a task
- * not in memory is loaded first. Kafka gives each task to one instance at a time; when the
+ * again when the path before them changed. Paths of the open tasks this instance is working
+ * on are kept in memory, so a batch costs one store round trip per task (its writes); a task
+ * not in memory (or completed: its path is let go) is loaded first. Kafka gives each task to one instance at a time; when the
  * partitions move (`onRebalance`) the memory is dropped, and a write count per task
  * catches any other writer.
  */
@@ -70,8 +70,13 @@ export function pathfinderStage(
 ): PathfinderStage {
   const output = topicName(topicPrefix, TOPICS.steps);
   const cache = new Map<string, Cached>();
+  // a completed task is not kept: a span that comes after its end is rare, and reloads it
+  // from the store; the paths kept are the open tasks' (every path kept is more for the
+  // garbage collector to walk: keeping every completed one cost about a seventh of the
+  // analyser's throughput in bench:e2e)
   const remember = (taskId: string, entry: Cached) => {
     cache.delete(taskId);
+    if (entry.path.facts?.phase === "completed") return;
     cache.set(taskId, entry);
     if (cache.size > options.cachedTasks) cache.delete(cache.keys().next().value as string);
   };
