@@ -356,6 +356,41 @@ interface Prefix {
   system: Set<string>;
   reached: Set<string>;
   agents: Map<string, AgentSoFar>;
+  /** What the user and the system said, as sources read it: made once per what they said, not per step. */
+  texts?: PrefixTexts;
+}
+
+interface PrefixTexts {
+  /** What it was made from: the objective and how many distinct words the user and system had said (the sets only grow). */
+  intent: string | undefined;
+  saidCount: number;
+  systemCount: number;
+  request: string | undefined;
+  userText: string;
+  systemText: string;
+  roles: string[];
+}
+
+function textsOf(prefix: Prefix, intent: string | undefined): PrefixTexts {
+  const kept = prefix.texts;
+  if (kept && kept.intent === intent && kept.saidCount === prefix.said.size && kept.systemCount === prefix.system.size) return kept;
+  const request = intent ? normalise(intent) : undefined;
+  // the user's words besides the objective itself (a chat history repeats it)
+  const userText = [...prefix.said]
+    .filter((t) => t !== request)
+    .join(" | ")
+    .slice(0, MAX_USER_TEXT);
+  const texts: PrefixTexts = {
+    intent,
+    saidCount: prefix.said.size,
+    systemCount: prefix.system.size,
+    request,
+    userText,
+    systemText: [...prefix.system].join(" | ").slice(0, MAX_USER_TEXT),
+    roles: rolesOf([request, userText].filter(Boolean).join(" | ")),
+  };
+  prefix.texts = texts;
+  return texts;
 }
 
 /**
@@ -432,7 +467,7 @@ export function soFar(path: TaskPath, index: number, startMs: number, agentId?: 
   const streak = tool !== undefined && mine?.runTool === tool ? mine.run : 0;
   const firstTool = mine?.firstTool;
   const lastTool = mine?.lastTool;
-  const { max, said, system, reached } = prefix;
+  const { max, reached } = prefix;
   // the steps of the last minute: the path is in start order (a score is the start after the
   // task's base; a tie of starts is broken by depth, far below a millisecond), so where they
   // begin is a binary search; the agent's own among them are counted back from the step, at
@@ -462,20 +497,12 @@ export function soFar(path: TaskPath, index: number, startMs: number, agentId?: 
     if (info.asks) naming.set(i, info.asks);
   }
   const first = path.facts?.startMs ?? startMs;
-  const request = path.facts?.intent ? normalise(path.facts.intent) : undefined;
-  // the user's words besides the objective itself (a chat history repeats it)
-  const userText = [...said]
-    .filter((t) => t !== request)
-    .join(" | ")
-    .slice(0, MAX_USER_TEXT);
-  const systemText = [...system].join(" | ").slice(0, MAX_USER_TEXT);
-  const sources: Sources = {
-    ...(request ? { request } : {}),
-    ...(userText ? { user: userText } : {}),
-    ...(systemText ? { system: systemText } : {}),
-    outputs,
-  };
-  const roles = rolesOf([request, userText].filter(Boolean).join(" | "));
+  const { request, userText, systemText, roles } = textsOf(prefix, path.facts?.intent);
+  const sources = {} as Sources;
+  if (request) sources.request = request;
+  if (userText) sources.user = userText;
+  if (systemText) sources.system = systemText;
+  sources.outputs = outputs;
   if (roles.length > 0) sources.roles = roles;
   if (outputs.length > 0) markNamedSources(sources, naming);
   const lineage = args !== undefined ? argumentLineage(args, sources) : [];
