@@ -12,7 +12,10 @@ export async function startAnalyser(ctx: ServiceContext): Promise<RunningService
     analyserStage(ctx.config.topicPrefix, pathfinding(ctx), detector.stage, {
       writeSteps: ctx.config.stepsOutput,
     }),
-  );
+  ).catch((err: unknown) => {
+    detector.stop(); // its sweeps must not outlive a stage that never started
+    throw err;
+  });
   return {
     name: "analyser",
     close: async () => {

@@ -75,7 +75,10 @@ export function detection(ctx: ServiceContext): { stage: DetectorStage; stop(): 
 /** `agent.steps` → `agent.findings`, `agent.lifecycle`, on its own (the analyser runs it in process behind the pathfinder). */
 export async function startDetector(ctx: ServiceContext): Promise<RunningService> {
   const detector = detection(ctx);
-  const running = await startStage("detector", ctx, detector.stage);
+  const running = await startStage("detector", ctx, detector.stage).catch((err: unknown) => {
+    detector.stop(); // its sweeps must not outlive a stage that never started
+    throw err;
+  });
   return {
     name: "detector",
     close: async () => {
