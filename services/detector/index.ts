@@ -3,6 +3,7 @@ import { taskStoreFor } from "../pathfinder/task-store.js";
 import { RevocationLedger } from "../revoker/ledger.js";
 import { AgentQuarantine } from "../revoker/quarantine.js";
 import { type RunningService, type ServiceContext, startStage } from "../runtime/service.js";
+import type { StageLogic } from "../runtime/stage.js";
 import { BaselineStore } from "./baseline-store.js";
 import { type DetectorStage, detectorStage } from "./detector.js";
 import { watchIdleTasks } from "./idle.js";
@@ -72,18 +73,30 @@ export function detection(ctx: ServiceContext): { stage: DetectorStage; stop(): 
   };
 }
 
-/** `agent.steps` → `agent.findings`, `agent.lifecycle`, on its own (the analyser runs it in process behind the pathfinder). */
-export async function startDetector(ctx: ServiceContext): Promise<RunningService> {
+/**
+ * Starts, as the service `name`, the stage `logicOf` makes around the detector, with the
+ * detector's sweeps beside it: stopped with the stage, or at once if it fails to start.
+ */
+export async function startJudging<In>(
+  name: string,
+  ctx: ServiceContext,
+  logicOf: (detector: DetectorStage) => StageLogic<In>,
+): Promise<RunningService> {
   const detector = detection(ctx);
-  const running = await startStage("detector", ctx, detector.stage).catch((err: unknown) => {
-    detector.stop(); // its sweeps must not outlive a stage that never started
+  const running = await startStage(name, ctx, logicOf(detector.stage)).catch((err: unknown) => {
+    detector.stop();
     throw err;
   });
   return {
-    name: "detector",
+    name,
     close: async () => {
       detector.stop();
       await running.close();
     },
   };
+}
+
+/** `agent.steps` → `agent.findings`, `agent.lifecycle`, on its own (the analyser runs it in process behind the pathfinder). */
+export function startDetector(ctx: ServiceContext): Promise<RunningService> {
+  return startJudging("detector", ctx, (detector) => detector);
 }
