@@ -161,7 +161,7 @@ export function createApi(deps: ApiDeps): FastifyInstance {
   app.get("/api/v1/tasks", async (req) => {
     const q = TaskFilter.parse(req.query);
     const now = Date.now();
-    const { taskIds, total } = await deps.tasks.list(
+    const { taskIds, total, totalIsLowerBound } = await deps.tasks.list(
       {
         offset: q.offset,
         limit: q.limit,
@@ -173,7 +173,8 @@ export function createApi(deps: ApiDeps): FastifyInstance {
       now,
     );
     const tasks = (await Promise.all(taskIds.map((id) => deps.tasks.summary(id, now)))).filter((t) => t !== undefined);
-    return { tasks, ...(total !== undefined ? { total } : {}), offset: q.offset, limit: q.limit };
+    // total: how many tasks the filter matches (a lower bound past the walk's limit, and said so)
+    return { tasks, total, ...(totalIsLowerBound ? { totalIsLowerBound } : {}), offset: q.offset, limit: q.limit };
   });
 
   /** The delegation tree below a task: its delegates, theirs, and so on (bounded). */

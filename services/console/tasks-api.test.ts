@@ -90,7 +90,9 @@ afterAll(async () => {
   await app?.close();
 });
 
-async function list(query: string): Promise<{ tasks: TaskSummary[]; total?: number; offset: number; limit: number }> {
+async function list(
+  query: string,
+): Promise<{ tasks: TaskSummary[]; total: number; totalIsLowerBound?: true; offset: number; limit: number }> {
   const res = await app.inject({ method: "GET", url: `/api/v1/tasks${query}` });
   expect(res.statusCode, res.body).toBe(200);
   return res.json();
@@ -154,8 +156,28 @@ describe("GET /api/v1/tasks", () => {
     // with a status and an agent
     expect(await idsOf(`?status=completed&from=${NOW - 70_000}`)).toEqual(["done"]);
     expect(await idsOf(`?agent=research&from=${NOW - 15_000}`)).toEqual(["fresh"]);
-    // a window leaves the total out (it would count the whole index)
-    expect((await list(`?from=${NOW - 25_000}`)).total).toBeUndefined();
+  });
+
+  it("gives the number of tasks the filter matches as total, not the page's", async () => {
+    const totalOf = async (query: string) => {
+      const body = await list(query);
+      expect(body.totalIsLowerBound, query).toBeUndefined();
+      return body.total;
+    };
+    expect(await totalOf("?status=revoked")).toBe(2);
+    expect(await totalOf("?status=revoked&limit=1")).toBe(2);
+    expect(await totalOf("?status=revoked&offset=1&limit=1")).toBe(2);
+    expect(await totalOf("?status=revoked&offset=5")).toBe(2);
+    expect(await totalOf("?status=active")).toBe(1);
+    expect(await totalOf("?status=recorded")).toBe(0);
+    expect(await totalOf("?agent=research&limit=1")).toBe(2);
+    expect(await totalOf("?agent=orchestrator&status=idle")).toBe(1);
+    expect(await totalOf("?agent=nobody")).toBe(0);
+    expect(await totalOf(`?from=${NOW - 25_000}&limit=1`)).toBe(2);
+    expect(await totalOf(`?from=${NOW - 70_000}&status=completed`)).toBe(1);
+    // the page is the filter's, from its offset
+    const page = await list("?status=revoked&offset=1&limit=1");
+    expect(page.tasks.map((t) => t.taskId)).toEqual(["closed"]);
   });
 
   it("answers 400 for a bad status, time or page", async () => {

@@ -87,6 +87,8 @@ const DEFAULT_IDLE_MS = 5 * 60 * 1000;
 const TASK_PARTS = ["facts", "steps", "order", "spans", "facets", "credentials", "writes"] as const;
 const FACET_KINDS = { agent: "agents", tool: "tools", data: "dataClassifications", env: "environments", dest: "destinations" } as const;
 const MAX_STEPS = 100_000;
+/** How many tasks a filtered list walks at most (for its page and its total). */
+const LIST_SCAN_LIMIT = 20_000;
 
 /**
  * What a writer remembers of its last writes of a task, so that it need not repeat them
@@ -402,15 +404,7 @@ export class TaskStore {
       if (kind) lists[kind].push(f.slice(colon + 1));
     }
     for (const l of Object.values(lists)) l.sort();
-    const status: TaskStatus = revoked
-      ? revoked.recordedOnly
-        ? "recorded"
-        : "revoked"
-      : facts.phase === "completed"
-        ? "completed"
-        : nowMs - facts.lastSeenMs > this.idleMs
-          ? "idle"
-          : facts.phase;
+    const status = statusOf(facts, revoked, nowMs, this.idleMs);
     const summary: TaskSummary = {
       taskId,
       status,
@@ -516,11 +510,20 @@ export class TaskStore {
     return raw ? (JSON.parse(raw) as Revoked) : undefined;
   }
 
+  /** The task's status as of `nowMs` (what `summary` says), read from its facts and revocation mark only. */
+  async status(taskId: string, nowMs = Date.now()): Promise<TaskStatus | undefined> {
+    const [facts, revoked] = await Promise.all([this.facts(taskId), this.revoked(taskId)]);
+    if (!facts) return undefined;
+    return statusOf(facts, revoked, nowMs, this.idleMs);
+  }
+
   /**
-   * Task ids, most recently active first, filtered by status, agent and last activity.
-   * Reads the narrowest index, then checks each candidate's status.
+   * Task ids, most recently active first, filtered by status, agent and last activity, with
+   * the number of tasks the filter matches (`total`). Reads the narrowest index, then checks
+   * each candidate's status. A filtered list walks at most `LIST_SCAN_LIMIT` candidates: past
+   * that, `total` counts those walked and `totalIsLowerBound` says so.
    */
-  async list(query: TaskQuery, nowMs = Date.now()): Promise<{ taskIds: string[]; total?: number }> {
+  async list(query: TaskQuery, nowMs = Date.now()): Promise<{ taskIds: string[]; total: number; totalIsLowerBound?: true }> {
     const { status, agentId } = query;
     const min = query.fromMs ?? Number.NEGATIVE_INFINITY;
     const max = query.toMs ?? Number.POSITIVE_INFINITY;
@@ -533,27 +536,39 @@ export class TaskStore {
           : status
             ? OPEN
             : ALL;
-    // a completed task may since have been revoked (its status is then "revoked"): completed is checked
-    const exact = !agentId && status === undefined;
-    if (exact) {
-      const page = await this.store.sortedRangeByScore(index, { min, max, offset: query.offset, limit: query.limit, reverse: true });
-      const total = min === Number.NEGATIVE_INFINITY && max === Number.POSITIVE_INFINITY ? await this.store.sortedCount(index) : undefined;
-      return { taskIds: page.map((e) => e.member), ...(total !== undefined ? { total } : {}) };
+    const unbounded = min === Number.NEGATIVE_INFINITY && max === Number.POSITIVE_INFINITY;
+    // the whole index, unfiltered: one page and the index's size
+    if (!agentId && status === undefined && unbounded) {
+      const [page, total] = await Promise.all([
+        this.store.sortedRangeByScore(index, { min, max, offset: query.offset, limit: query.limit, reverse: true }),
+        this.store.sortedCount(index),
+      ]);
+      return { taskIds: page.map((e) => e.member), total };
     }
-    // filtered: walk the index newest first and keep the tasks whose status matches
+    // filtered (or a window of the index): walk it newest first, keep the page and count every match.
+    // A completed task may since have been revoked (its status is then "revoked"): the status is checked.
     const out: string[] = [];
-    let skipped = 0;
-    const chunk = 200;
-    for (let offset = 0; out.length < query.limit && offset < 20_000; offset += chunk) {
+    let total = 0;
+    let walked = 0;
+    const chunk = 500;
+    for (let offset = 0; walked < LIST_SCAN_LIMIT; offset += chunk) {
       const page = await this.store.sortedRangeByScore(index, { min, max, offset, limit: chunk, reverse: true });
-      const summaries = await Promise.all(page.map((e) => (status ? this.summary(e.member, nowMs) : undefined)));
+      walked += page.length;
+      const statuses = await Promise.all(page.map((e) => (status ? this.status(e.member, nowMs) : undefined)));
       for (const [i, e] of page.entries()) {
-        if (status && summaries[i]?.status !== status) continue;
-        if (skipped < query.offset) skipped++;
-        else if (out.length < query.limit) out.push(e.member);
+        if (status && statuses[i] !== status) continue;
+        if (total >= query.offset && out.length < query.limit) out.push(e.member);
+        total++;
       }
-      if (page.length < chunk) break;
+      if (page.length < chunk) return { taskIds: out, total };
     }
-    return { taskIds: out };
+    return { taskIds: out, total, totalIsLowerBound: true };
   }
+}
+
+/** A task's status: revoked (or only recorded) wins, then completed, then idle past the timeout, else its phase. */
+function statusOf(facts: TaskFacts, revoked: Revoked | undefined, nowMs: number, idleMs: number): TaskStatus {
+  if (revoked) return revoked.recordedOnly ? "recorded" : "revoked";
+  if (facts.phase === "completed") return "completed";
+  return nowMs - facts.lastSeenMs > idleMs ? "idle" : facts.phase;
 }
