@@ -15,7 +15,7 @@ import type { Metrics } from "../runtime/telemetry.js";
 import type { AuditLog } from "./audit.js";
 import { type Actor, ANONYMOUS, type Authenticator, allows, type Role } from "./auth.js";
 import { CredentialRegistrationError, type ResolvedCredential, resolveCredential, taskCredentials } from "./credentials.js";
-import type { FindingLog } from "./read-model.js";
+import type { FindingLog, LifecycleLog } from "./read-model.js";
 
 /** The console API for SOC analysts, under /api/v1/, plus health and metrics. */
 export interface ApiDeps {
@@ -23,6 +23,8 @@ export interface ApiDeps {
   /** The policy in force: a registered scope may only narrow the agent's profile. */
   policy?: () => Policy;
   findings: FindingLog;
+  /** The tasks' lifecycle events: what a revocation at a task's end names (absent: not kept here). */
+  lifecycle?: LifecycleLog;
   /** The revoker's ledger. */
   revocations: RevocationLedger;
   approvals: Approvals;
@@ -198,11 +200,12 @@ export function createApi(deps: ApiDeps): FastifyInstance {
     const { id } = TaskIdParam.parse(req.params);
     const task = await deps.tasks.summary(id);
     if (!task) return reply.code(404).send({ error: `no task ${id}` });
-    const [path, findings, revocations, below] = await Promise.all([
+    const [path, findings, revocations, below, lifecycle] = await Promise.all([
       deps.tasks.path(id),
       deps.findings.forTask(id),
       deps.revocations.forTask(id),
       treeBelow(id, 0, { nodes: MAX_TREE_NODES }),
+      deps.lifecycle?.forTask(id) ?? [],
     ]);
     const credentials = await taskCredentials(deps, id, Date.now(), revocations);
     const byStep = new Map<string, string[]>();
@@ -216,6 +219,8 @@ export function createApi(deps: ApiDeps): FastifyInstance {
       revocations,
       // each credential with its status (task.credentials has their ids)
       credentials,
+      // what ended or changed the task's access (completed, idle, scope or environment changed, …)
+      lifecycle,
     };
   });
 
@@ -374,6 +379,20 @@ export function createApi(deps: ApiDeps): FastifyInstance {
     const page = Page.parse(req.query);
     const [findings, total] = await Promise.all([deps.findings.list(page), deps.findings.count()]);
     return { findings, total, ...page };
+  });
+
+  /**
+   * What a finding id names: a finding, or a lifecycle event (a revocation at a task's end
+   * names its event, which is no finding), with the revocations it triggered.
+   */
+  app.get("/api/v1/findings/:id", async (req, reply) => {
+    const { id } = IdParam.parse(req.params);
+    const finding = await deps.findings.get(id);
+    const event = finding ? undefined : await deps.lifecycle?.get(id);
+    const taskId = finding?.taskId ?? event?.taskId;
+    if (!taskId) return reply.code(404).send({ error: `no finding or lifecycle event ${id}` });
+    const revocations = (await deps.revocations.forTask(taskId)).filter((r) => r.findingId === id);
+    return finding ? { kind: "finding", finding, revocations } : { kind: "lifecycle_event", event, revocations };
   });
 
   app.get("/api/v1/revocations", async (req) => {

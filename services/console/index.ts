@@ -1,4 +1,5 @@
 import { Finding } from "../../schemas/finding.js";
+import { TaskEvent } from "../../schemas/lifecycle.js";
 import { TOPICS, topicName } from "../../schemas/topics.js";
 import { PolicyHolder } from "../detector/policy.js";
 import { IncidentBook } from "../notifier/incident.js";
@@ -12,7 +13,7 @@ import { type RunningService, type ServiceContext, startStage } from "../runtime
 import { createApi } from "./api.js";
 import { AuditLog } from "./audit.js";
 import { Authenticator } from "./auth.js";
-import { FindingLog } from "./read-model.js";
+import { FindingLog, LifecycleLog } from "./read-model.js";
 
 /** console: keeps the findings read model, and serves the API over it, the task store and the revoker's ledger. */
 export async function startConsole(ctx: ServiceContext): Promise<RunningService & { url: string }> {
@@ -27,6 +28,17 @@ export async function startConsole(ctx: ServiceContext): Promise<RunningService 
       return [];
     },
   });
+  // the lifecycle events too: a revocation at a task's end names its event, which must resolve
+  const lifecycle = new LifecycleLog(ctx.store);
+  const lifecycleStage = await startStage("console-lifecycle", ctx, {
+    name: "console-lifecycle",
+    input: topicName(ctx.config.topicPrefix, TOPICS.lifecycle),
+    parse: (m) => decodeMessage(TaskEvent, m, "a lifecycle event"),
+    handle: async (items) => {
+      for (const { value } of items) await lifecycle.record(value);
+      return [];
+    },
+  });
   const policy = new PolicyHolder(ctx.config.policyDir, ctx.logger);
   const { tokens, oidc } = ctx.config.api;
   const authenticator = new Authenticator({ tokens, ...(oidc ? { oidc } : {}) });
@@ -34,6 +46,7 @@ export async function startConsole(ctx: ServiceContext): Promise<RunningService 
     tasks: taskStoreFor(ctx.store, ctx.config.tasks),
     policy: () => policy.current,
     findings,
+    lifecycle,
     revocations,
     approvals: new Approvals(ctx.store),
     quarantine: new AgentQuarantine(ctx.store),
@@ -59,7 +72,7 @@ export async function startConsole(ctx: ServiceContext): Promise<RunningService 
     close: async () => {
       await app.close();
       policy.close();
-      await findingStage.close();
+      await Promise.all([findingStage.close(), lifecycleStage.close()]);
     },
   };
 }
