@@ -98,6 +98,7 @@ async function ingest(messages: number): Promise<number> {
     DRIFTWATCH_GROUP_PREFIX: `${prefix}g.`,
     DRIFTWATCH_KAFKA_PARTITIONS: String(partitions),
     DRIFTWATCH_POLICY_DIR: "policies",
+    DRIFTWATCH_OPS_PORT: "0",
   });
   const app = await startDistributed(config, ["ingest"], { logger: createLogger("silent") });
   // As for the baseline, the clock runs from the first batch to the last one finished (its

@@ -104,6 +104,7 @@ const config = loadConfig({
   DRIFTWATCH_TOPIC_PREFIX: prefix,
   DRIFTWATCH_GROUP_PREFIX: `${prefix}g.`,
   DRIFTWATCH_KAFKA_PARTITIONS: String(partitions),
+  DRIFTWATCH_OPS_PORT: "0",
   DRIFTWATCH_PATHFINDER_CACHED_TASKS: String(tasks * 2),
 });
 const monitor = new Redis(env.redis);

@@ -47,9 +47,9 @@ export function startChild(name: string, args: string[], env: Record<string, str
   return { name, process: child, log };
 }
 
-/** A Driftwatch service as `driftwatch run <service>` runs it. */
+/** A Driftwatch service as `driftwatch run <service>` runs it (its ops port on any free port: many run on this one host). */
 export function startService(name: string, env: Record<string, string>, label = name): Child {
-  return startChild(label, ["services/cli/main.ts", "run", name], env);
+  return startChild(label, ["services/cli/main.ts", "run", name], { DRIFTWATCH_OPS_PORT: "0", ...env });
 }
 
 /** SIGTERM, then SIGKILL after `graceMs`; resolves once every child has exited. */

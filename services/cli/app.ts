@@ -16,6 +16,7 @@ import { MemoryBus } from "../runtime/bus/memory-bus.js";
 import { type Clock, systemClock } from "../runtime/clock.js";
 import type { Config } from "../runtime/config.js";
 import { createLogger } from "../runtime/logging.js";
+import { type OpsServer, startOpsServer } from "../runtime/ops.js";
 import type { RunningService, ServiceContext, ServiceStarter } from "../runtime/service.js";
 import { MemoryStore } from "../runtime/store/memory-store.js";
 import { RedisStore } from "../runtime/store/redis-store.js";
@@ -52,6 +53,8 @@ export interface App {
   services: RunningService[];
   gatewayUrl?: string;
   apiUrl?: string;
+  /** A distributed process's /healthz, /readyz and /metrics. */
+  opsUrl?: string;
   close(): Promise<void>;
 }
 
@@ -134,16 +137,42 @@ export async function startEmbedded(
   });
 }
 
-/** The distributed mode: the named services on Kafka and Redis. */
+/**
+ * The distributed mode: the named services on Kafka and Redis, and the process's ops port
+ * (/healthz, /readyz, /metrics), up first so that an orchestrator sees the process start.
+ */
 export async function startDistributed(config: Config, names: ServiceName[], options: { logger?: Logger } = {}): Promise<App> {
   const logger = options.logger ?? createLogger(config.logLevel);
-  return startServices(names, {
-    config,
-    // with the configured TLS, SASL and Redis ACL user (docs/transport-security.md)
-    bus: new KafkaBus({ ...config.kafka, clientId: `${config.kafka.clientId}-${names.join("-")}`, logger }),
-    store: new RedisStore({ ...config.redis, logger }),
-    logger,
-    metrics: new Metrics(),
-    clock: systemClock,
-  });
+  // with the configured TLS, SASL and Redis ACL user (docs/transport-security.md)
+  const bus = new KafkaBus({ ...config.kafka, clientId: `${config.kafka.clientId}-${names.join("-")}`, logger });
+  const store = new RedisStore({ ...config.redis, logger });
+  const metrics = new Metrics();
+  let ops: OpsServer;
+  try {
+    ops = await startOpsServer(
+      { logger, metrics, checks: { bus: () => bus.ready(), store: () => store.ping() } },
+      config.ops.host,
+      config.ops.port,
+    );
+  } catch (err) {
+    await Promise.allSettled([bus.close(), store.close()]);
+    throw new Error(`the ops port ${config.ops.host}:${config.ops.port} (DRIFTWATCH_OPS_HOST/PORT): ${(err as Error).message}`);
+  }
+  let app: App;
+  try {
+    app = await startServices(names, { config, bus, store, logger, metrics, clock: systemClock });
+  } catch (err) {
+    await ops.close();
+    throw err;
+  }
+  ops.started();
+  const close = app.close;
+  return {
+    ...app,
+    opsUrl: ops.url,
+    close: async () => {
+      await ops.close();
+      await close();
+    },
+  };
 }

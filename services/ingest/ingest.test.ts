@@ -242,7 +242,7 @@ describe("ingest on a MemoryBus (runStage)", () => {
     expect(dead).toHaveLength(1);
     expect(await deadLetters(metrics)).toBe(1);
     await eventually(() => (bus.idle() ? true : undefined), 5_000, "the bus to settle");
-    expect(bus.lag("test.ingest")).toBe(0);
+    expect(bus.backlog("test.ingest")).toBe(0);
   });
 
   it("dead-letters an empty message with its reason", async () => {

@@ -107,6 +107,9 @@ const Env = z.object({
   DRIFTWATCH_OTLP_PORT: port.default(4318),
   DRIFTWATCH_API_HOST: z.string().min(1).default("127.0.0.1"),
   DRIFTWATCH_API_PORT: port.default(8080),
+  /** A distributed process's /healthz, /readyz and /metrics (services/runtime/ops.ts); 0: any free port. */
+  DRIFTWATCH_OPS_HOST: z.string().min(1).default("127.0.0.1"),
+  DRIFTWATCH_OPS_PORT: port.default(9464),
   /** When set, every /api/v1 request needs `Authorization: Bearer <token>` (reads may use the read token). */
   DRIFTWATCH_API_TOKEN: z.string().min(16, "at least 16 characters").optional(),
   DRIFTWATCH_API_READ_TOKEN: z.string().min(16, "at least 16 characters").optional(),
@@ -319,6 +322,8 @@ export interface Config {
     spiffeAudience: string;
     spiffeTrustDomain?: string;
   };
+  /** Where a distributed process serves /healthz, /readyz and /metrics. */
+  ops: { host: string; port: number };
   /** The console API; with a token, it answers only requests that carry it (a read token: GET only). */
   api: {
     host: string;
@@ -642,6 +647,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       spiffeAudience: e.DRIFTWATCH_OTLP_SPIFFE_AUDIENCE,
       ...(e.DRIFTWATCH_OTLP_SPIFFE_TRUST_DOMAIN ? { spiffeTrustDomain: e.DRIFTWATCH_OTLP_SPIFFE_TRUST_DOMAIN } : {}),
     },
+    ops: { host: e.DRIFTWATCH_OPS_HOST, port: e.DRIFTWATCH_OPS_PORT },
     api: {
       host: e.DRIFTWATCH_API_HOST,
       port: e.DRIFTWATCH_API_PORT,

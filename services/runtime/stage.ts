@@ -230,8 +230,16 @@ export async function runStage<In>(logic: StageLogic<In>, rt: StageRuntime): Pro
   };
 
   const onRebalance = logic.onRebalance?.bind(logic);
-  return rt.bus.subscribe(
-    { group: `${rt.groupPrefix}${logic.name}`, topics: [logic.input], fromBeginning: true, ...(onRebalance ? { onRebalance } : {}) },
+  const group = `${rt.groupPrefix}${logic.name}`;
+  const sub = await rt.bus.subscribe(
+    { group, topics: [logic.input], fromBeginning: true, ...(onRebalance ? { onRebalance } : {}) },
     handleBatch,
   );
+  const unwatch = rt.metrics.watchLag(logic.name, () => rt.bus.lag(group, [logic.input]));
+  return {
+    close: async () => {
+      unwatch();
+      await sub.close();
+    },
+  };
 }

@@ -1,4 +1,8 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import type { PartitionLag } from "./bus/bus.js";
+
+/** How long a scrape waits for the bus to say a stage's lag. */
+const LAG_READ_TIMEOUT_MS = 2_000;
 
 /** The process's own metrics, served on /metrics in Prometheus text format. */
 export class Metrics {
@@ -111,9 +115,67 @@ export class Metrics {
     registers: [this.registry],
   });
   readonly up = new Gauge({ name: "driftwatch_up", help: "1 while the process runs", registers: [this.registry] });
+  /** Where each running stage's lag is read from, at every scrape (see `watchLag`). */
+  private readonly lagSources = new Map<string, () => Promise<PartitionLag[]>>();
+  readonly consumerLag = new Gauge({
+    name: "driftwatch_consumer_lag",
+    help: "Messages on a stage's input partition not yet committed by its consumer group (end offset less committed offset), read at scrape time",
+    labelNames: ["stage", "topic", "partition"],
+    registers: [this.registry],
+    collect: () => this.readLagOnce(),
+  });
+  readonly lagReadFailures = new Counter({
+    name: "driftwatch_consumer_lag_read_failures_total",
+    help: "Scrapes at which a stage's consumer lag could not be read from the bus (its series are left out)",
+    labelNames: ["stage"],
+    registers: [this.registry],
+    // the registry collects its metrics concurrently: this one waits for the gauge's reading
+    collect: () => this.readLagOnce(),
+  });
 
   constructor(defaults = true) {
     if (defaults) collectDefaultMetrics({ register: this.registry });
     this.up.set(1);
+  }
+
+  /** Reports `stage`'s consumer lag from `read` until the returned function is called. */
+  watchLag(stage: string, read: () => Promise<PartitionLag[]>): () => void {
+    this.lagSources.set(stage, read);
+    return () => {
+      if (this.lagSources.get(stage) === read) this.lagSources.delete(stage);
+    };
+  }
+
+  private lagReading: Promise<void> | undefined;
+
+  /** One reading of every stage's lag per scrape, however many metrics wait for it. */
+  private readLagOnce(): Promise<void> {
+    this.lagReading ??= this.readLag().finally(() => {
+      this.lagReading = undefined;
+    });
+    return this.lagReading;
+  }
+
+  private async readLag(): Promise<void> {
+    // read fresh at every scrape: a stage that stopped committing shows its lag growing
+    this.consumerLag.reset();
+    await Promise.all(
+      [...this.lagSources].map(async ([stage, read]) => {
+        let timer: NodeJS.Timeout | undefined;
+        try {
+          const lags = await Promise.race([
+            read(),
+            new Promise<never>((_, reject) => {
+              timer = setTimeout(() => reject(new Error("timed out")), LAG_READ_TIMEOUT_MS);
+            }),
+          ]);
+          for (const { topic, partition, lag } of lags) this.consumerLag.set({ stage, topic, partition: String(partition) }, lag);
+        } catch {
+          this.lagReadFailures.inc({ stage });
+        } finally {
+          clearTimeout(timer);
+        }
+      }),
+    );
   }
 }

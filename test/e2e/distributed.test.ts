@@ -68,4 +68,48 @@ describe("end to end, distributed mode (real Kafka and Redis)", () => {
   it("flags the out-of-scope step, revokes its credential once, alerts; the benign task raises nothing and its credential ends with it", async () => {
     await runAgentAndCheckPipeline({ gateway: urlOf("gateway"), api: urlOf("console") }, { revoke, alert });
   });
+
+  it("every service process answers /healthz, /readyz and /metrics on its ops port: consumer lag per stage and partition, detection and revocation latency", async () => {
+    const metricsOf = new Map<string, string>();
+    for (const app of apps) {
+      const name = app.services.map((s) => s.name).join(",");
+      const ops = app.opsUrl as string;
+      expect(ops, name).toMatch(/^http:\/\//);
+      expect((await fetch(`${ops}/healthz`)).status, name).toBe(200);
+      const ready = await fetch(`${ops}/readyz`);
+      expect(ready.status, name).toBe(200);
+      expect(await ready.json(), name).toEqual({ status: "ready", checks: { started: true, bus: true, store: true } });
+      const metrics = await fetch(`${ops}/metrics`);
+      expect(metrics.headers.get("content-type"), name).toMatch(/^text\/plain/);
+      metricsOf.set(name, await metrics.text());
+    }
+    expect([...metricsOf.keys()].sort()).toEqual([...PIPELINE].sort());
+    for (const [name, text] of metricsOf) expect(text, name).toMatch(/^driftwatch_up 1$/m);
+    // every stage's lag, per partition of its input (3 here), read from the committed offsets: all caught up after the run
+    const lagOf = (text: string, stage: string) =>
+      [...text.matchAll(new RegExp(`^driftwatch_consumer_lag\\{stage="${stage}",topic="([^"]+)",partition="(\\d+)"\\} (\\d+)$`, "gm"))].map(
+        (m) => ({
+          topic: m[1],
+          partition: Number(m[2]),
+          lag: Number(m[3]),
+        }),
+      );
+    const analyserLag = lagOf(metricsOf.get("analyser") as string, "analyser");
+    expect(analyserLag.map((l) => l.partition).sort()).toEqual([0, 1, 2]);
+    expect(new Set(analyserLag.map((l) => l.topic))).toEqual(new Set([topicName(config.topicPrefix, TOPICS.actions)]));
+    expect(lagOf(metricsOf.get("ingest") as string, "ingest")).toHaveLength(3);
+    await eventually(
+      async () => {
+        const text = await (await fetch(`${apps.find((a) => a.services[0]?.name === "analyser")?.opsUrl}/metrics`)).text();
+        return lagOf(text, "analyser").every((l) => l.lag === 0) || undefined;
+      },
+      30_000,
+      "the analyser caught up",
+    );
+    // the drifting task's finding and its revocation were timed
+    const count = (text: string, metric: string) =>
+      Number(new RegExp(`^${metric}_count(?:\\{[^}]*\\})? (\\d+)$`, "m").exec(text)?.[1] ?? 0);
+    expect(count(metricsOf.get("analyser") as string, "driftwatch_detection_latency_seconds")).toBeGreaterThan(0);
+    expect(count(metricsOf.get("revoker") as string, "driftwatch_revocation_latency_seconds")).toBeGreaterThan(0);
+  });
 });

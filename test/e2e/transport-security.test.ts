@@ -70,6 +70,7 @@ describe.skipIf(!sec)("transport security (real Kafka SASL_SSL listener, real TL
       DRIFTWATCH_POLICY_DIR: "policies",
       DRIFTWATCH_OTLP_PORT: "0",
       DRIFTWATCH_API_PORT: "0",
+      DRIFTWATCH_OPS_PORT: "0",
       DRIFTWATCH_ALERT_STDOUT: "false",
       ...over,
     };

@@ -40,6 +40,7 @@ export function distributedConfig(iso: ReturnType<typeof isolation>, extra: Reco
     DRIFTWATCH_GROUP_PREFIX: iso.groupPrefix,
     DRIFTWATCH_OTLP_PORT: "0",
     DRIFTWATCH_API_PORT: "0",
+    DRIFTWATCH_OPS_PORT: "0",
     DRIFTWATCH_ALERT_STDOUT: "false",
     ...extra,
   });

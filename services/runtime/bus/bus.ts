@@ -42,6 +42,13 @@ export interface Subscription {
   close(): Promise<void>;
 }
 
+/** How far a consumer group is behind on one partition: messages written and not yet committed. */
+export interface PartitionLag {
+  topic: string;
+  partition: number;
+  lag: number;
+}
+
 export interface Publisher {
   /** Resolves once the messages are durably written (all in-sync replicas for Kafka). */
   publish(topic: string, messages: OutgoingMessage[]): Promise<void>;
@@ -52,6 +59,12 @@ export interface Bus extends Publisher {
   subscribe(options: SubscribeOptions, handler: BatchHandler): Promise<Subscription>;
   /** Whether the bus can take writes now (for readiness and backpressure). */
   ready(): Promise<boolean>;
+  /**
+   * The group's lag on each partition of the topics: the partition's end offset less the
+   * group's committed offset (all of the partition when the group has committed nothing).
+   * Read from the committed offsets, so a stuck consumer shows its lag growing.
+   */
+  lag(group: string, topics: string[]): Promise<PartitionLag[]>;
   close(): Promise<void>;
 }
 

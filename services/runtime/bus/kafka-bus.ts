@@ -1,4 +1,4 @@
-import { type Consumer, Kafka, type KafkaConfig, logLevel, Partitioners, type Producer, type SASLOptions } from "kafkajs";
+import { type Admin, type Consumer, Kafka, type KafkaConfig, logLevel, Partitioners, type Producer, type SASLOptions } from "kafkajs";
 import type { Logger } from "pino";
 import { secretFrom } from "../secret-source.js";
 import { type KafkaSecurity, tlsConnectionOptions } from "../transport-config.js";
@@ -8,6 +8,7 @@ import {
   type BusMessage,
   headersToStrings,
   type OutgoingMessage,
+  type PartitionLag,
   type SubscribeOptions,
   type Subscription,
 } from "./bus.js";
@@ -71,6 +72,8 @@ export class KafkaBus implements Bus {
   private readonly producer: Producer;
   private producerConnected: Promise<void> | undefined;
   private readonly consumers = new Set<Consumer>();
+  /** The admin client that reads lag (one connection, made when first asked, kept). */
+  private lagAdmin: Promise<Admin> | undefined;
 
   constructor(private readonly options: KafkaBusOptions) {
     const config: KafkaConfig = {
@@ -142,6 +145,34 @@ export class KafkaBus implements Bus {
     } finally {
       await admin.disconnect().catch(() => undefined);
     }
+  }
+
+  async lag(group: string, topics: string[]): Promise<PartitionLag[]> {
+    this.lagAdmin ??= (async () => {
+      const admin = this.kafka.admin();
+      await admin.connect();
+      return admin;
+    })().catch((err: unknown) => {
+      this.lagAdmin = undefined;
+      throw err;
+    });
+    const admin = await this.lagAdmin;
+    const [committed, ends] = await Promise.all([
+      admin.fetchOffsets({ groupId: group, topics }),
+      Promise.all(topics.map(async (topic) => ({ topic, offsets: await admin.fetchTopicOffsets(topic) }))),
+    ]);
+    const done = new Map<string, number>();
+    for (const t of committed) for (const p of t.partitions) done.set(`${t.topic}/${p.partition}`, Number(p.offset));
+    const out: PartitionLag[] = [];
+    for (const { topic, offsets } of ends) {
+      for (const p of offsets) {
+        const end = Number(p.high);
+        // -1: the group has committed nothing on the partition yet, all of it is to read
+        const at = done.get(`${topic}/${p.partition}`) ?? -1;
+        out.push({ topic, partition: p.partition, lag: at < 0 ? end - Number(p.low) : Math.max(0, end - at) });
+      }
+    }
+    return out;
   }
 
   private connectProducer(): Promise<void> {
@@ -250,6 +281,9 @@ export class KafkaBus implements Bus {
   async close(): Promise<void> {
     await Promise.allSettled([...this.consumers].map((c) => c.disconnect()));
     this.consumers.clear();
+    const admin = this.lagAdmin;
+    this.lagAdmin = undefined;
+    if (admin) await admin.then((a) => a.disconnect()).catch(() => undefined);
     if (this.producerConnected) await this.producer.disconnect().catch(() => undefined);
   }
 }

@@ -5,6 +5,7 @@ import {
   BusBackpressure,
   type BusMessage,
   type OutgoingMessage,
+  type PartitionLag,
   type SubscribeOptions,
   type Subscription,
 } from "./bus.js";
@@ -182,8 +183,20 @@ export class MemoryBus implements Bus {
     this.topics.clear();
   }
 
-  /** Messages not yet consumed by a group (for metrics and tests). */
-  lag(group: string): number {
+  async lag(group: string, topics: string[]): Promise<PartitionLag[]> {
+    const g = this.groups.get(group);
+    const out: PartitionLag[] = [];
+    for (const topic of topics) {
+      this.topics.get(topic)?.forEach((part, partition) => {
+        const end = part.base + part.messages.length;
+        out.push({ topic, partition, lag: end - (g?.committed.get(`${topic}/${partition}`) ?? part.base) });
+      });
+    }
+    return out;
+  }
+
+  /** Messages not yet consumed by a group, all its partitions together (for tests and `idle`). */
+  backlog(group: string): number {
     const g = this.groups.get(group);
     if (!g) return 0;
     let lag = 0;
@@ -198,7 +211,7 @@ export class MemoryBus implements Bus {
   /** True when every group has consumed everything and no batch is being handled. */
   idle(): boolean {
     for (const g of this.groups.values()) {
-      if (g.inFlight.size > 0 || this.lag(g.name) > 0) return false;
+      if (g.inFlight.size > 0 || this.backlog(g.name) > 0) return false;
     }
     return !this.scheduled;
   }
