@@ -5,6 +5,7 @@ import { TOPICS, topicName } from "../../schemas/topics.js";
 import { type App, PIPELINE, startDistributed } from "../../services/cli/app.js";
 import type { BusMessage } from "../../services/runtime/bus/bus.js";
 import type { Config } from "../../services/runtime/config.js";
+import { exposedNames, expressions, metricNames } from "../support/observability-config.js";
 import { distributedConfig, isolation, kafkaBus, testLogger } from "../support/ports.js";
 import { eventually } from "../support/wait.js";
 import { newSecret, WebhookReceiver } from "../support/webhook-receiver.js";
@@ -111,5 +112,10 @@ describe("end to end, distributed mode (real Kafka and Redis)", () => {
       Number(new RegExp(`^${metric}_count(?:\\{[^}]*\\})? (\\d+)$`, "m").exec(text)?.[1] ?? 0);
     expect(count(metricsOf.get("analyser") as string, "driftwatch_detection_latency_seconds")).toBeGreaterThan(0);
     expect(count(metricsOf.get("revoker") as string, "driftwatch_revocation_latency_seconds")).toBeGreaterThan(0);
+
+    // every metric the shipped alert rules and dashboard name is served by some service
+    const served = new Set([...metricsOf.values()].flatMap((text) => [...exposedNames(text)]));
+    const named = expressions().flatMap(({ where, expr }) => metricNames(expr).map((name) => ({ where, name })));
+    expect(named.filter(({ name }) => !served.has(name))).toEqual([]);
   });
 });

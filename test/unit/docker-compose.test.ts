@@ -1,7 +1,7 @@
 import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createServer as createHttpServer } from "node:http";
-import { type AddressInfo, createServer, type Server } from "node:net";
+import type { AddressInfo, Server } from "node:net";
 import { promisify } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
 import { parse } from "yaml";
@@ -56,7 +56,18 @@ describe("docker-compose.yml", () => {
   });
 
   it("has a healthcheck for every service", () => {
-    expect(Object.keys(services).sort()).toEqual(["analyser", "console", "gateway", "ingest", "kafka", "notifier", "redis", "revoker"]);
+    expect(Object.keys(services).sort()).toEqual([
+      "analyser",
+      "console",
+      "gateway",
+      "grafana",
+      "ingest",
+      "kafka",
+      "notifier",
+      "prometheus",
+      "redis",
+      "revoker",
+    ]);
     for (const [name, s] of Object.entries(services)) expect(s.healthcheck?.test.length, name).toBeGreaterThan(1);
   });
 
@@ -76,17 +87,7 @@ describe("docker-compose.yml", () => {
     expect(Object.keys(compose.volumes)).toContain("redis-data");
   });
 
-  it("the stages' healthcheck passes when Kafka and Redis take a connection, and fails when one does not", async () => {
-    const kafka = await listening(createServer((s) => s.end()));
-    const redis = await listening(createServer((s) => s.end()));
-    const env = { DRIFTWATCH_KAFKA_BROKERS: `127.0.0.1:${kafka},other:1`, DRIFTWATCH_REDIS_URL: `redis://127.0.0.1:${redis}` };
-    for (const name of ["ingest", "analyser", "revoker", "notifier"]) expect(await healthcheck(name, env), name).toBe(0);
-    const closed = servers.pop() as Server;
-    await new Promise((r) => closed.close(r));
-    expect(await healthcheck("ingest", env)).toBe(1);
-  });
-
-  it("the gateway's and console's healthcheck follow /readyz", async () => {
+  it("every Driftwatch service's healthcheck follows /readyz on its ops port, which is open to the compose network only", async () => {
     let ready = true;
     const port = await listening(
       createHttpServer((req, res) => {
@@ -94,10 +95,33 @@ describe("docker-compose.yml", () => {
         res.end();
       }) as unknown as Server,
     );
-    expect(await healthcheck("gateway", { DRIFTWATCH_OTLP_PORT: String(port) })).toBe(0);
-    expect(await healthcheck("console", { DRIFTWATCH_API_PORT: String(port) })).toBe(0);
+    const driftwatch = Object.entries(services).filter(([, s]) => s.command?.[0] === "run");
+    expect(driftwatch.map(([name]) => name).sort()).toEqual(["analyser", "console", "gateway", "ingest", "notifier", "revoker"]);
+    for (const [name, s] of driftwatch) {
+      expect(s.environment?.DRIFTWATCH_OPS_HOST, name).toBe("0.0.0.0");
+      expect(await healthcheck(name, { DRIFTWATCH_OPS_PORT: String(port) }), name).toBe(0);
+    }
     ready = false;
-    expect(await healthcheck("gateway", { DRIFTWATCH_OTLP_PORT: String(port) })).toBe(1);
-    expect(await healthcheck("console", { DRIFTWATCH_API_PORT: "1" })).toBe(1);
+    for (const [name] of driftwatch) expect(await healthcheck(name, { DRIFTWATCH_OPS_PORT: String(port) }), name).toBe(1);
+    expect(await healthcheck("ingest", { DRIFTWATCH_OPS_PORT: "1" })).toBe(1);
+  });
+
+  it("Prometheus (profile observability) scrapes every Driftwatch service's ops port, with the alert rules; Grafana gets the dashboard", () => {
+    const prometheus = parse(readFileSync("deploy/prometheus/prometheus.yml", "utf8")) as {
+      rule_files: string[];
+      scrape_configs: { job_name: string; static_configs: { targets: string[] }[] }[];
+    };
+    const targets = prometheus.scrape_configs.find((c) => c.job_name === "driftwatch")?.static_configs.flatMap((c) => c.targets) ?? [];
+    const driftwatch = Object.entries(services)
+      .filter(([, s]) => s.command?.[0] === "run")
+      .map(([name]) => `${name}:9464`);
+    expect(targets.sort()).toEqual(driftwatch.sort());
+    const mounts = (name: string) => Object.fromEntries((services[name]?.volumes ?? []).map((v) => v.split(":").slice(0, 2).reverse()));
+    for (const rules of prometheus.rule_files) expect(mounts("prometheus")[rules]).toMatch(/^\.\/deploy\/prometheus\/.+\.yml$/);
+    expect(mounts("grafana")["/var/lib/grafana/dashboards"]).toBe("./deploy/grafana/dashboards");
+    for (const name of ["prometheus", "grafana"]) {
+      expect((services[name] as { profiles?: string[] }).profiles, name).toEqual(["observability"]);
+      for (const p of services[name]?.ports ?? []) expect(p).toMatch(/^127\.0\.0\.1:/);
+    }
   });
 });
