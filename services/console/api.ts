@@ -16,6 +16,7 @@ import type { AuditLog } from "./audit.js";
 import { type Actor, ANONYMOUS, type Authenticator, allows, type Role } from "./auth.js";
 import { CredentialRegistrationError, type ResolvedCredential, resolveCredential, taskCredentials } from "./credentials.js";
 import type { FindingLog, LifecycleLog } from "./read-model.js";
+import { withReadableTimes } from "./times.js";
 
 /** The console API for SOC analysts, under /api/v1/, plus health and metrics. */
 export interface ApiDeps {
@@ -88,6 +89,12 @@ const MAX_TREE_NODES = 200;
 /** A registration may carry 100 credentials of up to 1,024 characters each. */
 const REGISTRATION_BODY_LIMIT = 256 * 1024;
 
+/** The owner task a credential.reuse finding names (`evidence.expected.boundTo`). */
+const boundToOf = (expected: unknown): string | undefined => {
+  const boundTo = (expected as { boundTo?: unknown } | null)?.boundTo;
+  return typeof boundTo === "string" ? boundTo : undefined;
+};
+
 interface TreeNode {
   taskId: string;
   agentId?: string;
@@ -155,6 +162,12 @@ export function createApi(deps: ApiDeps): FastifyInstance {
       return payload;
     });
   }
+
+  // every epoch-ms time in an answer gets its ISO 8601 string beside it, and ms values are
+  // rounded to the µs (times.ts); the numbers stay for programs
+  app.addHook("preSerialization", async (req, _reply, payload) =>
+    routeOf(req)?.startsWith("/api/") ? withReadableTimes(payload) : payload,
+  );
 
   app.get("/healthz", async () => ({ status: "ok" }));
   app.get("/readyz", async (_req, reply) => ((await deps.ready()) ? { status: "ready" } : reply.code(503).send({ status: "not ready" })));
@@ -391,7 +404,10 @@ export function createApi(deps: ApiDeps): FastifyInstance {
     const event = finding ? undefined : await deps.lifecycle?.get(id);
     const taskId = finding?.taskId ?? event?.taskId;
     if (!taskId) return reply.code(404).send({ error: `no finding or lifecycle event ${id}` });
-    const revocations = (await deps.revocations.forTask(taskId)).filter((r) => r.findingId === id);
+    // a reused credential's revocation is recorded under the task it is bound to (its owner)
+    const owner = event?.ownerTaskId ?? (finding?.ruleId === "credential.reuse" ? boundToOf(finding.evidence.expected) : undefined);
+    const ledgers = await Promise.all([taskId, ...(owner && owner !== taskId ? [owner] : [])].map((t) => deps.revocations.forTask(t)));
+    const revocations = ledgers.flat().filter((r) => r.findingId === id);
     return finding ? { kind: "finding", finding, revocations } : { kind: "lifecycle_event", event, revocations };
   });
 

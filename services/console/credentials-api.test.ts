@@ -342,7 +342,9 @@ describe("GET /api/v1/tasks/:id/credentials", () => {
       source: "registry",
       agentId: "billing-agent",
       boundAtMs: expect.any(Number),
+      boundAtIso: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
       expiresAtMs: NOW - 1_000,
+      expiresAtIso: new Date(NOW - 1_000).toISOString(),
       status: "expired",
     });
   });
