@@ -2,6 +2,7 @@
 # Local test servers for Driftwatch's integration tests: a real single-node KRaft
 # Apache Kafka broker (jars from Maven Central, run with the local JDK) and a Redis.
 #
+#   scripts/test-env.sh check   say whether `up` could start them (exit 2 naming what is missing)
 #   scripts/test-env.sh up      start both (reuses whatever already answers on the ports)
 #   scripts/test-env.sh down    stop what `up` started (pid files) and delete Kafka's data
 #   scripts/test-env.sh status  say what is running (exit 1 if something is not up)
@@ -670,6 +671,7 @@ usage() {
 }
 
 case "${1:-}" in
+  check) check_prereqs ;;
   up) cmd_up ;;
   down) cmd_down ;;
   status) cmd_status ;;

@@ -54,6 +54,7 @@ describe("loadConfig", () => {
       embedded: { maxTasks: 10_000, maxBytes: 128 * 1024 * 1024 },
       ingest: { encoding: "auto", requireSender: false },
       agentAuth: { mode: "none", spiffeAudience: "driftwatch" },
+      ops: { host: "127.0.0.1", port: 9464 },
       api: { host: "127.0.0.1", port: 8080, tokens: [] },
       policyDir: "policies",
       tasks: { latenessMs: 30_000, idleMs: 300_000, ttlMs: 604_800_000, cachedTasks: 50_000, silenceSweepMs: 10_000 },
