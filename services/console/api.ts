@@ -15,8 +15,10 @@ import type { Metrics } from "../runtime/telemetry.js";
 import type { AuditLog } from "./audit.js";
 import { type Actor, ANONYMOUS, type Authenticator, allows, type Role } from "./auth.js";
 import { CredentialRegistrationError, type ResolvedCredential, resolveCredential, taskCredentials } from "./credentials.js";
+import type { EventHub } from "./events.js";
 import type { FindingLog, LifecycleLog } from "./read-model.js";
 import { withReadableTimes } from "./times.js";
+import { serveWebConsole } from "./web-assets.js";
 
 /** The console API for SOC analysts, under /api/v1/, plus health and metrics. */
 export interface ApiDeps {
@@ -43,6 +45,13 @@ export interface ApiDeps {
   /** Where every write asked of the API is recorded, allowed or not. */
   audit?: AuditLog;
   now?: () => number;
+  /** Live updates for the web console (`GET /api/v1/events`); absent: no live updates. */
+  events?: EventHub;
+  /**
+   * The web console's built files, served at `/` (default dist/console-web); `false` serves
+   * no web console.
+   */
+  webDir?: string | false;
 }
 
 declare module "fastify" {
@@ -78,6 +87,8 @@ const ScopeQuery = z.object({ agent: z.string().min(1).max(256).optional() });
 const TaskFilter = Page.extend({
   status: z.enum(TASK_STATUSES).optional(),
   agent: z.string().min(1).max(256).optional(),
+  /** `true`: only tasks with a finding; `false`: only tasks without. */
+  flagged: z.enum(["true", "false"]).optional(),
   /** Last activity at or after / at or before: epoch ms or an ISO 8601 time. */
   from: z.union([z.coerce.number().int().nonnegative(), z.iso.datetime({ offset: true }).transform((v) => Date.parse(v))]).optional(),
   to: z.union([z.coerce.number().int().nonnegative(), z.iso.datetime({ offset: true }).transform((v) => Date.parse(v))]).optional(),
@@ -169,6 +180,8 @@ export function createApi(deps: ApiDeps): FastifyInstance {
     routeOf(req)?.startsWith("/api/") ? withReadableTimes(payload) : payload,
   );
 
+  if (deps.webDir !== false) serveWebConsole(app, deps.webDir);
+
   app.get("/healthz", async () => ({ status: "ok" }));
   app.get("/readyz", async (_req, reply) => ((await deps.ready()) ? { status: "ready" } : reply.code(503).send({ status: "not ready" })));
   app.get("/metrics", async (_req, reply) => reply.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics()));
@@ -184,10 +197,19 @@ export function createApi(deps: ApiDeps): FastifyInstance {
         ...(q.agent ? { agentId: q.agent } : {}),
         ...(q.from !== undefined ? { fromMs: q.from } : {}),
         ...(q.to !== undefined ? { toMs: q.to } : {}),
+        ...(q.flagged ? { accept: async (id: string) => (await deps.findings.countForTask(id)) > 0 === (q.flagged === "true") } : {}),
       },
       now,
     );
-    const tasks = (await Promise.all(taskIds.map((id) => deps.tasks.summary(id, now)))).filter((t) => t !== undefined);
+    const tasks = (
+      await Promise.all(
+        taskIds.map(async (id) => {
+          const [summary, findings] = await Promise.all([deps.tasks.summary(id, now), deps.findings.countForTask(id)]);
+          // findings: how many the task has (the list shows which are flagged)
+          return summary ? { ...summary, findings } : undefined;
+        }),
+      )
+    ).filter((t) => t !== undefined);
     // total: how many tasks the filter matches (a lower bound past the walk's limit, and said so)
     return { tasks, total, ...(totalIsLowerBound ? { totalIsLowerBound } : {}), offset: q.offset, limit: q.limit };
   });
@@ -481,6 +503,24 @@ export function createApi(deps: ApiDeps): FastifyInstance {
     deps.logger.info({ agent: id, by, comment }, "quarantine lifted");
     return { lifted, by, ...(comment ? { comment } : {}) };
   });
+
+  /**
+   * What changes, as it changes (server-sent events, events.ts): the web console listens and
+   * reads again what an event names. Authenticated like every read; a bounded number of
+   * streams (503 past it, with Retry-After), each ended when its client goes or the server closes.
+   */
+  const events = deps.events;
+  app.get("/api/v1/events", async (req, reply) => {
+    if (!events) return reply.code(404).send({ error: "no live updates here" });
+    reply.hijack();
+    if (!events.attach(reply.raw)) {
+      reply.raw.writeHead(503, { "content-type": "application/json", "retry-after": "10" });
+      reply.raw.end(JSON.stringify({ error: "too many live update streams; try again later" }));
+      return;
+    }
+    req.log.debug({ clients: events.size }, "live update stream opened");
+  });
+  if (events) app.addHook("preClose", async () => events.close());
 
   // the audit log: every write asked of the API, newest first (responders and admins)
   app.get("/api/v1/audit", { config: { role: "responder" } }, async (req, reply) => {

@@ -35,6 +35,11 @@ export class FindingLog {
     return this.store.sortedCount("findings:by-time");
   }
 
+  /** How many findings a task has. */
+  async countForTask(taskId: string): Promise<number> {
+    return this.store.sortedCount(taskKey(taskId, "findings"));
+  }
+
   /** A task's findings in step order. */
   async forTask(taskId: string): Promise<Finding[]> {
     return this.load(await this.store.sortedRange(taskKey(taskId, "findings"), { offset: 0, limit: 10_000 }));

@@ -180,6 +180,19 @@ describe("GET /api/v1/tasks", () => {
     expect(page.tasks.map((t) => t.taskId)).toEqual(["closed"]);
   });
 
+  it("filters by flagged (has a finding or not), and counts each task's findings", async () => {
+    const flagged = await list("?flagged=true");
+    expect(flagged.tasks.map((t) => t.taskId)).toEqual(["fresh"]);
+    expect(flagged.total).toBe(1);
+    expect((flagged.tasks[0] as TaskSummary & { findings: number }).findings).toBeGreaterThan(0);
+    const clean = await list("?flagged=false&limit=2");
+    expect(clean.tasks.map((t) => t.taskId)).toEqual(["busy", "killed"]);
+    expect(clean.total).toBe(5);
+    expect(clean.tasks.map((t) => (t as TaskSummary & { findings: number }).findings)).toEqual([0, 0]);
+    expect(await idsOf("?flagged=true&agent=orchestrator")).toEqual([]);
+    expect(await idsOf("?flagged=true&status=started")).toEqual(["fresh"]);
+  });
+
   it("answers 400 for a bad status, time or page", async () => {
     for (const query of [
       "?status=finished",
@@ -190,6 +203,7 @@ describe("GET /api/v1/tasks", () => {
       "?limit=0",
       "?limit=501",
       "?offset=-1",
+      "?flagged=yes",
     ]) {
       const res = await app.inject({ method: "GET", url: `/api/v1/tasks${query}` });
       expect(res.statusCode, query).toBe(400);

@@ -72,6 +72,8 @@ export interface TaskQuery {
   toMs?: number;
   offset: number;
   limit: number;
+  /** A further test a task must pass (e.g. the console's "has findings"), asked of each candidate. */
+  accept?: (taskId: string) => Promise<boolean>;
 }
 
 const ALL = "tasks:all";
@@ -538,7 +540,7 @@ export class TaskStore {
             : ALL;
     const unbounded = min === Number.NEGATIVE_INFINITY && max === Number.POSITIVE_INFINITY;
     // the whole index, unfiltered: one page and the index's size
-    if (!agentId && status === undefined && unbounded) {
+    if (!agentId && status === undefined && !query.accept && unbounded) {
       const [page, total] = await Promise.all([
         this.store.sortedRangeByScore(index, { min, max, offset: query.offset, limit: query.limit, reverse: true }),
         this.store.sortedCount(index),
@@ -554,9 +556,12 @@ export class TaskStore {
     for (let offset = 0; walked < LIST_SCAN_LIMIT; offset += chunk) {
       const page = await this.store.sortedRangeByScore(index, { min, max, offset, limit: chunk, reverse: true });
       walked += page.length;
-      const statuses = await Promise.all(page.map((e) => (status ? this.status(e.member, nowMs) : undefined)));
+      const [statuses, accepted] = await Promise.all([
+        Promise.all(page.map((e) => (status ? this.status(e.member, nowMs) : undefined))),
+        Promise.all(page.map((e) => query.accept?.(e.member) ?? true)),
+      ]);
       for (const [i, e] of page.entries()) {
-        if (status && statuses[i] !== status) continue;
+        if ((status && statuses[i] !== status) || !accepted[i]) continue;
         if (total >= query.offset && out.length < query.limit) out.push(e.member);
         total++;
       }
