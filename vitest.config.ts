@@ -18,9 +18,10 @@ const skipped = servers.available
     ];
 
 /**
- * Two projects: `unit` (stage logic, no servers) and `integration` (contract and
+ * Three projects: `unit` (stage logic, no servers), `integration` (contract and
  * end-to-end tests against a real Kafka broker and a real Redis server, which the
- * global setup finds or starts: see test/support/global-setup.ts).
+ * global setup finds or starts: see test/support/global-setup.ts) and `browser` (the web
+ * console driven in Chromium over the embedded product: test/browser/).
  */
 export default defineConfig({
   test: {
@@ -31,6 +32,16 @@ export default defineConfig({
           name: "unit",
           include: ["services/**/*.test.ts", "schemas/**/*.test.ts", "test/unit/**/*.test.ts"],
           testTimeout: 20_000,
+        },
+      },
+      {
+        // the web console in Chromium (playwright-core, /usr/bin/chromium), over the embedded product
+        test: {
+          name: "browser",
+          include: ["test/browser/**/*.test.ts"],
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+          fileParallelism: false,
         },
       },
       ...(servers.available
