@@ -6,6 +6,7 @@ import { build } from "vite";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Approval } from "../../schemas/approval.js";
 import type { Finding } from "../../schemas/finding.js";
+import type { Revocation } from "../../schemas/revocation.js";
 import { type App, startEmbedded } from "../../services/cli/app.js";
 import { billingScenario, otlpProtoExporter, runScenarioAgent } from "../../services/cli/scenario.js";
 import { loadConfig } from "../../services/runtime/config.js";
@@ -190,6 +191,30 @@ if (missing && !process.env.CI) {
       await page.getByRole("link", { name: "Revocations" }).click();
       await page.getByText(scenario.drifting.credentialId as string).waitFor({ timeout: 30_000 });
       await shot("revocations");
+    });
+
+    it("shows the benign task's credential ended with the task, its revocation naming an id the API resolves", async () => {
+      // no credential store is configured: the revocation at the task's end is only recorded
+      const revocation = await eventually(
+        async () => {
+          const { revocations } = await api<{ revocations: Revocation[] }>(`/tasks/${encodeURIComponent(scenario.benign.taskId)}`);
+          return revocations.find((r) => r.trigger === "task_completed");
+        },
+        30_000,
+        "the benign task's revocation at its end",
+      );
+      expect(revocation).toMatchObject({ credentialId: scenario.benign.credentialId, status: "recorded" });
+      const named = await api<{ kind: string; event?: { trigger: string; taskId: string } }>(
+        `/findings/${encodeURIComponent(revocation.findingId)}`,
+      );
+      expect(named).toMatchObject({ kind: "lifecycle_event", event: { trigger: "task_completed", taskId: scenario.benign.taskId } });
+
+      await page.goto(`${app.apiUrl}/#/tasks/${encodeURIComponent(scenario.benign.taskId)}`);
+      const credential = page.locator("tr", { hasText: scenario.benign.credentialId });
+      await credential.getByText("recorded only").waitFor({ timeout: 15_000 });
+      await page.getByRole("heading", { name: /Lifecycle/ }).waitFor();
+      expect(await page.locator('li.step[data-flagged="true"]').count()).toBe(0);
+      await shot("benign-task");
     });
   });
 }
