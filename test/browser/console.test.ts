@@ -39,6 +39,7 @@ const missing = existsSync(CHROMIUM) ? undefined : `no Chromium at ${CHROMIUM} (
 
 if (missing && !process.env.CI) {
   // outside CI a machine without Chromium skips, and says why (never a silent pass)
+  console.warn(`test/browser: the web console's browser tests are skipped: ${missing}. Under CI=true they fail instead.`);
   describe.skip(`the web console in Chromium (skipped: ${missing})`, () => {
     it("needs Chromium", () => undefined);
   });
