@@ -47,7 +47,7 @@ export class Metrics {
   readonly detectionLatency = new Histogram({
     name: "driftwatch_detection_latency_seconds",
     help: "From a flagged span's end to its finding",
-    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
     registers: [this.registry],
   });
   readonly baselineTasks = new Counter({
