@@ -62,7 +62,8 @@ if (missing && !process.env.CI) {
       if (missing) throw new Error(`the browser tests need Chromium: ${missing}`);
       // the page the console serves: built as `npm run build` builds it
       await build({ configFile: "services/console/web/vite.config.ts", logLevel: "error" });
-      // the shipped policies, and a response rule that holds the billing agent's findings for a human
+      // the shipped policies, and a response rule that holds the billing agent's findings for a
+      // human, whose approval quarantines the agent
       policyDir = shippedPoliciesWith({});
       writeFileSync(
         join(policyDir, "responses.yaml"),
@@ -73,7 +74,7 @@ if (missing && !process.env.CI) {
           "    - id: ask-billing",
           "      when: { agents: [billing-agent] }",
           "      action: ask_human",
-          "      approval: { timeoutMs: 600000, onTimeout: revoke, onApprove: revoke }",
+          "      approval: { timeoutMs: 600000, onTimeout: revoke, onApprove: quarantine }",
           "",
         ].join("\n"),
       );
@@ -187,11 +188,35 @@ if (missing && !process.env.CI) {
         decidedBy: "api-token (token:api-token)",
         comment: "confirmed drift from the browser test",
       });
+      // the approval quarantines the agent (and so revokes its task's credential): the page shows it, live
+      const quarantined = page.locator('.card[data-agent-id="billing-agent"]');
+      await quarantined.waitFor({ timeout: 30_000 });
       await shot("approvals");
-      // the approval revokes: the ledger shows the drifting task's credential
       await page.getByRole("link", { name: "Revocations" }).click();
       await page.getByText(scenario.drifting.credentialId as string).waitFor({ timeout: 30_000 });
       await shot("revocations");
+    });
+
+    it("lists the drifting task's incident", async () => {
+      await page.getByRole("link", { name: "Incidents" }).click();
+      const row = page.locator("tr", { has: page.locator(`a[href="#/tasks/${encodeURIComponent(scenario.drifting.taskId)}"]`) });
+      await row.waitFor({ timeout: 30_000 });
+      expect(await row.locator(".badge").first().textContent()).toBe("high");
+      await shot("incidents");
+    });
+
+    it("lifts the quarantine from the page", async () => {
+      await page.getByRole("link", { name: "Approvals & quarantine" }).click();
+      const quarantined = page.locator('.card[data-agent-id="billing-agent"]');
+      await quarantined.locator("input").fill("cleared by the browser test");
+      await quarantined.getByRole("button", { name: "Lift quarantine" }).click();
+      await page.getByText("No agent is quarantined.").waitFor({ timeout: 15_000 });
+      expect(await api<{ agents: unknown[] }>("/quarantine")).toEqual({ agents: [] });
+      const { records } = await api<{ records: { action: string; outcome: string; actor: { name: string } }[] }>("/audit?limit=5");
+      expect(records.find((r) => r.action === "POST /api/v1/agents/:id/quarantine/lift")).toMatchObject({
+        outcome: "ok",
+        actor: { name: "api-token" },
+      });
     });
 
     it("shows the benign task's credential ended with the task, its revocation naming an id the API resolves", async () => {
