@@ -49,6 +49,41 @@ describe.each(adapters)("Bus contract: %s", (_name, make) => {
     expect(seen.find((m) => m.key === "task-a")?.headers["x-seq"]).toBe("0");
   });
 
+  it("reports a group's lag per partition from its committed offsets: all of it before a commit, none once consumed", async () => {
+    const iso = isolation("lag");
+    const { bus, subs } = newBus();
+    const topic = `${iso.topicPrefix}in`;
+    const group = `${iso.groupPrefix}a`;
+    await bus.ensureTopics([topic]);
+    await bus.publish(
+      topic,
+      Array.from({ length: 12 }, (_, i) => ({ key: `task-${i}`, value: String(i) })),
+    );
+    const total = async () => (await bus.lag(group, [topic])).reduce((sum, p) => sum + p.lag, 0);
+    const before = await bus.lag(group, [topic]);
+    expect(before.map((p) => p.partition).sort()).toEqual([0, 1, 2]);
+    expect(before.every((p) => p.topic === topic)).toBe(true);
+    expect(await total()).toBe(12);
+
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let handled = 0;
+    subs.push(
+      await bus.subscribe({ group, topics: [topic], fromBeginning: true }, async (batch) => {
+        await gate;
+        handled += batch.length;
+      }),
+    );
+    // a consumer that holds its batches commits nothing: its lag stays
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await total()).toBe(12);
+    release();
+    await eventually(async () => (handled === 12 && (await total()) === 0 ? true : undefined), 30_000, "lag 0");
+    expect((await bus.lag(group, [topic])).every((p) => p.lag === 0)).toBe(true);
+  });
+
   it("redelivers a batch whose handler failed, and commits nothing before it succeeds", async () => {
     const iso = isolation("retry");
     const { bus, subs } = newBus();
