@@ -111,6 +111,10 @@ if (missing && !process.env.CI) {
       const errors: string[] = [];
       let authenticated = false;
       page.on("pageerror", (err) => errors.push(err.message));
+      // a Content-Security-Policy violation is a console error too (a refused load is counted below, by its response)
+      page.on("console", (m) => {
+        if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) errors.push(m.text());
+      });
       page.on("response", (r) => {
         if (r.status() >= 400 && (authenticated || r.status() !== 401)) errors.push(`${r.status()} ${r.url()}`);
       });
