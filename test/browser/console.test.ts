@@ -198,6 +198,9 @@ if (missing && !process.env.CI) {
       await shot("approvals");
       await page.getByRole("link", { name: "Revocations" }).click();
       await page.getByText(scenario.drifting.credentialId as string).waitFor({ timeout: 30_000 });
+      // no credential store is configured: the credential's true status is recorded, not revoked
+      const row = page.locator("tr", { hasText: scenario.drifting.credentialId as string });
+      await row.locator('td[data-credential-status="recorded"]').waitFor({ timeout: 15_000 });
       await shot("revocations");
     });
 

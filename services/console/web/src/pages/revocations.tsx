@@ -1,6 +1,39 @@
+import { useEffect, useState } from "preact/hooks";
+import { api } from "../api.js";
 import { Problem, Status, TaskLink, Time } from "../components.js";
 import { useApi } from "../state.js";
-import type { Revocation } from "../types.js";
+import type { Credential, Revocation } from "../types.js";
+
+/** At most this many tasks' credentials are read for one page of the ledger. */
+const MAX_TASKS = 50;
+
+/**
+ * Each listed credential's status as its task's credentials say it now
+ * (`/api/v1/tasks/:id/credentials`): a ledger entry says what the revocation did, the
+ * credential's status whether it still works (recorded, suspended then resumed, …).
+ */
+function useCredentialStatus(revocations: Revocation[] | undefined): Map<string, string> {
+  const [statuses, setStatuses] = useState(new Map<string, string>());
+  const tasks = [...new Set((revocations ?? []).map((r) => r.taskId))].slice(0, MAX_TASKS);
+  const key = tasks.join("|") + (revocations ?? []).map((r) => r.status).join("");
+  useEffect(() => {
+    let current = true;
+    void Promise.all(
+      tasks.map((t) =>
+        api.get<{ credentials: Credential[] }>(`/tasks/${encodeURIComponent(t)}/credentials`).then(
+          (r) => r.credentials,
+          () => [] as Credential[],
+        ),
+      ),
+    ).then((lists) => {
+      if (current) setStatuses(new Map(lists.flat().map((c) => [c.credentialId, c.status])));
+    });
+    return () => {
+      current = false;
+    };
+  }, [key]);
+  return statuses;
+}
 
 /**
  * The revocation ledger, newest first. `recorded` is not `revoked`: no credential store took
@@ -9,6 +42,7 @@ import type { Revocation } from "../types.js";
 export function RevocationsPage() {
   const { data, error } = useApi<{ revocations: Revocation[]; total: number }>("/revocations?limit=200", ["revocations"]);
   const recorded = data?.revocations.filter((r) => r.status === "recorded").length ?? 0;
+  const now = useCredentialStatus(data?.revocations);
   return (
     <>
       <h1>Revocation ledger</h1>
@@ -27,7 +61,8 @@ export function RevocationsPage() {
             <tr>
               <th>Credential</th>
               <th>Store</th>
-              <th>Status</th>
+              <th>Revocation</th>
+              <th>Credential now</th>
               <th>Trigger</th>
               <th>Decided by</th>
               <th>Task</th>
@@ -42,6 +77,9 @@ export function RevocationsPage() {
                 <td>{r.credentialStore}</td>
                 <td>
                   <Status status={r.status} /> {r.status === "recorded" ? <span class="warn">not revoked in a store</span> : null}
+                </td>
+                <td data-credential-status={now.get(r.credentialId) ?? ""}>
+                  {now.has(r.credentialId) ? <Status status={now.get(r.credentialId) as string} /> : <span class="muted">—</span>}
                 </td>
                 <td>{r.trigger ?? "finding"}</td>
                 <td>{r.decidedBy ?? "—"}</td>
