@@ -64,6 +64,8 @@ export function serveWebConsole(app: FastifyInstance, webDir = DEFAULT_WEB_DIR):
     root: webDir,
     prefix: "/",
     index: ["index.html"],
+    // a route per file built (read at start): any other path is the router's 404, as for the API
+    wildcard: false,
     // no listing of the folder, no dotfiles
     list: false,
     dotfiles: "deny",

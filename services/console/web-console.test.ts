@@ -59,6 +59,12 @@ describe("the web console's files, served at /", () => {
     expect((await app.inject({ method: "GET", url: "/api/v1/tasks" })).statusCode).toBe(401);
     expect((await app.inject({ method: "GET", url: "/assets/nope.js" })).statusCode).toBe(404);
     expect((await app.inject({ method: "GET", url: "/../package.json" })).statusCode).toBe(404);
+    // only the files built are routes: a disguised API path is no file, and no answer but 404
+    for (const url of ["//api/v1/tasks", "/%2e%2e/package.json", "/assets/../index.html/x", "/src/main.tsx"]) {
+      const res = await app.inject({ method: "GET", url });
+      expect(res.statusCode, url).toBe(404);
+      expect(res.body, url).not.toMatch(/"tasks"\s*:/);
+    }
   });
 
   it("says to run npm run build when the console is not built", async () => {
