@@ -145,7 +145,7 @@ if (missing && !process.env.CI) {
       await page.getByTestId("task-count").getByText("2 tasks match").waitFor();
       // the filters: flagged alone leaves the drifting task
       await page.locator('select[name="flagged"]').selectOption("true");
-      await page.getByTestId("task-count").getByText("1 task match").waitFor();
+      await page.getByTestId("task-count").getByText("1 task matches").waitFor();
       expect(await page.locator("tbody tr").count()).toBe(1);
       await shot("tasks");
       await page.locator('select[name="flagged"]').selectOption("");

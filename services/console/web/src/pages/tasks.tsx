@@ -57,7 +57,7 @@ export function TasksPage() {
         <>
           <p class="summary" data-testid="task-count">
             {data.total}
-            {data.totalIsLowerBound ? "+" : ""} task{data.total === 1 ? "" : "s"} match
+            {data.totalIsLowerBound ? "+" : ""} {data.total === 1 ? "task matches" : "tasks match"}
             {data.tasks.length > 0 ? `; showing ${data.offset + 1}–${data.offset + data.tasks.length}` : ""}
           </p>
           <table class="tasks">
