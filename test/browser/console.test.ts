@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
 import { build } from "vite";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFailed } from "vitest";
 import type { Approval } from "../../schemas/approval.js";
 import type { Finding } from "../../schemas/finding.js";
 import type { Revocation } from "../../schemas/revocation.js";
@@ -98,6 +98,16 @@ if (missing && !process.env.CI) {
         viewport: { width: 1280, height: 900 },
       });
       page = await browser.newPage();
+    });
+
+    // a failing test leaves the page as it was then, for the artefacts
+    beforeEach((ctx) => {
+      onTestFailed(async () => {
+        await page?.screenshot({
+          path: join(SHOTS, `failed-${ctx.task.name.replace(/[^a-z0-9]+/gi, "-").slice(0, 60)}.png`),
+          fullPage: true,
+        });
+      });
     });
 
     afterAll(async () => {

@@ -32,6 +32,10 @@ const NAV: [Route["page"], string, string][] = [
 
 const ZERO: Versions = { finding: 0, lifecycle: 0, tasks: 0, revocations: 0, approvals: 0, quarantine: 0, incidents: 0, auth: 0 };
 
+/** Every kind changed (but the token): the pages read their data again. */
+const bumpAll = (v: Versions): Versions =>
+  Object.fromEntries(Object.entries(v).map(([k, n]) => [k, k === "auth" ? n : n + 1])) as unknown as Versions;
+
 function App() {
   const [route, setRoute] = useState(routeOf(location.hash));
   const [versions, setVersions] = useState<Versions>(ZERO);
@@ -51,17 +55,19 @@ function App() {
   }, []);
 
   // one live stream per token: a new token starts it again
-  useEffect(
-    () =>
-      connectLive(
-        (e) => setVersions((v) => ({ ...v, [e.kind]: v[e.kind] + 1 })),
-        (s) => {
-          setLive(s);
-          if (s === "unauthorized") setNeedsToken(true);
-        },
-      ),
-    [versions.auth],
-  );
+  useEffect(() => {
+    let connectedBefore = false;
+    return connectLive(
+      (e) => setVersions((v) => ({ ...v, [e.kind]: v[e.kind] + 1 })),
+      (s) => {
+        setLive(s);
+        if (s === "unauthorized") setNeedsToken(true);
+        // back after a drop: what changed meanwhile sent no event here, so everything is read again
+        if (s === "live" && connectedBefore) setVersions((v) => bumpAll(v));
+        if (s === "live") connectedBefore = true;
+      },
+    );
+  }, [versions.auth]);
 
   const onAuthError = useCallback(() => setNeedsToken(true), []);
   const saveToken = (value: string) => {
