@@ -1,7 +1,7 @@
 import { render } from "preact";
 import { useCallback, useEffect, useState } from "preact/hooks";
 import { token } from "./api.js";
-import { connectLive, type LiveState } from "./live.js";
+import { connectLive, type LiveEvent, type LiveState } from "./live.js";
 import { ApprovalsPage } from "./pages/approvals.js";
 import { IncidentsPage } from "./pages/incidents.js";
 import { RevocationsPage } from "./pages/revocations.js";
@@ -32,6 +32,9 @@ const NAV: [Route["page"], string, string][] = [
 
 const ZERO: Versions = { finding: 0, lifecycle: 0, tasks: 0, revocations: 0, approvals: 0, quarantine: 0, incidents: 0, auth: 0 };
 
+/** How often live events are applied: a burst of findings makes one read per page, not one each. */
+const REFRESH_MS = 1_000;
+
 /** Every kind changed (but the token): the pages read their data again. */
 const bumpAll = (v: Versions): Versions =>
   Object.fromEntries(Object.entries(v).map(([k, n]) => [k, k === "auth" ? n : n + 1])) as unknown as Versions;
@@ -57,8 +60,20 @@ function App() {
   // one live stream per token: a new token starts it again
   useEffect(() => {
     let connectedBefore = false;
-    return connectLive(
-      (e) => setVersions((v) => ({ ...v, [e.kind]: v[e.kind] + 1 })),
+    // events coalesced: a page reads again at most once a second however many findings arrive
+    const pending = new Set<LiveEvent["kind"]>();
+    const flush = setInterval(() => {
+      if (pending.size === 0) return;
+      const kinds = [...pending];
+      pending.clear();
+      setVersions((v) => {
+        const next = { ...v };
+        for (const k of kinds) next[k] = v[k] + 1;
+        return next;
+      });
+    }, REFRESH_MS);
+    const stop = connectLive(
+      (e) => pending.add(e.kind),
       (s) => {
         setLive(s);
         if (s === "unauthorized") setNeedsToken(true);
@@ -67,6 +82,10 @@ function App() {
         if (s === "live") connectedBefore = true;
       },
     );
+    return () => {
+      clearInterval(flush);
+      stop();
+    };
   }, [versions.auth]);
 
   const onAuthError = useCallback(() => setNeedsToken(true), []);
