@@ -48,10 +48,10 @@ export interface ApiDeps {
   /** Live updates for the web console (`GET /api/v1/events`); absent: no live updates. */
   events?: EventHub;
   /**
-   * The web console's built files, served at `/` (default dist/console-web); `false` serves
-   * no web console.
+   * The web console's built files, served at `/` (the console service gives
+   * dist/console-web: web-assets.ts); absent: no web console.
    */
-  webDir?: string | false;
+  webDir?: string;
 }
 
 declare module "fastify" {
@@ -180,7 +180,7 @@ export function createApi(deps: ApiDeps): FastifyInstance {
     routeOf(req)?.startsWith("/api/") ? withReadableTimes(payload) : payload,
   );
 
-  if (deps.webDir !== false) serveWebConsole(app, deps.webDir);
+  if (deps.webDir !== undefined) serveWebConsole(app, deps.webDir);
 
   app.get("/healthz", async () => ({ status: "ok" }));
   app.get("/readyz", async (_req, reply) => ((await deps.ready()) ? { status: "ready" } : reply.code(503).send({ status: "not ready" })));

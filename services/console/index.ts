@@ -15,6 +15,7 @@ import { AuditLog } from "./audit.js";
 import { Authenticator } from "./auth.js";
 import { ChangeWatch, EventHub } from "./events.js";
 import { FindingLog, LifecycleLog } from "./read-model.js";
+import { DEFAULT_WEB_DIR } from "./web-assets.js";
 
 /** How often the console looks for changes other processes made, while a web console listens. */
 const CHANGE_POLL_MS = 2_000;
@@ -82,6 +83,7 @@ export async function startConsole(ctx: ServiceContext): Promise<RunningService 
     quarantine,
     incidents,
     events,
+    webDir: DEFAULT_WEB_DIR,
     metrics: ctx.metrics,
     logger: ctx.logger,
     ready: async () => (await ctx.store.ping()) && (await ctx.bus.ready()),

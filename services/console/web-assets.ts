@@ -48,7 +48,7 @@ const securityHeaders = {
   "x-frame-options": "DENY",
 };
 
-export function serveWebConsole(app: FastifyInstance, webDir = DEFAULT_WEB_DIR): void {
+export function serveWebConsole(app: FastifyInstance, webDir: string): void {
   if (!existsSync(join(webDir, "index.html"))) {
     // an API-only build (tsc alone) still says where its console went
     app.get("/", async (_req, reply) =>

@@ -106,7 +106,6 @@ describe("GET /api/v1/events (live updates)", () => {
   beforeAll(async () => {
     app = consoleApi(new MemoryStore(), {
       events: hub,
-      webDir: false,
       authenticator: new Authenticator({ tokens: [{ name: "v", role: "viewer", token: VIEWER }] }),
     });
     url = await listen(app, "127.0.0.1", 0);
