@@ -12,6 +12,7 @@ import { AgentAction } from "../schemas/action.js";
 import { ingestStage } from "../services/ingest/ingest.js";
 import type { BusMessage } from "../services/runtime/bus/bus.js";
 import { decodeMessage } from "../services/runtime/decode.js";
+import { otlpMessages } from "./lib/kafka.js";
 import { agentSpans, fmt, protobufRequests, rates } from "./lib/workload.js";
 
 const totalSpans = Number(process.argv[2] ?? 50_000);
@@ -21,26 +22,9 @@ const stepsPerTask = 10;
 // the workload through ingest: what it writes to agent.actions
 const ingest = ingestStage("", () => 0);
 const actions: BusMessage[] = [];
-for (const [i, r] of protobufRequests(agentSpans(totalSpans / stepsPerTask, stepsPerTask), 512).entries()) {
-  const message: BusMessage = {
-    topic: "otlp_spans",
-    partition: 0,
-    offset: String(i),
-    key: null,
-    value: Buffer.from(r),
-    headers: { "content-type": "application/x-protobuf" },
-    timestampMs: 0,
-  };
+for (const message of otlpMessages(protobufRequests(agentSpans(totalSpans / stepsPerTask, stepsPerTask), 512), "otlp_spans")) {
   for (const e of await ingest.handle([{ message, value: ingest.parse(message) }], () => undefined)) {
-    actions.push({
-      topic: "agent_actions",
-      partition: 0,
-      offset: String(actions.length),
-      key: null,
-      value: Buffer.from(e.message.value as string),
-      headers: {},
-      timestampMs: 0,
-    });
+    actions.push({ ...message, topic: "agent_actions", offset: String(actions.length), value: Buffer.from(e.message.value as string) });
   }
 }
 let count = 0;
