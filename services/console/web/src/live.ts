@@ -35,9 +35,9 @@ export function connectLive(onEvent: (e: LiveEvent) => void, onState: (s: LiveSt
         onState("live");
         delay = 1_000;
         await readEvents(res.body, onEvent);
-      } catch (err) {
+      } catch {
+        // the network or the server dropped the stream: tried again below, after a pause
         if (stopped) return;
-        void err;
       }
       onState("offline");
       await new Promise((r) => setTimeout(r, delay));
