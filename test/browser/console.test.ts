@@ -34,6 +34,7 @@ const ARGS = [
 ];
 const SHOTS = "test-results/browser";
 const TOKEN = "browser-test-admin-token-0123456789";
+const VIEWER_TOKEN = "browser-test-viewer-token-012345678";
 
 const missing = existsSync(CHROMIUM) ? undefined : `no Chromium at ${CHROMIUM} (apt-get install chromium, or set DRIFTWATCH_CHROMIUM)`;
 
@@ -86,6 +87,7 @@ if (missing && !process.env.CI) {
           DRIFTWATCH_POLICY_DIR: policyDir,
           DRIFTWATCH_ALERT_STDOUT: "false",
           DRIFTWATCH_API_TOKEN: TOKEN,
+          DRIFTWATCH_API_READ_TOKEN: VIEWER_TOKEN,
         }),
         { logger: testLogger },
       );
@@ -179,6 +181,31 @@ if (missing && !process.env.CI) {
       expect(await flagged.textContent()).toContain("shell.exec");
       await flagged.locator("details").getByText("Observed").waitFor();
       await shot("task");
+    });
+
+    it("lets a viewer's token read the held response but not decide it", async () => {
+      const pending = await eventually(
+        async () =>
+          (await api<{ approvals: Approval[] }>("/approvals?status=pending")).approvals.find((a) => a.taskId === scenario.drifting.taskId),
+        30_000,
+        "the drifting task's approval",
+      );
+      // another tab: its own sessionStorage, so its own token
+      const viewer = await browser.newPage();
+      try {
+        await viewer.goto(`${app.apiUrl}/#/approvals`);
+        await viewer.getByText("The API needs a token").waitFor();
+        await viewer.getByLabel("API token").fill(VIEWER_TOKEN);
+        await viewer.getByRole("button", { name: "Use token" }).click();
+        const card = viewer.locator(`.card[data-approval-id="${pending.id}"]`);
+        await card.waitFor({ timeout: 15_000 });
+        await card.getByRole("button", { name: /^Approve/ }).click();
+        await card.getByText(/^Not allowed: .*viewer/).waitFor({ timeout: 15_000 });
+        await viewer.screenshot({ path: join(SHOTS, "approvals-viewer.png"), fullPage: true });
+      } finally {
+        await viewer.close();
+      }
+      expect((await api<Approval>(`/approvals/${pending.id}`)).status).toBe("pending");
     });
 
     it("approves the held response from the page, as the caller the token names", async () => {
