@@ -1,21 +1,36 @@
 import { defineConfig } from "vitest/config";
-import { integrationServers, projectDeselected, SkippedReporter, testFiles } from "./test/support/servers-available.js";
+import { browserAvailable, integrationServers, projectDeselected, SkippedReporter, testFiles } from "./test/support/servers-available.js";
 
-// Without Java or redis-server (and outside CI) the unit tests still run, and the run ends by
-// naming the integration tests it left out and why (test/support/servers-available.ts).
+// Without Java or redis-server, or without Chromium (and outside CI), the unit tests still
+// run, and the run ends by naming the tests it left out and why
+// (test/support/servers-available.ts).
 const INTEGRATION_DIRS = ["test/contract", "test/e2e"];
+const BROWSER_DIRS = ["test/browser"];
 const servers = projectDeselected("integration") ? ({ available: true } as const) : integrationServers();
-const skipped = servers.available
-  ? []
-  : [
-      {
-        project: "integration",
-        files: testFiles(INTEGRATION_DIRS),
-        reason: servers.reason,
-        remedy:
-          "Install what is named above (or point DRIFTWATCH_TEST_KAFKA_BROKERS and DRIFTWATCH_TEST_REDIS_URL at running servers) and run npm test again; .ci/run installs everything. With CI=true or DRIFTWATCH_TEST_REQUIRE_SERVERS=1 the run fails instead.",
-      },
-    ];
+const browser = projectDeselected("browser") ? ({ available: true } as const) : browserAvailable();
+const REQUIRE = "With CI=true or DRIFTWATCH_TEST_REQUIRE_SERVERS=1 the run fails instead.";
+const skipped = [
+  ...(servers.available
+    ? []
+    : [
+        {
+          project: "integration",
+          files: testFiles(INTEGRATION_DIRS),
+          reason: servers.reason,
+          remedy: `Install what is named above (or point DRIFTWATCH_TEST_KAFKA_BROKERS and DRIFTWATCH_TEST_REDIS_URL at running servers) and run npm test again; .ci/run installs everything. ${REQUIRE}`,
+        },
+      ]),
+  ...(browser.available
+    ? []
+    : [
+        {
+          project: "browser",
+          files: testFiles(BROWSER_DIRS),
+          reason: browser.reason,
+          remedy: `Install Chromium and run npm test again; .ci/run installs it. ${REQUIRE}`,
+        },
+      ]),
+];
 
 /**
  * Three projects: `unit` (stage logic, no servers), `integration` (contract and
@@ -34,16 +49,20 @@ export default defineConfig({
           testTimeout: 20_000,
         },
       },
-      {
-        // the web console in Chromium (playwright-core, /usr/bin/chromium), over the embedded product
-        test: {
-          name: "browser",
-          include: ["test/browser/**/*.test.ts"],
-          testTimeout: 120_000,
-          hookTimeout: 120_000,
-          fileParallelism: false,
-        },
-      },
+      ...(browser.available
+        ? [
+            {
+              // the web console in Chromium (playwright-core, /usr/bin/chromium), over the embedded product
+              test: {
+                name: "browser",
+                include: BROWSER_DIRS.map((d) => `${d}/**/*.test.ts`),
+                testTimeout: 120_000,
+                hookTimeout: 120_000,
+                fileParallelism: false,
+              },
+            },
+          ]
+        : []),
       ...(servers.available
         ? [
             {

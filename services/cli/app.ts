@@ -102,7 +102,13 @@ export function boundedStore(bounds: Config["embedded"], metrics: Metrics): Stor
   const tasks = new TaskRetention(new MemoryStore(), { maxTasks: bounds.maxTasks, maxBytes: bounds.maxBytes, metrics });
   return new RecordRetention(
     tasks,
-    { findings: 2 * bounds.maxTasks, incidents: Math.ceil(bounds.maxTasks / 2), revocations: bounds.maxTasks },
+    // a task's end makes a lifecycle event or two (completed; idle, resumed)
+    {
+      findings: 2 * bounds.maxTasks,
+      incidents: Math.ceil(bounds.maxTasks / 2),
+      revocations: bounds.maxTasks,
+      lifecycleEvents: 2 * bounds.maxTasks,
+    },
     metrics,
   );
 }

@@ -106,7 +106,7 @@ export function buildCli(): Command {
       const config = loadConfig();
       const app = await startEmbedded(config);
       process.stderr.write(
-        `driftwatch running (embedded)\n  OTLP/HTTP  ${app.gatewayUrl}/v1/traces\n  console    ${app.apiUrl}/api/v1/tasks\n  policy     ${config.policyDir}\nPress Ctrl-C to stop.\n`,
+        `driftwatch running (embedded)\n  OTLP/HTTP  ${app.gatewayUrl}/v1/traces\n  console    ${app.apiUrl}/ (web), ${app.apiUrl}/api/v1/tasks (API)\n  policy     ${config.policyDir}\nPress Ctrl-C to stop.\n`,
       );
       await waitForSignal(app);
     });

@@ -1,14 +1,14 @@
 import { describe, expect, it } from "vitest";
 import type { Revocation } from "../../schemas/revocation.js";
 import { aFinding } from "../../test/support/findings.js";
-import { FindingLog } from "../console/read-model.js";
+import { FindingLog, LifecycleLog } from "../console/read-model.js";
 import { IncidentBook, incidentIdFor } from "../notifier/incident.js";
 import { RevocationLedger } from "../revoker/ledger.js";
 import { MemoryStore } from "../runtime/store/memory-store.js";
 import { Metrics } from "../runtime/telemetry.js";
 import { RecordRetention } from "./record-retention.js";
 
-function setup(limits = { findings: 20, incidents: 10, revocations: 10 }) {
+function setup(limits = { findings: 20, incidents: 10, revocations: 10, lifecycleEvents: 10 }) {
   const inner = new MemoryStore();
   const metrics = new Metrics(false);
   const store = new RecordRetention(inner, limits, metrics);
@@ -46,6 +46,27 @@ describe("RecordRetention: the embedded store's bound on findings, incidents and
     expect(await book.forTask("t-0")).toBeUndefined();
     expect((await book.forTask("t-29"))?.version).toBe(2);
     expect(keys().filter((k) => k.startsWith("incident:{") && k.endsWith("}")).length).toBeLessThanOrEqual(10 * 1.05 + 1);
+  });
+
+  it("lets the oldest lifecycle events' id pointers go; the newest still resolve", async () => {
+    const { store, keys, evicted } = setup();
+    const log = new LifecycleLog(store);
+    for (let i = 0; i < 40; i++)
+      await log.record({
+        id: `e-${i}`,
+        taskId: `t-${i}`,
+        trigger: "task_completed",
+        atMs: 1_000 + i,
+        detectedAtMs: 1_000 + i,
+        detail: "completed",
+      });
+    await store.settled();
+    const pointers = keys().filter((k) => k.startsWith("lifecycle-event:"));
+    expect(pointers.length).toBeGreaterThanOrEqual(10);
+    expect(pointers.length).toBeLessThanOrEqual(11);
+    expect(await log.get("e-0")).toBeUndefined();
+    expect((await log.get("e-39"))?.taskId).toBe("t-39");
+    expect(await evicted("lifecycleEvents")).toBe(40 - pointers.length);
   });
 
   it("lets a revocation go with its history", async () => {

@@ -14,6 +14,8 @@ import type { Metrics } from "../runtime/telemetry.js";
  *   incidents:by-time    incident id    → incident:{id}, its versions incident:{id}:v:<n>,
  *                                          :findings, :delivered, :retry
  *   revocations:by-time  revocation id  → revocation:{id}, revocation:{id}:history
+ *   lifecycle-events:by-time  event id  → lifecycle-event:<id> (the pointer that resolves an
+ *                                          event's id; the event itself is a task key)
  *
  * The tasks' own lists of them (task:{id}:findings, :revocations) may then name a record
  * that is gone; every reader skips those (read-model.ts, ledger.ts, incident.ts).
@@ -22,6 +24,7 @@ export interface RecordLimits {
   findings: number;
   incidents: number;
   revocations: number;
+  lifecycleEvents: number;
 }
 
 type Kind = keyof RecordLimits;
@@ -30,6 +33,7 @@ const INDEXES: Record<string, Kind> = {
   "findings:by-time": "findings",
   "incidents:by-time": "incidents",
   "revocations:by-time": "revocations",
+  "lifecycle-events:by-time": "lifecycleEvents",
 };
 
 /** Trimmed once an index is this much past its cap, to the cap: not on every record. */
@@ -77,6 +81,7 @@ export class RecordRetention extends DelegatingStore {
 
   private async keysOf(kind: Kind, id: string): Promise<string[]> {
     if (kind === "findings") return [`finding:${id}`];
+    if (kind === "lifecycleEvents") return [`lifecycle-event:${id}`];
     if (kind === "revocations") return [`revocation:{${id}}`, `revocation:{${id}}:history`];
     const head = await this.inner.get(`incident:{${id}}`);
     let versions = 0;

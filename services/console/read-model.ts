@@ -59,6 +59,8 @@ export class FindingLog {
  *
  *   task:{id}:lifecycle          hash event id → event JSON (a task's key: it leaves with the task)
  *   lifecycle-event:<event id>   → task id (what resolves an id alone)
+ *   lifecycle-events:by-time     every event id by its time (what the embedded mode's record
+ *                                bound trims the oldest pointers by: services/cli/record-retention.ts)
  */
 export class LifecycleLog {
   constructor(private readonly store: Store) {}
@@ -68,7 +70,10 @@ export class LifecycleLog {
     if (fresh) {
       const key = taskKey(event.taskId, "lifecycle");
       await this.store.hashSet(key, { [event.id]: JSON.stringify(event) });
-      await this.store.expire(key, TTL_MS);
+      await Promise.all([
+        this.store.expire(key, TTL_MS),
+        this.store.sortedAdd("lifecycle-events:by-time", [{ score: event.atMs, member: event.id }]),
+      ]);
     }
     return fresh;
   }

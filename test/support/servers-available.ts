@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { readdirSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 
 /**
@@ -19,6 +19,16 @@ export function integrationServers(env: NodeJS.ProcessEnv = process.env, script 
   if (check.status === 0) return { available: true };
   const said = `${check.stderr ?? ""}`.replace(/^\[test-env\] ERROR: /, "").trim();
   return { available: false, reason: said || `scripts/test-env.sh check failed (${check.error?.message ?? `exit ${check.status}`})` };
+}
+
+/** The Chromium the browser tests drive (Debian's package; `DRIFTWATCH_CHROMIUM` for another). */
+export const chromiumPath = (env: NodeJS.ProcessEnv = process.env) => env.DRIFTWATCH_CHROMIUM ?? "/usr/bin/chromium";
+
+/** Whether the browser tests can run here: Chromium is installed, or the run must not go without them. */
+export function browserAvailable(env: NodeJS.ProcessEnv = process.env): Availability {
+  const path = chromiumPath(env);
+  if (existsSync(path) || mustRun(env)) return { available: true };
+  return { available: false, reason: `there is no Chromium at ${path} (apt-get install chromium, or set DRIFTWATCH_CHROMIUM).` };
 }
 
 /** In CI or when asked, missing servers fail the run rather than leave tests out. */

@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from "node:f
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { integrationServers, mustRun, projectDeselected, testFiles } from "../support/servers-available.js";
+import { browserAvailable, integrationServers, mustRun, projectDeselected, testFiles } from "../support/servers-available.js";
 
 /**
  * How `npm test` decides, before running anything, whether the integration tests can have
@@ -74,5 +74,14 @@ describe("whether the integration tests run", () => {
     const files = testFiles(["test/contract", "test/e2e"]);
     expect(files).toContain("test/e2e/distributed.test.ts");
     expect(files.every((f) => f.endsWith(".test.ts"))).toBe(true);
+  });
+});
+
+describe("whether the browser tests run", () => {
+  it("without Chromium they are left out, saying where it was looked for; in CI they are not", () => {
+    const a = browserAvailable({ DRIFTWATCH_CHROMIUM: join(bare, "no-chromium") });
+    expect(a).toEqual({ available: false, reason: expect.stringContaining(`there is no Chromium at ${join(bare, "no-chromium")}`) });
+    expect(browserAvailable({ DRIFTWATCH_CHROMIUM: join(bare, "no-chromium"), CI: "true" })).toEqual({ available: true });
+    expect(browserAvailable({ DRIFTWATCH_CHROMIUM: process.execPath })).toEqual({ available: true });
   });
 });
