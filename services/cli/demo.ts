@@ -47,7 +47,7 @@ export async function runDemo(otlpUrl: string, apiUrl: string, out: Writable, ti
   }
   out.write(`\nFinding${findings.length > 1 ? "s" : ""} for ${scenario.drifting.taskId}:\n`);
   for (const f of findings) {
-    out.write(`  [${f.severity}] ${f.ruleId} at step ${f.stepIndex}: ${f.explanation}\n`);
+    out.write(`  [${f.severity}] ${f.ruleId} at step ${f.stepIndex + 1}: ${f.explanation}\n`);
     out.write(`    detection latency ${Math.round(f.detectedAtMs - f.spanEndMs)} ms after the span ended\n`);
   }
   out.write(`\nRevocation${revocations.length === 1 ? "" : "s"}:\n`);

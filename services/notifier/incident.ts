@@ -191,7 +191,8 @@ export function foldFindings(incident: Incident, fresh: Finding[], nowMs: number
 export function findingsSummary(fresh: Finding[]): string {
   const top = mostSevere(fresh);
   if (!top) return "no new findings";
-  const one = `[${top.severity}] ${top.ruleId} at step ${top.stepIndex}: ${top.explanation}`;
+  // people count steps from 1 (as the web console shows them); `stepIndex` stays the 0-based index
+  const one = `[${top.severity}] ${top.ruleId} at step ${top.stepIndex + 1}: ${top.explanation}`;
   if (fresh.length === 1) return one;
   const rules = [...new Set(fresh.map((f) => f.ruleId))];
   return `${fresh.length} new findings (${rules.join(", ")}); most severe: ${one}`;

@@ -47,7 +47,7 @@ describe("SlackOutput", () => {
   it("builds a Block Kit message with a plain-text fallback, mrkdwn escaped", () => {
     const msg = slackMessage(v1);
     expect(msg.text).toBe(
-      `[HIGH] Agent drift: billing-agent in task task-1: [high] scope.tool at step 2: sent <b>data</b> & more to evil.example`,
+      `[HIGH] Agent drift: billing-agent in task task-1: [high] scope.tool at step 3: sent <b>data</b> & more to evil.example`,
     );
     const blocks = msg.blocks as Block[];
     expect(blocks.map((b) => b.type)).toEqual(["header", "section", "section", "context"]);
