@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
+import pLimit from "p-limit";
 import type { Logger } from "pino";
 import { z } from "zod";
 import { ApprovalDecision, ApprovalStatus } from "../../schemas/approval.js";
@@ -93,6 +94,15 @@ const TaskFilter = Page.extend({
   from: z.union([z.coerce.number().int().nonnegative(), z.iso.datetime({ offset: true }).transform((v) => Date.parse(v))]).optional(),
   to: z.union([z.coerce.number().int().nonnegative(), z.iso.datetime({ offset: true }).transform((v) => Date.parse(v))]).optional(),
 });
+
+/** What the task counts are taken over: an agent's tasks (or all), by last activity. */
+const CountsFilter = TaskFilter.pick({ agent: true, from: true, to: true });
+/**
+ * How many counts run at once (each walks up to 20,000 tasks); the rest wait their turn. Not
+ * cached: a live page asks again after each change, and an answer from before the change
+ * would stay on its screen.
+ */
+const COUNTS_AT_ONCE = 2;
 
 /** How deep the console walks a delegation tree below a task. */
 const MAX_TREE_DEPTH = 8;
@@ -230,6 +240,26 @@ export function createApi(deps: ApiDeps): FastifyInstance {
     }
     return node;
   };
+
+  // how many tasks there are per status and flagged, beside the list's filters (a path of
+  // its own: under /tasks/ it would hide a task named "counts")
+  const counting = pLimit(COUNTS_AT_ONCE);
+  app.get("/api/v1/task-counts", async (req) => {
+    const q = CountsFilter.parse(req.query);
+    return counting(async () => {
+      const now = Date.now();
+      const counts = await deps.tasks.counts(
+        {
+          ...(q.agent ? { agentId: q.agent } : {}),
+          ...(q.from !== undefined ? { fromMs: q.from } : {}),
+          ...(q.to !== undefined ? { toMs: q.to } : {}),
+        },
+        async (id) => (await deps.findings.countForTask(id)) > 0,
+        now,
+      );
+      return { ...counts, countedAtMs: now };
+    });
+  });
 
   app.get("/api/v1/tasks/:id", async (req, reply) => {
     const { id } = TaskIdParam.parse(req.params);

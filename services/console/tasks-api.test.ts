@@ -193,6 +193,27 @@ describe("GET /api/v1/tasks", () => {
     expect(await idsOf("?flagged=true&status=started")).toEqual(["fresh"]);
   });
 
+  it("counts the tasks per status and flagged, for an agent or a window too (GET /api/v1/task-counts)", async () => {
+    const counts = async (query: string) => {
+      const res = await app.inject({ method: "GET", url: `/api/v1/task-counts${query}` });
+      expect(res.statusCode, res.body).toBe(200);
+      return res.json() as { total: number; byStatus: Record<string, number>; flagged: number; countedAtMs: number; countedAtIso: string };
+    };
+    const all = await counts("");
+    expect(all).toMatchObject({
+      total: 6,
+      byStatus: { started: 1, active: 1, idle: 1, completed: 1, revoked: 2, recorded: 0 },
+      flagged: 1,
+    });
+    expect(all.countedAtIso).toBe(new Date(all.countedAtMs).toISOString());
+    // each count is what the list's filter gives as its total
+    for (const [status, n] of Object.entries(all.byStatus)) expect((await list(`?status=${status}`)).total, status).toBe(n);
+    expect((await list("?flagged=true")).total).toBe(all.flagged);
+    expect(await counts("?agent=orchestrator")).toMatchObject({ total: 2, byStatus: { completed: 1, idle: 1, started: 0 }, flagged: 0 });
+    expect(await counts(`?from=${NOW - 25_000}`)).toMatchObject({ total: 2, byStatus: { started: 1, active: 1 }, flagged: 1 });
+    expect((await app.inject({ method: "GET", url: "/api/v1/task-counts?from=yesterday" })).statusCode).toBe(400);
+  });
+
   it("answers 400 for a bad status, time or page", async () => {
     for (const query of [
       "?status=finished",

@@ -569,6 +569,49 @@ export class TaskStore {
     }
     return { taskIds: out, total, totalIsLowerBound: true };
   }
+
+  /**
+   * The tasks of an agent (or all) within a window of last activity, counted per status and
+   * flagged (`flagged`: whether a task has a finding), most recent first, at most
+   * `LIST_SCAN_LIMIT` of them: what the console shows beside its filters.
+   */
+  async counts(
+    query: Pick<TaskQuery, "agentId" | "fromMs" | "toMs">,
+    flagged: (taskId: string) => Promise<boolean>,
+    nowMs = Date.now(),
+  ): Promise<TaskCounts> {
+    const min = query.fromMs ?? Number.NEGATIVE_INFINITY;
+    const max = query.toMs ?? Number.POSITIVE_INFINITY;
+    const index = query.agentId ? byAgent(query.agentId) : ALL;
+    const byStatus = Object.fromEntries(TASK_STATUSES.map((s) => [s, 0])) as Record<TaskStatus, number>;
+    const out: TaskCounts = { total: 0, byStatus, flagged: 0 };
+    const chunk = 500;
+    for (let offset = 0; offset < LIST_SCAN_LIMIT; offset += chunk) {
+      const page = await this.store.sortedRangeByScore(index, { min, max, offset, limit: chunk, reverse: true });
+      const [statuses, flags] = await Promise.all([
+        Promise.all(page.map((e) => this.status(e.member, nowMs))),
+        Promise.all(page.map((e) => flagged(e.member))),
+      ]);
+      for (const [i, status] of statuses.entries()) {
+        // a task whose facts are gone (retention) is not counted
+        if (status === undefined) continue;
+        out.total++;
+        byStatus[status]++;
+        if (flags[i]) out.flagged++;
+      }
+      if (page.length < chunk) return out;
+    }
+    return { ...out, isLowerBound: true };
+  }
+}
+
+/** How many tasks a query's window holds per status, and how many of them `flagged` says yes to. */
+export interface TaskCounts {
+  total: number;
+  byStatus: Record<TaskStatus, number>;
+  flagged: number;
+  /** The walk stopped at `LIST_SCAN_LIMIT` tasks: the counts are of those. */
+  isLowerBound?: true;
 }
 
 /** A task's status: revoked (or only recorded) wins, then completed, then idle past the timeout, else its phase. */

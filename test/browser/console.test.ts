@@ -157,6 +157,19 @@ describe("the web console in Chromium", () => {
     expect(await page.locator("tbody tr").count()).toBe(1);
     await shot("tasks");
     await page.locator('select[name="flagged"]').selectOption("");
+    // the counts beside the filters, as the API gives them, each a shortcut to its filter
+    const counts = await api<{ total: number; byStatus: Record<string, number>; flagged: number }>("/task-counts");
+    expect(counts).toMatchObject({ total: 2, flagged: 1 });
+    const chips = page.getByTestId("task-counts");
+    await chips.getByText("all 2").waitFor();
+    await chips.locator('[data-status="flagged"]').getByText("1").waitFor();
+    for (const [status, n] of Object.entries(counts.byStatus))
+      expect(await chips.locator(`[data-status="${status}"] strong`).textContent(), status).toBe(String(n));
+    await chips.locator('[data-status="flagged"]').click();
+    await page.getByTestId("task-count").getByText("1 task matches").waitFor();
+    expect(await page.locator('select[name="flagged"]').inputValue()).toBe("true");
+    await chips.getByText("all 2").click();
+    await page.getByTestId("task-count").getByText("2 tasks match").waitFor();
     expect(errors).toEqual([]);
   });
 

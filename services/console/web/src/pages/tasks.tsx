@@ -7,6 +7,13 @@ import type { TaskSummary } from "../types.js";
 const STATUSES = ["started", "active", "idle", "completed", "revoked", "recorded"];
 const PAGE = 50;
 
+interface TaskCounts {
+  total: number;
+  byStatus: Record<string, number>;
+  flagged: number;
+  isLowerBound?: boolean;
+}
+
 interface TaskList {
   tasks: TaskSummary[];
   total: number;
@@ -23,6 +30,19 @@ export function TasksPage() {
   const [offset, setOffset] = useState(0);
   const path = `/tasks${query({ agent: agent.trim() || undefined, status, flagged, offset, limit: PAGE })}`;
   const { data, error } = useApi<TaskList>(path, ["tasks", "finding", "lifecycle", "revocations"]);
+  // how many per status and flagged (for the agent asked for): each a shortcut to its filter
+  const counts = useApi<TaskCounts>(`/task-counts${query({ agent: agent.trim() || undefined })}`, [
+    "tasks",
+    "finding",
+    "lifecycle",
+    "revocations",
+  ]).data;
+  const pick = (nextStatus: string, nextFlagged: string) => () => {
+    setStatus(nextStatus);
+    setFlagged(nextFlagged);
+    setOffset(0);
+  };
+  const plus = counts?.isLowerBound ? "+" : "";
   const filter = (set: (v: string) => void) => (e: Event) => {
     set((e.currentTarget as HTMLInputElement | HTMLSelectElement).value);
     setOffset(0);
@@ -52,6 +72,25 @@ export function TasksPage() {
           </select>
         </label>
       </form>
+      {counts ? (
+        <p class="counts" data-testid="task-counts">
+          <button type="button" class={status === "" && flagged === "" ? "chip on" : "chip"} onClick={pick("", "")}>
+            all{" "}
+            <strong>
+              {counts.total.toLocaleString("en")}
+              {plus}
+            </strong>
+          </button>
+          {STATUSES.map((s) => (
+            <button type="button" class={status === s ? "chip on" : "chip"} data-status={s} onClick={pick(s, "")}>
+              {s} <strong>{(counts.byStatus[s] ?? 0).toLocaleString("en")}</strong>
+            </button>
+          ))}
+          <button type="button" class={flagged === "true" ? "chip flag on" : "chip flag"} data-status="flagged" onClick={pick("", "true")}>
+            ⚑ flagged <strong>{counts.flagged.toLocaleString("en")}</strong>
+          </button>
+        </p>
+      ) : null}
       <Problem error={error} />
       {data ? (
         <>
