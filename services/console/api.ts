@@ -540,7 +540,8 @@ export function createApi(deps: ApiDeps): FastifyInstance {
    * streams (503 past it, with Retry-After), each ended when its client goes or the server closes.
    */
   const events = deps.events;
-  app.get("/api/v1/events", async (req, reply) => {
+  // no HEAD: a HEAD answer carries no body, so a stream would hold its slot and send nothing
+  app.get("/api/v1/events", { exposeHeadRoute: false }, async (req, reply) => {
     if (!events) return reply.code(404).send({ error: "no live updates here" });
     reply.hijack();
     if (!events.attach(reply.raw)) {

@@ -22,9 +22,15 @@ export interface ConsoleEvent {
 export const MAX_EVENT_CLIENTS = 50;
 /** A comment line this often keeps proxies and the server's idle timeout (30 s) from closing a quiet stream. */
 const HEARTBEAT_MS = 15_000;
+/**
+ * A stream ends after this long; the page opens a new one, authenticated again. Its token
+ * was checked once, when it opened: an expired or withdrawn token keeps no stream for longer.
+ */
+export const MAX_STREAM_MS = 10 * 60_000;
 
 interface Client {
   res: ServerResponse;
+  expiry: NodeJS.Timeout;
 }
 
 export class EventHub {
@@ -32,7 +38,10 @@ export class EventHub {
   private heartbeat: NodeJS.Timeout | undefined;
   private nextId = 1;
 
-  constructor(private readonly maxClients = MAX_EVENT_CLIENTS) {}
+  constructor(
+    private readonly maxClients = MAX_EVENT_CLIENTS,
+    private readonly maxStreamMs = MAX_STREAM_MS,
+  ) {}
 
   get size(): number {
     return this.clients.size;
@@ -43,8 +52,10 @@ export class EventHub {
    * False when the hub is full (the caller answers 503).
    */
   attach(res: ServerResponse, onGone?: () => void): boolean {
+    // the client went while it was being authenticated: its close has fired, and would not again
+    if (res.destroyed || res.writableEnded) return true;
     if (this.clients.size >= this.maxClients) return false;
-    const client: Client = { res };
+    const client: Client = { res, expiry: setTimeout(() => res.end(), this.maxStreamMs).unref() };
     this.clients.add(client);
     res.writeHead(200, {
       "content-type": "text/event-stream; charset=utf-8",
@@ -55,6 +66,7 @@ export class EventHub {
     });
     res.write(`retry: 3000\n: connected\n\n`);
     const gone = () => {
+      clearTimeout(client.expiry);
       if (!this.clients.delete(client)) return;
       if (this.clients.size === 0) this.stopHeartbeat();
       onGone?.();
@@ -74,7 +86,10 @@ export class EventHub {
   /** Ends every stream (the server is closing: open streams would hold it). */
   close(): void {
     this.stopHeartbeat();
-    for (const { res } of [...this.clients]) res.end();
+    for (const { res, expiry } of [...this.clients]) {
+      clearTimeout(expiry);
+      res.end();
+    }
     this.clients.clear();
   }
 
@@ -122,13 +137,18 @@ export class ChangeWatch {
     this.running = true;
     try {
       for (const [kind, read] of Object.entries(this.sources) as [ConsoleEventKind, () => Promise<string>][]) {
-        const signature = await read();
+        // one source failing does not keep the others' changes from the pages
+        let signature: string;
+        try {
+          signature = await read();
+        } catch (err) {
+          this.onError(err);
+          continue;
+        }
         const before = this.last.get(kind);
         this.last.set(kind, signature);
         if (before !== undefined && before !== signature) this.hub.publish({ kind });
       }
-    } catch (err) {
-      this.onError(err);
     } finally {
       this.running = false;
     }

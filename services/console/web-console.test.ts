@@ -1,6 +1,9 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { PassThrough } from "node:stream";
 import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { consoleApi } from "../../test/support/console-api.js";
@@ -183,6 +186,59 @@ describe("GET /api/v1/events (live updates)", () => {
     const text = await readUntil(response.body as ReadableStream<Uint8Array>, (t) => t.includes("event: approvals"));
     expect(text).toContain('"kind":"approvals"');
     expect(reads).toBe(2);
+    controller.abort();
+    await until(() => hub.size === 0);
+  });
+
+  it("answers no HEAD on the stream (a HEAD answer has no body: it would hold a slot and send nothing)", async () => {
+    const res = await fetch(`${url}/api/v1/events`, {
+      method: "HEAD",
+      headers: { authorization: `Bearer ${VIEWER}` },
+      signal: AbortSignal.timeout(3_000),
+    });
+    expect(res.status).toBe(404);
+    expect(hub.size).toBe(0);
+  });
+
+  it("keeps no slot for a client that went while it was authenticated, and ends a stream after its longest life", async () => {
+    const short = new EventHub(1, 200);
+    const gone = new PassThrough() as unknown as ServerResponse;
+    (gone as unknown as PassThrough).destroy();
+    expect(short.attach(gone)).toBe(true);
+    expect(short.size).toBe(0);
+
+    // a real response: the stream ends by itself after 200 ms, and its slot comes back
+    const server = createServer((_req, res) => void short.attach(res));
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    try {
+      const t0 = Date.now();
+      const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+      expect(short.size).toBe(1);
+      await res.text(); // resolves when the server ends the stream
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(150);
+      await until(() => short.size === 0);
+    } finally {
+      short.close();
+      await new Promise((r) => server.close(r));
+    }
+  });
+
+  it("a poll source that fails keeps no other source's change from the pages", async () => {
+    let quarantine = "q0";
+    const watch = new ChangeWatch(hub, {
+      tasks: async () => {
+        throw new Error("store away");
+      },
+      quarantine: async () => quarantine,
+    });
+    const { controller, res } = open();
+    const response = await res;
+    await until(() => hub.size === 1);
+    await watch.poll();
+    quarantine = "q1";
+    await watch.poll();
+    const text = await readUntil(response.body as ReadableStream<Uint8Array>, (t) => t.includes("event: quarantine"));
+    expect(text).toContain('"kind":"quarantine"');
     controller.abort();
     await until(() => hub.size === 0);
   });

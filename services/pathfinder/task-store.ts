@@ -556,18 +556,22 @@ export class TaskStore {
     for (let offset = 0; walked < LIST_SCAN_LIMIT; offset += chunk) {
       const page = await this.store.sortedRangeByScore(index, { min, max, offset, limit: chunk, reverse: true });
       walked += page.length;
+      // every candidate's status, filter or not: a task whose data expired (Redis) while the
+      // index still names it is not counted (nor shown)
       const [statuses, accepted] = await Promise.all([
-        Promise.all(page.map((e) => (status ? this.status(e.member, nowMs) : undefined))),
+        Promise.all(page.map((e) => this.status(e.member, nowMs))),
         Promise.all(page.map((e) => query.accept?.(e.member) ?? true)),
       ]);
       for (const [i, e] of page.entries()) {
-        if ((status && statuses[i] !== status) || !accepted[i]) continue;
+        if (statuses[i] === undefined || (status && statuses[i] !== status) || !accepted[i]) continue;
         if (total >= query.offset && out.length < query.limit) out.push(e.member);
         total++;
       }
       if (page.length < chunk) return { taskIds: out, total };
     }
-    return { taskIds: out, total, totalIsLowerBound: true };
+    // the walk's limit reached: a lower bound only if the index goes on
+    const more = await this.store.sortedRangeByScore(index, { min, max, offset: walked, limit: 1, reverse: true });
+    return more.length > 0 ? { taskIds: out, total, totalIsLowerBound: true } : { taskIds: out, total };
   }
 
   /**
@@ -601,7 +605,8 @@ export class TaskStore {
       }
       if (page.length < chunk) return out;
     }
-    return { ...out, isLowerBound: true };
+    const more = await this.store.sortedRangeByScore(index, { min, max, offset: LIST_SCAN_LIMIT, limit: 1, reverse: true });
+    return more.length > 0 ? { ...out, isLowerBound: true } : out;
   }
 }
 

@@ -16,9 +16,18 @@ import { SharedContext, type Versions } from "./state.js";
  */
 type Route = { page: "tasks" } | { page: "task"; id: string } | { page: "incidents" } | { page: "revocations" } | { page: "approvals" };
 
+/** A link's part as it was encoded; as it stands when it is not valid percent-encoding (a page, not a blank screen). */
+function decodeOr(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    return part;
+  }
+}
+
 function routeOf(hash: string): Route {
   const parts = hash.replace(/^#\/?/, "").split("/");
-  if (parts[0] === "tasks" && parts[1]) return { page: "task", id: decodeURIComponent(parts[1]) };
+  if (parts[0] === "tasks" && parts[1]) return { page: "task", id: decodeOr(parts[1]) };
   if (parts[0] === "incidents" || parts[0] === "revocations" || parts[0] === "approvals") return { page: parts[0] };
   return { page: "tasks" };
 }
@@ -123,7 +132,8 @@ function App() {
       </header>
       <main>
         {route.page === "tasks" ? <TasksPage /> : null}
-        {route.page === "task" ? <TaskPage id={route.id} /> : null}
+        {/* a page of its own per task: another task's data is never shown while this one's loads */}
+        {route.page === "task" ? <TaskPage key={route.id} id={route.id} /> : null}
         {route.page === "incidents" ? <IncidentsPage /> : null}
         {route.page === "revocations" ? <RevocationsPage /> : null}
         {route.page === "approvals" ? <ApprovalsPage /> : null}
