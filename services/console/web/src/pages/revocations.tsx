@@ -12,6 +12,8 @@ const MAX_TASKS = 50;
  * (`/api/v1/tasks/:id/credentials`): a ledger entry says what the revocation did, the
  * credential's status whether it still works (recorded, suspended then resumed, …).
  */
+const statusKey = (taskId: string, credentialId: string) => `${taskId}\u0000${credentialId}`;
+
 function useCredentialStatus(revocations: Revocation[] | undefined): Map<string, string> {
   const [statuses, setStatuses] = useState(new Map<string, string>());
   const tasks = [...new Set((revocations ?? []).map((r) => r.taskId))].slice(0, MAX_TASKS);
@@ -26,7 +28,9 @@ function useCredentialStatus(revocations: Revocation[] | undefined): Map<string,
         ),
       ),
     ).then((lists) => {
-      if (current) setStatuses(new Map(lists.flat().map((c) => [c.credentialId, c.status])));
+      // by task and credential: a credential used by more than one task has a status in each
+      if (current)
+        setStatuses(new Map(lists.flatMap((list, i) => list.map((c) => [statusKey(tasks[i] as string, c.credentialId), c.status]))));
     });
     return () => {
       current = false;
@@ -71,27 +75,30 @@ export function RevocationsPage() {
             </tr>
           </thead>
           <tbody>
-            {data.revocations.map((r) => (
-              <tr key={r.id} title={r.detail}>
-                <td class="mono">{r.credentialId}</td>
-                <td>{r.credentialStore}</td>
-                <td>
-                  <Status status={r.status} /> {r.status === "recorded" ? <span class="warn">not revoked in a store</span> : null}
-                </td>
-                <td data-credential-status={now.get(r.credentialId) ?? ""}>
-                  {now.has(r.credentialId) ? <Status status={now.get(r.credentialId) as string} /> : <span class="muted">—</span>}
-                </td>
-                <td>{r.trigger ?? "finding"}</td>
-                <td>{r.decidedBy ?? "—"}</td>
-                <td>
-                  <TaskLink id={r.taskId} />
-                </td>
-                <td class="num">{r.attempts}</td>
-                <td>
-                  <Time ms={r.completedAtMs ?? r.requestedAtMs} />
-                </td>
-              </tr>
-            ))}
+            {data.revocations.map((r) => {
+              const credentialNow = now.get(statusKey(r.taskId, r.credentialId));
+              return (
+                <tr key={r.id} title={r.detail}>
+                  <td class="mono">{r.credentialId}</td>
+                  <td>{r.credentialStore}</td>
+                  <td>
+                    <Status status={r.status} /> {r.status === "recorded" ? <span class="warn">not revoked in a store</span> : null}
+                  </td>
+                  <td data-credential-status={credentialNow ?? ""}>
+                    {credentialNow ? <Status status={credentialNow} /> : <span class="muted">—</span>}
+                  </td>
+                  <td>{r.trigger ?? "finding"}</td>
+                  <td>{r.decidedBy ?? "—"}</td>
+                  <td>
+                    <TaskLink id={r.taskId} />
+                  </td>
+                  <td class="num">{r.attempts}</td>
+                  <td>
+                    <Time ms={r.completedAtMs ?? r.requestedAtMs} />
+                  </td>
+                </tr>
+              );
+            })}
           </tbody>
         </table>
       ) : null}
