@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { parser as promql } from "@prometheus-io/lezer-promql";
 import { parse } from "yaml";
 
 /**
@@ -36,6 +37,22 @@ export function expressions(): { where: string; expr: string }[] {
     ...alertRules().map((r) => ({ where: `${ALERT_RULES}: ${r.alert}`, expr: r.expr })),
     ...dashboard().panels.flatMap((p) => p.targets.map((t) => ({ where: `${DASHBOARD}: ${p.title} ${t.refId}`, expr: t.expr }))),
   ];
+}
+
+/**
+ * Where an expression does not parse as PromQL (Prometheus's own grammar,
+ * @prometheus-io/lezer-promql), with Grafana's interval variables replaced as Grafana does
+ * before it sends a query: the text around each error, none when it parses.
+ */
+export function promqlErrors(expr: string): string[] {
+  const query = expr.replaceAll(/\$__(rate_interval|interval|range)\b/g, "5m");
+  const errors: string[] = [];
+  promql.parse(query).iterate({
+    enter: (node) => {
+      if (node.type.isError) errors.push(`at ${node.from}: …${query.slice(Math.max(0, node.from - 15), node.to + 15)}…`);
+    },
+  });
+  return errors;
 }
 
 /** The service metric names an expression reads (Prometheus's own `up` aside). */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { NotifierMetrics } from "../../services/notifier/metrics.js";
 import { Metrics } from "../../services/runtime/telemetry.js";
-import { alertRules, dashboard, exposedNames, expressions, metricNames } from "../support/observability-config.js";
+import { alertRules, dashboard, exposedNames, expressions, metricNames, promqlErrors } from "../support/observability-config.js";
 
 /**
  * The shipped alert rules and dashboard (deploy/) against the metrics the code registers.
@@ -44,6 +44,16 @@ describe("the Prometheus rules and Grafana dashboard in deploy/", () => {
     expect(d.uid).toBe("driftwatch");
     expect(new Set(d.panels.map((p) => p.id)).size).toBe(d.panels.length);
     for (const p of d.panels) expect(p.targets.length, p.title).toBeGreaterThan(0);
+  });
+
+  it("are valid PromQL, every expression of them", () => {
+    const bad = expressions()
+      .map(({ where, expr }) => ({ where, errors: promqlErrors(expr) }))
+      .filter((e) => e.errors.length > 0);
+    expect(bad).toEqual([]);
+    // and the check can fail
+    expect(promqlErrors("sum by (stage (rate(driftwatch_deadletters_total[5m]))")).not.toEqual([]);
+    expect(promqlErrors("rate(driftwatch_deadletters_total[$__rate_interval])")).toEqual([]);
   });
 
   it("finds metric names in an expression and the names a scrape offers", () => {
