@@ -104,7 +104,7 @@ export class EventHub {
 }
 
 /** What the poll reads: one cheap signature per kind of thing. */
-export type ChangeSources = Partial<Record<Exclude<ConsoleEventKind, "finding" | "lifecycle">, () => Promise<string>>>;
+export type ChangeSources = Partial<Record<Exclude<ConsoleEventKind, "lifecycle">, () => Promise<string>>>;
 
 /**
  * Polls what other processes change (the revoker's ledger, approvals, quarantine; the

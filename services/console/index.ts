@@ -64,6 +64,9 @@ export async function startConsole(ctx: ServiceContext): Promise<RunningService 
         const summaries = await Promise.all(taskIds.map((id) => tasks.summary(id)));
         return `${total}|${summaries.map((t) => (t ? `${t.taskId}:${t.status}:${t.steps}:${t.lastSeenMs}` : "")).join(",")}`;
       },
+      // the findings another console replica recorded (its stage has the partition): this
+      // replica's pages hear of them here
+      finding: async () => `${await findings.count()}|${(await findings.list({ offset: 0, limit: 1 }))[0]?.id ?? ""}`,
       revocations: async () =>
         `${await revocations.count()}|${(await revocations.list({ offset: 0, limit: 20 })).map((r) => `${r.id}:${r.status}:${r.attempts}`).join(",")}`,
       approvals: async () => (await approvals.list({ offset: 0, limit: 50 })).map((a) => `${a.id}:${a.status}`).join(","),
