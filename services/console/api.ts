@@ -99,8 +99,8 @@ const TaskFilter = Page.extend({
 const CountsFilter = TaskFilter.pick({ agent: true, from: true, to: true });
 /**
  * How many counts run at once (each walks up to 20,000 tasks); the rest wait their turn. Not
- * cached: a live page asks again after each change, and an answer from before the change
- * would stay on its screen.
+ * cached: an answer from before a change would stay on a page's screen until its next read
+ * (the web console reads them every 10 s).
  */
 const COUNTS_AT_ONCE = 2;
 
