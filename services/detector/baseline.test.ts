@@ -300,6 +300,62 @@ describe("baselines learned from finished tasks", () => {
     expect((await baselines.load("support-agent")).tasks).toBe(1_500);
   });
 
+  it("learns a task that completed after one whose last span came later (its partition was behind)", async () => {
+    const store = new MemoryStore();
+    let placedAt = T0 + 100_000;
+    const tasks = new TaskStore(store, { now: () => placedAt });
+    const baselines = new BaselineStore(store);
+    /** A finished task: its invocation at the root (ended), one tool call below it, its last span received at `receivedAtMs`. */
+    const finished = (taskId: string, traceNo: number, receivedAtMs: number): AgentAction[] => {
+      const traceId = traceNo.toString(16).padStart(32, "0");
+      const root = agentAction({
+        taskId,
+        agent,
+        traceId,
+        operation: "invoke_agent",
+        name: "invoke_agent support",
+        startTimeMs: receivedAtMs - 5_000,
+        receivedAtMs,
+      });
+      root.endTimeMs = receivedAtMs - 100;
+      const call = toolCall({
+        taskId,
+        agent,
+        traceId,
+        parentSpanId: root.spanId,
+        startTimeMs: receivedAtMs - 4_000,
+        receivedAtMs,
+        tool: { name: "inbox.read" },
+      });
+      return [call, root];
+    };
+    let clock = placedAt;
+    const learner = watchLearning({
+      tasks,
+      baselines,
+      policy: () => policy,
+      intervalMs: 60_000,
+      settleMs: 0,
+      idleMs: 3_600_000,
+      logger,
+      now: () => clock,
+    });
+    learner.stop();
+
+    // the task whose spans came later completes first, and is learned
+    await recordActions(tasks, finished("seen-later", 1, T0 + 50_000));
+    clock = placedAt += 1_000;
+    expect(await learner.sweep()).toBe(1);
+    // then the one whose spans came earlier completes (another partition, behind)
+    await recordActions(tasks, finished("seen-earlier", 2, T0 + 10_000));
+    clock = placedAt += 1_000;
+    expect(await learner.sweep()).toBe(1);
+    expect((await baselines.load("support-agent")).tasks).toBe(2);
+    // each once
+    clock += 1_000;
+    expect(await learner.sweep()).toBe(0);
+  });
+
   it("holds a task that raised an anomaly alert back for the hold, then learns it; never learns a revoked one", async () => {
     const store = new MemoryStore();
     const tasks = new TaskStore(store);

@@ -8,7 +8,8 @@ import { type Policy, profileFor } from "./policy.js";
 
 /**
  * The baseline learner: now and then, the tasks that finished since its last look (their
- * root span ended, or no span came for the idle timeout) are added to their agents'
+ * root span ended: the pathfinder's queue of completions; or no span came for the idle
+ * timeout: a cursor over the open tasks by last activity) are added to their agents'
  * baselines, once each (marked in the store, so several detectors agree). A task with a
  * policy finding (out of scope, flow, provenance, after revocation) is left out: drift must
  * not teach the baseline that drift is normal. A task is learned `settleMs` after the
@@ -100,7 +101,7 @@ export function watchLearning(deps: {
    * with the time they were found: the settle time runs from then, on this clock, so a
    * task whose spans carry old times (a backlog) still waits for the detector to judge it.
    */
-  async function collect(index: "completed" | "open", max: number, foundAtMs: number): Promise<boolean> {
+  async function collect(index: "open", max: number, foundAtMs: number): Promise<boolean> {
     // the cursor: the last score looked at, and how many tasks with that score were
     const { score, seen } = (await deps.baselines.cursor(index)) ?? { score: Number.NEGATIVE_INFINITY, seen: 0 };
     const found = await deps.tasks.byLastSeen(index, { min: score, max, offset: seen, limit: PAGE });
@@ -136,16 +137,26 @@ export function watchLearning(deps: {
     return { learned, more: due.length === PAGE };
   }
 
+  /**
+   * Moves the tasks that completed (up to `max`, a page) from the pathfinder's queue of
+   * completions to the pending set. A queue, not a cursor: a task that completes after one
+   * whose last span came later (its partition was behind) is still found.
+   */
+  async function collectCompleted(max: number, foundAtMs: number): Promise<boolean> {
+    const found = await deps.tasks.completions(max, PAGE);
+    await deps.baselines.addPending(found, foundAtMs);
+    await deps.tasks.takeCompletions(found);
+    return found.length === PAGE;
+  }
+
   async function run(at: number, options: { settleMs: number; idleMs: number; all: boolean; hold: boolean }): Promise<number> {
     const policy = deps.policy();
     const known: Known = new Map();
-    for (const [index, max] of [
-      ["completed", at],
-      ["open", at - options.idleMs],
-    ] as const) {
-      let more = true;
-      while (more) more = (await collect(index, max, at)) && options.all;
-    }
+    let more = true;
+    while (more) more = (await collectCompleted(at, at)) && options.all;
+    // open tasks long silent (idle): by last activity, which is what makes them idle
+    more = true;
+    while (more) more = (await collect("open", at - options.idleMs, at)) && options.all;
     let learned = 0;
     for (;;) {
       const r = await learnDue(at, at - options.settleMs, policy, known, options.hold);

@@ -79,6 +79,13 @@ export interface TaskQuery {
 const ALL = "tasks:all";
 const OPEN = "tasks:open";
 const COMPLETED = "tasks:completed";
+/**
+ * The tasks that completed and the baseline learner has not taken yet, scored by when the
+ * pathfinder recorded the completion. A queue rather than a cursor over `tasks:completed`
+ * (scored by last activity): partitions are placed side by side, so a task can complete
+ * after one whose last span came later, and a cursor would already be past it.
+ */
+const COMPLETIONS = "tasks:completions";
 const REVOKED = "tasks:revoked";
 const byAgent = (agentId: string) => `tasks:agent:${agentId}`;
 /** Span id → task id, per trace (the trace id is the hash tag). */
@@ -268,7 +275,10 @@ export class TaskStore {
       if (facts.agentId) writes.push(this.store.sortedAdd(byAgent(facts.agentId), member));
       if (facts.phase === "completed") {
         writes.push(this.store.sortedAdd(COMPLETED, member));
-        if (marks.indexedPhase !== "completed") writes.push(this.store.sortedRemove(OPEN, [t]));
+        if (marks.indexedPhase !== "completed") {
+          writes.push(this.store.sortedRemove(OPEN, [t]));
+          writes.push(this.store.sortedAdd(COMPLETIONS, [{ score: now, member: t }]));
+        }
       } else {
         writes.push(this.store.sortedAdd(OPEN, member));
       }
@@ -464,6 +474,17 @@ export class TaskStore {
   ): Promise<{ taskId: string; lastSeenMs: number }[]> {
     const page = await this.store.sortedRangeByScore(index === "completed" ? COMPLETED : OPEN, { offset: 0, ...range });
     return page.map((e) => ({ taskId: e.member, lastSeenMs: e.score }));
+  }
+
+  /** Up to `limit` completed tasks the learner has not taken, recorded at or before `maxMs`, oldest first. */
+  async completions(maxMs: number, limit: number): Promise<string[]> {
+    const page = await this.store.sortedRangeByScore(COMPLETIONS, { min: Number.NEGATIVE_INFINITY, max: maxMs, offset: 0, limit });
+    return page.map((e) => e.member);
+  }
+
+  /** The learner took these completions. */
+  async takeCompletions(taskIds: string[]): Promise<void> {
+    if (taskIds.length > 0) await this.store.sortedRemove(COMPLETIONS, taskIds);
   }
 
   /** The task's last step in path order: its position, ids and end. */
